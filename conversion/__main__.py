@@ -1,0 +1,42 @@
+"""`python -m conversion`: Keras model -> int8 TFLite model + model card, parity-checked."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from conversion.convert import QUANTIZATIONS, ParityError, convert
+from training.data import DataError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m conversion", description=__doc__)
+    parser.add_argument("--keras", required=True, help="trained model (.keras)")
+    parser.add_argument("--data", required=True, help="FER-2013 (CSV or folder tree): calibration + parity")
+    parser.add_argument("--out", default="device/models/emotion.tflite")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, default="int8")
+    parser.add_argument("--max-drop", type=float, default=1.0,
+                        help="largest allowed PublicTest accuracy drop in points (default 1.0)")
+    parser.add_argument("--calibration", type=int, default=500, help="representative Training faces")
+    args = parser.parse_args(argv)
+    command = "python -m conversion " + shlex.join(argv if argv is not None else sys.argv[1:])
+    try:
+        result = convert(args.keras, args.data, args.out, quantize=args.quantize,
+                         max_drop=args.max_drop, calibration_count=args.calibration, command=command)
+    except ParityError as error:
+        print(f"PARITY CHECK FAILED: {error}", file=sys.stderr)
+        return 1
+    except (DataError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"keras  PublicTest accuracy {100 * result.keras.accuracy:.2f}%")
+    print(f"{args.quantize:6} PublicTest accuracy {100 * result.tflite.accuracy:.2f}% "
+          f"(macro-F1 {100 * result.tflite.macro_f1:.2f}%)")
+    print(f"median latency {result.latency_ms:.3f} ms per face on one thread")
+    print(f"wrote {result.path} ({result.path.stat().st_size:,} bytes) and {result.card_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

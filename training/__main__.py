@@ -1,0 +1,80 @@
+"""`python -m training train|evaluate`: the training-machine command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from training.data import DataError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model on Training, select on PublicTest")
+    train.add_argument("--data", required=True, help="fer2013.csv(.gz) or a train/ test/ folder tree")
+    train.add_argument("--arch", choices=("seed", "default"), default="default")
+    train.add_argument("--epochs", type=int, default=60)
+    train.add_argument("--out", required=True, help="run folder (checkpoints; resumed if present)")
+    train.add_argument("--seed", type=int, default=1)
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--limit", type=int, default=None, help="use only about N Training faces (smoke runs)")
+
+    evaluate = commands.add_parser("evaluate", help="accuracy, macro-F1, recall, confusion matrix")
+    evaluate.add_argument("--model", required=True, help=".keras or .tflite")
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--split", default="PublicTest", help="any Usage value present in the data")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    evaluate.add_argument("--reports", default=None, help="folder for the PNG/JSON reports (default: beside the model)")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args, argv)
+        return _evaluate(args)
+    except (DataError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _train(args, argv) -> int:
+    from training.train import train
+
+    command = "python -m training " + shlex.join(argv if argv is not None else sys.argv[1:])
+    train(args.data, args.arch, args.epochs, args.out, seed=args.seed, limit=args.limit,
+          batch_size=args.batch_size, command=command)
+    return 0
+
+
+def _evaluate(args) -> int:
+    from training import data as fer
+    from training.evaluate import evaluate
+    from training.reports import plot_confusion
+
+    model = Path(args.model)
+    if not model.exists():
+        raise FileNotFoundError(f"{model}: no such model file")
+    faces, labels = fer.load(args.data, {args.split}).split(args.split)
+    result = evaluate(model, faces, labels, args.split)
+    reports = Path(args.reports) if args.reports else model.parent
+    reports.mkdir(parents=True, exist_ok=True)
+    stem = f"{model.stem}-{model.suffix.lstrip('.')}-{args.split}"
+    confusion_png = plot_confusion(
+        result.confusion, reports / f"{stem}-confusion.png",
+        title=f"{model.name} on {args.split}: {100 * result.accuracy:.1f}%",
+    )
+    (reports / f"{stem}-metrics.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    if args.json:
+        print(json.dumps({"model": str(model), **result.to_dict()}))
+    else:
+        print(result.summary())
+        print(f"confusion matrix: {confusion_png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

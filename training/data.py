@@ -1,0 +1,174 @@
+"""Load FER-2013 in either layout users have: the Kaggle CSV or the folder tree.
+
+Both loaders return the same thing, a `Dataset` of 48x48 uint8 grey faces and
+FER-order labels per split, so everything downstream is layout-agnostic. Bad
+input stops with a `DataError` naming the file and line (or path), because a
+silently skipped row would quietly change the class balance.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from device.labels import EXPRESSIONS
+
+FACE_SIZE = 48
+PIXELS = FACE_SIZE * FACE_SIZE
+REQUIRED_COLUMNS = ("emotion", "pixels", "Usage")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+# Folder-tree split names -> the CSV's `Usage` values, so `--split` means the
+# same thing whichever layout the data came in.
+FOLDER_SPLITS = {
+    "train": "Training",
+    "training": "Training",
+    "test": "PublicTest",
+    "publictest": "PublicTest",
+    "val": "PublicTest",
+    "validation": "PublicTest",
+    "privatetest": "PrivateTest",
+}
+
+
+class DataError(ValueError):
+    """The data set is malformed; the message names the file and line or path."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Faces (N, 48, 48) uint8 and labels (N,) int64 for each split present."""
+
+    source: str
+    splits: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            return self.splits[name]
+        except KeyError:
+            have = ", ".join(sorted(self.splits)) or "none"
+            raise DataError(f"{self.source}: no rows with Usage {name!r} (present: {have})") from None
+
+
+def load(path: str | Path, splits: set[str] | None = None) -> Dataset:
+    """Load a CSV (plain or .gz) or a folder tree; keep only `splits` if given."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(
+            f"{path}: no such file or folder; expected fer2013.csv(.gz) or a folder "
+            "with train/<emotion>/ and test/<emotion>/ images"
+        )
+    if path.is_dir():
+        return load_folder(path, splits)
+    return load_csv(path, splits)
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def load_csv(path: Path, splits: set[str] | None = None) -> Dataset:
+    """Parse Kaggle's `emotion,pixels,Usage` CSV, validating every row."""
+    faces: dict[str, list[np.ndarray]] = {}
+    labels: dict[str, list[int]] = {}
+    with _open_text(path) as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DataError(f"{path}: the file is empty") from None
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise DataError(
+                f"{path}, line 1: missing column(s) {', '.join(missing)}; "
+                f"expected the header {','.join(REQUIRED_COLUMNS)}"
+            )
+        i_emotion, i_pixels, i_usage = (header.index(c) for c in REQUIRED_COLUMNS)
+        for line_no, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise DataError(f"{path}, line {line_no}: {len(row)} fields, expected {len(header)}")
+            usage = row[i_usage].strip()
+            if splits is not None and usage not in splits:
+                continue
+            label = _parse_label(row[i_emotion], f"{path}, line {line_no}")
+            pixels = np.array(row[i_pixels].split(), dtype=np.int64)
+            if pixels.size != PIXELS:
+                raise DataError(
+                    f"{path}, line {line_no}: {pixels.size} pixels, expected {PIXELS} (48x48)"
+                )
+            if pixels.min() < 0 or pixels.max() > 255:
+                raise DataError(f"{path}, line {line_no}: pixel values must be 0-255")
+            faces.setdefault(usage, []).append(pixels.astype(np.uint8).reshape(FACE_SIZE, FACE_SIZE))
+            labels.setdefault(usage, []).append(label)
+    return Dataset(str(path), _stack(faces, labels))
+
+
+def _parse_label(text: str, where: str) -> int:
+    try:
+        label = int(text)
+    except ValueError:
+        raise DataError(f"{where}: emotion {text!r} is not a number 0-6") from None
+    if not 0 <= label < len(EXPRESSIONS):
+        raise DataError(f"{where}: unknown emotion label {label}; expected 0-6 ({', '.join(EXPRESSIONS)})")
+    return label
+
+
+def load_folder(root: Path, splits: set[str] | None = None) -> Dataset:
+    """Read `<split>/<emotion>/*.jpg|png` (e.g. train/happy/001.jpg) as grey faces."""
+    import cv2
+
+    faces: dict[str, list[np.ndarray]] = {}
+    labels: dict[str, list[int]] = {}
+    split_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if not split_dirs:
+        raise DataError(f"{root}: no split folders; expected train/<emotion>/ and test/<emotion>/")
+    for split_dir in split_dirs:
+        usage = FOLDER_SPLITS.get(split_dir.name.lower())
+        if usage is None:
+            raise DataError(
+                f"{split_dir}: unknown split folder {split_dir.name!r}; expected one of "
+                f"{', '.join(sorted(set(FOLDER_SPLITS)))}"
+            )
+        if splits is not None and usage not in splits:
+            continue
+        for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+            name = class_dir.name.lower()
+            if name not in EXPRESSIONS:
+                raise DataError(
+                    f"{class_dir}: unknown emotion folder {class_dir.name!r}; "
+                    f"expected one of {', '.join(EXPRESSIONS)}"
+                )
+            label = EXPRESSIONS.index(name)
+            for image_path in sorted(class_dir.iterdir()):
+                if image_path.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                image = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
+                if image is None:
+                    raise DataError(f"{image_path}: not a readable image")
+                if image.shape != (FACE_SIZE, FACE_SIZE):
+                    image = cv2.resize(image, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+                faces.setdefault(usage, []).append(image)
+                labels.setdefault(usage, []).append(label)
+    if not faces:
+        raise DataError(f"{root}: no images found under {', '.join(p.name for p in split_dirs)}")
+    return Dataset(str(root), _stack(faces, labels))
+
+
+def _stack(faces: dict[str, list[np.ndarray]], labels: dict[str, list[int]]) -> dict:
+    return {
+        usage: (np.stack(faces[usage]), np.asarray(labels[usage], dtype=np.int64))
+        for usage in faces
+    }
+
+
+def class_counts(y: np.ndarray) -> dict[str, int]:
+    counts = np.bincount(y, minlength=len(EXPRESSIONS))
+    return {name: int(n) for name, n in zip(EXPRESSIONS, counts)}

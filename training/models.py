@@ -1,0 +1,86 @@
+"""The two expression architectures: `seed` (the original design) and `default` (ours).
+
+Both take the grey face as raw 0-255 values, shape (48, 48, 1), and rescale
+inside the graph. That keeps the on-device contract trivial: the int8 model's
+quantized input is the camera's grey pixels, with no outside normalisation.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from device.labels import EXPRESSIONS
+
+INPUT_SHAPE = (48, 48, 1)
+NUM_CLASSES = len(EXPRESSIONS)
+
+
+def build_seed() -> keras.Model:
+    """The original design, exactly: 5 conv 3x3 (32, 64, 64, 128, 128), ReLU,
+    2x2 max-pool after each, Dense 200, Dense 7 softmax."""
+    inputs = keras.Input(INPUT_SHAPE, name="face")
+    x = layers.Rescaling(1.0 / 255.0)(inputs)
+    for filters in (32, 64, 64, 128, 128):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(200, activation="relu")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="scores")(x)
+    return keras.Model(inputs, outputs, name="seed")
+
+
+def _conv_bn_relu(x, filters: int, weight_decay: float):
+    x = layers.Conv2D(
+        filters,
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=keras.regularizers.l2(weight_decay),
+    )(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def build_default(
+    widths: tuple[int, ...] = (32, 64, 128, 256),
+    convs: tuple[int, ...] = (1, 2, 2, 2),
+    dense: int = 256,
+    dropout: float = 0.4,
+    weight_decay: float = 1e-4,
+) -> keras.Model:
+    """A VGG-style CNN sized for the edge: BatchNorm after every conv, one cheap
+    conv at full resolution, the depth spent at 24, 12 and 6 pixels where
+    expression features live, dropout before the classifier.
+
+    Batch norm folds into the convolutions at conversion, and ReLU/max-pool
+    are exact in int8, so quantization costs little accuracy.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="face")
+    x = layers.Rescaling(1.0 / 255.0)(inputs)
+    for stage, (filters, n) in enumerate(zip(widths, convs)):
+        for _ in range(n):
+            x = _conv_bn_relu(x, filters, weight_decay)
+        x = layers.MaxPooling2D(2)(x)
+        if stage >= 1:
+            x = layers.Dropout(0.1 * stage)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(
+        dense, use_bias=False, kernel_regularizer=keras.regularizers.l2(weight_decay)
+    )(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="scores")(x)
+    return keras.Model(inputs, outputs, name="default")
+
+
+ARCHITECTURES = {"seed": build_seed, "default": build_default}
+
+
+def build(arch: str) -> keras.Model:
+    try:
+        return ARCHITECTURES[arch]()
+    except KeyError:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}") from None

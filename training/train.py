@@ -1,0 +1,262 @@
+"""Train an expression model on FER-2013 Training, select it on PublicTest.
+
+A run lives in one folder: `last.keras` (checkpoint after every epoch, with
+optimizer state, so a killed run resumes where it stopped), `best.keras` (the
+epoch with the best PublicTest accuracy), `history.csv`, `run.json` (the
+recipe and the command) and, at the end, `curves.png`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training import data as fer
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How an architecture is trained. `seed` follows the original design
+    (Adam, no augmentation); `default` is ours."""
+
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    augment: bool = False
+    label_smoothing: float = 0.0
+    warmup_epochs: int = 0
+    cosine: bool = False
+
+
+RECIPES = {
+    "seed": Recipe(),
+    "default": Recipe(
+        batch_size=64,
+        learning_rate=2e-3,
+        weight_decay=5e-4,
+        augment=True,
+        label_smoothing=0.1,
+        warmup_epochs=2,
+        cosine=True,
+    ),
+}
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def train(
+    data_path: str | Path,
+    arch: str,
+    epochs: int,
+    out: str | Path,
+    seed: int = 1,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    command: str | None = None,
+) -> Path:
+    """Train (or resume) a run in `out`; returns the path of `best.keras`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from training.augment import augment_batch
+    from training.models import build
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    recipe = RECIPES[arch]
+    if batch_size:
+        recipe = Recipe(**{**asdict(recipe), "batch_size": batch_size})
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+    dataset = fer.load(data_path, {"Training", "PublicTest"})
+    x_train, y_train = dataset.split("Training")
+    x_val, y_val = dataset.split("PublicTest")
+    if limit:
+        x_train, y_train = _stratified_head(x_train, y_train, limit, seed)
+        x_val, y_val = _stratified_head(x_val, y_val, max(limit // 4, 70), seed)
+    _log(
+        f"data: {len(y_train)} Training faces, {len(y_val)} PublicTest faces from {dataset.source}"
+    )
+
+    steps = math.ceil(len(y_train) / recipe.batch_size)
+    last_path, best_path = out / "last.keras", out / "best.keras"
+    state_path, history_path = out / "run.json", out / "history.csv"
+
+    initial_epoch = 0
+    if last_path.exists() and state_path.exists():
+        state = json.loads(state_path.read_text())
+        if state.get("arch") != arch or state.get("seed") != seed:
+            raise SystemExit(
+                f"{out} holds a run of arch={state.get('arch')} seed={state.get('seed')}; "
+                "use another --out or the same arch and seed to resume"
+            )
+        initial_epoch = int(state.get("epochs_done", 0))
+        model = keras.models.load_model(last_path)
+        _log(f"resuming from {last_path} after epoch {initial_epoch}")
+    else:
+        model = build(arch)
+        model.compile(
+            optimizer=_optimizer(keras, recipe, steps, epochs),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+            metrics=["accuracy"],
+        )
+        history_path.unlink(missing_ok=True)
+    _log(f"model {model.name}: {model.count_params():,} parameters")
+
+    state = {
+        "arch": arch,
+        "seed": seed,
+        "epochs": epochs,
+        "epochs_done": initial_epoch,
+        "recipe": asdict(recipe),
+        "data": str(data_path),
+        "limit": limit,
+        "command": command or " ".join(sys.argv),
+    }
+    if initial_epoch >= epochs:
+        _log(f"{out}: already trained for {initial_epoch} epochs")
+        return best_path
+
+    num_classes = model.output_shape[-1]
+
+    def epoch_batches(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(len(y_train)), seed=tf.stack([tf.cast(seed, tf.int64), epoch])
+        )
+        ds = tf.data.Dataset.from_tensor_slices(order).batch(recipe.batch_size)
+        ds = ds.enumerate()
+
+        def gather(index, ids):
+            x = tf.cast(tf.gather(x_train_t, ids), tf.float32)[..., None]
+            y = tf.one_hot(tf.gather(y_train_t, ids), num_classes)
+            if recipe.augment:
+                x = augment_batch(x, tf.stack([epoch * 100_003 + index, tf.cast(seed, tf.int64)]))
+            return x, y
+
+        return ds.map(gather, num_parallel_calls=1)
+
+    x_train_t = tf.constant(x_train)
+    y_train_t = tf.constant(y_train)
+    train_ds = (
+        tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches).prefetch(2)
+    )
+    val_ds = tf.data.Dataset.from_tensor_slices(
+        (x_val.astype(np.float32)[..., None], keras.utils.to_categorical(y_val, num_classes))
+    ).batch(256)
+
+    best_so_far = _best_val_accuracy(history_path)
+
+    class Checkpoint(keras.callbacks.Callback):
+        """Write last/best atomically and the history row after every epoch."""
+
+        def __init__(self):
+            super().__init__()
+            self.started = time.monotonic()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            nonlocal best_so_far
+            logs = dict(logs or {})
+            seconds = time.monotonic() - self.started
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}, "lr": lr, "seconds": seconds}
+            _append_history(history_path, row)
+            _atomic_save(self.model, last_path)
+            if logs.get("val_accuracy", -1.0) > best_so_far:
+                best_so_far = logs["val_accuracy"]
+                _atomic_save(self.model, best_path)
+            state["epochs_done"] = epoch + 1
+            state["best_val_accuracy"] = best_so_far
+            _atomic_write_text(state_path, json.dumps(state, indent=2))
+            _log(
+                f"epoch {epoch + 1}/{epochs}: loss {logs.get('loss', 0):.4f} "
+                f"acc {logs.get('accuracy', 0):.4f} val_loss {logs.get('val_loss', 0):.4f} "
+                f"val_acc {logs.get('val_accuracy', 0):.4f} (best {best_so_far:.4f}) "
+                f"lr {lr:.2e} {seconds:.0f}s"
+            )
+
+    model.fit(
+        train_ds,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps,
+        validation_data=val_ds,
+        callbacks=[Checkpoint()],
+        verbose=2 if sys.stdout.isatty() else 0,
+    )
+    from training.reports import plot_curves
+
+    plot_curves(history_path, out / "curves.png", title=f"{arch} on FER-2013")
+    _log(f"best PublicTest accuracy {best_so_far:.4f}; model {best_path}")
+    return best_path
+
+
+def _optimizer(keras, recipe: Recipe, steps: int, epochs: int):
+    learning_rate = recipe.learning_rate
+    if recipe.cosine:
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=recipe.learning_rate / 20,
+            decay_steps=max(1, steps * (epochs - recipe.warmup_epochs)),
+            alpha=0.01,
+            warmup_target=recipe.learning_rate,
+            warmup_steps=steps * recipe.warmup_epochs,
+        )
+    if recipe.weight_decay:
+        return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=recipe.weight_decay)
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+def _stratified_head(x, y, n, seed):
+    """A small class-balanced-ish subset for smoke runs: every class kept."""
+    rng = np.random.default_rng(seed)
+    picks = []
+    per_class = max(1, n // int(y.max() + 1))
+    for label in np.unique(y):
+        ids = np.flatnonzero(y == label)
+        picks.extend(rng.permutation(ids)[:per_class])
+    picks = np.sort(np.asarray(picks))
+    return x[picks], y[picks]
+
+
+def _append_history(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _best_val_accuracy(path: Path) -> float:
+    if not path.exists():
+        return -1.0
+    with open(path, newline="") as handle:
+        values = [float(r["val_accuracy"]) for r in csv.DictReader(handle) if r.get("val_accuracy")]
+    return max(values, default=-1.0)
+
+
+def _atomic_save(model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
