@@ -197,6 +197,7 @@ def train(
         steps_per_epoch=steps,
         validation_data=val_ds,
         callbacks=[Checkpoint()],
+        shuffle=False,  # the batches are already shuffled per epoch, from the seed
         verbose=2 if sys.stdout.isatty() else 0,
     )
     from training.reports import plot_curves

@@ -1,0 +1,121 @@
+"""Smoke run of the whole model pipeline on a few hundred real faces:
+load -> train -> resume -> convert (int8) -> evaluate, in-process."""
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow", reason="the training extra (tensorflow-cpu) is not installed")
+pytestmark = pytest.mark.training
+
+FER = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013" / "fer2013.csv.gz"
+TRAIN_ROWS, TEST_ROWS = 350, 140
+
+
+@pytest.fixture(scope="module")
+def small_fer(tmp_path_factory):
+    """A small CSV of real FER-2013 rows: the first Training and PublicTest faces."""
+    if not FER.exists():
+        pytest.skip(f"{FER} is not there")
+    out = tmp_path_factory.mktemp("fer") / "small.csv"
+    kept = {"Training": 0, "PublicTest": 0}
+    limit = {"Training": TRAIN_ROWS, "PublicTest": TEST_ROWS}
+    with gzip.open(FER, "rt", newline="") as source, open(out, "w", newline="") as sink:
+        reader, writer = csv.reader(source), csv.writer(sink)
+        writer.writerow(next(reader))
+        for row in reader:
+            if kept[row[2]] < limit[row[2]]:
+                writer.writerow(row)
+                kept[row[2]] += 1
+            if kept["PublicTest"] >= TEST_ROWS:
+                break
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(small_fer, tmp_path_factory):
+    from training.__main__ import main
+
+    run = tmp_path_factory.mktemp("run")
+    args = ["train", "--data", str(small_fer), "--arch", "default", "--out", str(run), "--seed", "3"]
+    assert main([*args, "--epochs", "1"]) == 0
+    first_history = (run / "history.csv").read_text()
+    assert main([*args, "--epochs", "2"]) == 0  # resumes after epoch 1
+    return run, first_history
+
+
+def test_train_checkpoints_resumes_and_reports(trained):
+    run, first_history = trained
+    for name in ("last.keras", "best.keras", "history.csv", "run.json", "curves.png"):
+        assert (run / name).stat().st_size > 0, name
+    state = json.loads((run / "run.json").read_text())
+    assert state["epochs_done"] == 2 and state["arch"] == "default"
+    rows = (run / "history.csv").read_text().splitlines()
+    assert len(rows) == 3  # header + epoch 1 + epoch 2 (resumed, not restarted)
+    assert (run / "history.csv").read_text().startswith(first_history)
+
+
+def test_same_seed_same_run(small_fer, trained, tmp_path):
+    from training.__main__ import main
+
+    run, first_history = trained
+    assert main(["train", "--data", str(small_fer), "--arch", "default", "--out", str(tmp_path),
+                 "--seed", "3", "--epochs", "1"]) == 0
+    def losses(text):
+        return [row.split(",")[:3] for row in text.splitlines()]
+    assert losses((tmp_path / "history.csv").read_text()) == losses(first_history)
+
+
+def test_convert_int8_and_evaluate_both_formats(small_fer, trained, tmp_path, capsys):
+    from conversion.__main__ import main as convert_main
+    from training.__main__ import main as training_main
+
+    run, _ = trained
+    out = tmp_path / "models" / "emotion.tflite"
+    # A one-epoch model is too unsettled for the 1-point gate; the gate is tested below.
+    assert convert_main(["--keras", str(run / "best.keras"), "--data", str(small_fer),
+                         "--out", str(out), "--calibration", "64", "--max-drop", "100"]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["input"]["dtype"] == "uint8" and card["output"]["dtype"] == "uint8"
+    assert card["input"]["quantization"] == {"scale": 1.0, "zero_point": 0}
+    assert card["labels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert card["file_bytes"] == out.stat().st_size
+    assert card["publictest"]["faces"] == TEST_ROWS
+    capsys.readouterr()
+
+    for model in (run / "best.keras", out):
+        assert training_main(["evaluate", "--model", str(model), "--data", str(small_fer),
+                              "--split", "PublicTest", "--json", "--reports", str(tmp_path)]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["faces"] == TEST_ROWS
+        assert 0.0 <= result["accuracy"] <= 1.0
+        assert np.asarray(result["confusion"]).sum() == TEST_ROWS
+        assert set(result["recall"]) == set(card["labels"])
+    assert sorted(p.name for p in tmp_path.glob("*-confusion.png")) == [
+        "best-keras-PublicTest-confusion.png", "emotion-tflite-PublicTest-confusion.png",
+    ]
+
+
+def test_parity_gate_fails_loudly_and_writes_nothing(small_fer, trained, tmp_path, capsys):
+    from conversion.__main__ import main as convert_main
+
+    run, _ = trained
+    out = tmp_path / "emotion.tflite"
+    # A negative allowance cannot be met: the gate must refuse and leave no file.
+    assert convert_main(["--keras", str(run / "best.keras"), "--data", str(small_fer),
+                         "--out", str(out), "--calibration", "32", "--max-drop", "-101"]) == 1
+    assert "PARITY CHECK FAILED" in capsys.readouterr().err
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_evaluate_unknown_split_is_a_clear_error(small_fer, trained, capsys):
+    from training.__main__ import main
+
+    run, _ = trained
+    assert main(["evaluate", "--model", str(run / "best.keras"), "--data", str(small_fer),
+                 "--split", "PrivateTest"]) == 2
+    assert "no rows with Usage 'PrivateTest'" in capsys.readouterr().err
