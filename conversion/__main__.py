@@ -19,11 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-drop", type=float, default=1.0,
                         help="largest allowed PublicTest accuracy drop in points (default 1.0)")
     parser.add_argument("--calibration", type=int, default=500, help="representative Training faces")
+    parser.add_argument("--flip-tta", action="store_true",
+                        help="average the face and its mirror image inside the model")
     args = parser.parse_args(argv)
     command = "python -m conversion " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         result = convert(args.keras, args.data, args.out, quantize=args.quantize,
-                         max_drop=args.max_drop, calibration_count=args.calibration, command=command)
+                         max_drop=args.max_drop, calibration_count=args.calibration, flip_tta=args.flip_tta,
+                         command=command)
     except ParityError as error:
         print(f"PARITY CHECK FAILED: {error}", file=sys.stderr)
         return 1

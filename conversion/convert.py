@@ -89,6 +89,20 @@ def _configure(converter, tf, shape, quantize, calibration):
     return converter
 
 
+def with_flip_tta(model):
+    """Average the scores of the face and its mirror image, inside the graph.
+
+    Expressions are left-right symmetric, so the mirror is a free second
+    opinion; the device pays one more invoke's worth of compute and no code.
+    """
+    import keras
+
+    inputs = keras.Input(model.input_shape[1:], name="face")
+    mirrored = keras.layers.Lambda(lambda x: keras.ops.flip(x, axis=2), name="mirror")(inputs)
+    scores = keras.layers.Average(name="scores")([model(inputs), model(mirrored)])
+    return keras.Model(inputs, scores, name=f"{model.name}_flip_tta")
+
+
 def median_latency_ms(path: Path, runs: int = 300) -> float:
     """Median time of one invoke on one thread (after warm-up)."""
     from device.infer import load_interpreter
@@ -115,15 +129,20 @@ def convert(
     quantize: str = "int8",
     max_drop: float = 1.0,
     calibration_count: int = 500,
+    flip_tta: bool = False,
     command: str | None = None,
 ) -> Conversion:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
+    import training.models  # noqa: F401  (registers the custom layers for loading)
+
     keras_path, out = Path(keras_path), Path(out)
     if not keras_path.exists():
         raise FileNotFoundError(f"{keras_path}: no such Keras model")
     model = keras.models.load_model(keras_path, compile=False)
+    if flip_tta:
+        model = with_flip_tta(model)
     dataset = fer.load(data_path, {"Training", "PublicTest"})
     x_train, y_train = dataset.split("Training")
     x_test, y_test = dataset.split("PublicTest")
@@ -147,7 +166,7 @@ def convert(
         latency = median_latency_ms(candidate)
         card = model_card(
             model, keras_path, candidate, quantize, keras_metrics, tflite_metrics, latency,
-            len(calibration), command,
+            len(calibration), flip_tta, command,
         )
         card_path = out.with_suffix(".json")
         card_tmp = Path(scratch) / card_path.name
@@ -158,7 +177,7 @@ def convert(
 
 
 def model_card(model, keras_path, tflite_path, quantize, keras_metrics, tflite_metrics,
-               latency_ms, calibration_count, command) -> dict:
+               latency_ms, calibration_count, flip_tta, command) -> dict:
     from device.infer import load_interpreter
 
     interpreter = load_interpreter(tflite_path)
@@ -188,6 +207,7 @@ def model_card(model, keras_path, tflite_path, quantize, keras_metrics, tflite_m
         "quantization": quantize,
         "calibration": f"{calibration_count} class-stratified Training faces" if quantize == "int8" else None,
         "architecture": model.name,
+        "flip_tta": flip_tta,
         "parameters": int(model.count_params()),
         "file_bytes": Path(tflite_path).stat().st_size,
         "training": {

@@ -62,6 +62,8 @@ def predict_keras(model_or_path, faces: np.ndarray, batch_size: int = 256) -> np
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
+    import training.models  # noqa: F401  (registers the custom layers for loading)
+
     model = model_or_path
     if isinstance(model_or_path, (str, Path)):
         model = keras.models.load_model(model_or_path, compile=False)

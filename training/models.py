@@ -8,7 +8,8 @@ quantized input is the camera's grey pixels, with no outside normalisation.
 from __future__ import annotations
 
 import keras
-from keras import layers
+import numpy as np
+from keras import layers, ops
 
 from device.labels import EXPRESSIONS
 
@@ -30,6 +31,37 @@ def build_seed() -> keras.Model:
     return keras.Model(inputs, outputs, name="seed")
 
 
+@keras.saving.register_keras_serializable(package="memoji_booth")
+class MatchTrainingBlur(layers.Layer):
+    """Gaussian blur applied at inference only.
+
+    The Training faces we learn from are blurred (see training.sharpness);
+    sharp faces at inference are blurred by the same amount so the network
+    sees what it was trained on. In training the layer passes faces through
+    untouched, since they are blurred already. Separable, reflect-padded, and
+    a fixed kernel, so it converts to two small int8 convolutions.
+    """
+
+    def __init__(self, sigma: float, **kwargs):
+        super().__init__(**kwargs)
+        self.sigma = float(sigma)
+        radius = max(1, int(np.ceil(3 * self.sigma)))
+        taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / self.sigma) ** 2)
+        self._taps = (taps / taps.sum()).astype("float32")
+        self.radius = radius
+
+    def call(self, inputs, training=None):
+        if training or self.sigma <= 0:
+            return inputs
+        r = self.radius
+        x = ops.pad(inputs, [[0, 0], [r, r], [r, r], [0, 0]], mode="reflect")
+        x = ops.conv(x, ops.convert_to_tensor(self._taps.reshape(-1, 1, 1, 1)), padding="valid")
+        return ops.conv(x, ops.convert_to_tensor(self._taps.reshape(1, -1, 1, 1)), padding="valid")
+
+    def get_config(self):
+        return {**super().get_config(), "sigma": self.sigma}
+
+
 def _conv_bn_relu(x, filters: int, weight_decay: float):
     x = layers.Conv2D(
         filters,
@@ -49,16 +81,20 @@ def build_default(
     dense: int = 256,
     dropout: float = 0.4,
     weight_decay: float = 1e-4,
+    blur_sigma: float = 0.0,
 ) -> keras.Model:
     """A VGG-style CNN sized for the edge: BatchNorm after every conv, one cheap
     conv at full resolution, the depth spent at 24, 12 and 6 pixels where
     expression features live, dropout before the classifier.
 
     Batch norm folds into the convolutions at conversion, and ReLU/max-pool
-    are exact in int8, so quantization costs little accuracy.
+    are exact in int8, so quantization costs little accuracy. `blur_sigma`
+    matches sharp faces to blurred training faces (MatchTrainingBlur).
     """
     inputs = keras.Input(INPUT_SHAPE, name="face")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
+    if blur_sigma > 0:
+        x = MatchTrainingBlur(blur_sigma, name="match_training_blur")(x)
     for stage, (filters, n) in enumerate(zip(widths, convs)):
         for _ in range(n):
             x = _conv_bn_relu(x, filters, weight_decay)
@@ -79,8 +115,11 @@ def build_default(
 ARCHITECTURES = {"seed": build_seed, "default": build_default}
 
 
-def build(arch: str) -> keras.Model:
-    try:
-        return ARCHITECTURES[arch]()
-    except KeyError:
-        raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}") from None
+def build(arch: str, blur_sigma: float = 0.0) -> keras.Model:
+    """Build `arch`; only `default` takes the inference-time blur (the seed
+    stays exactly the original design)."""
+    if arch == "default":
+        return build_default(blur_sigma=blur_sigma)
+    if arch == "seed":
+        return build_seed()
+    raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")

@@ -107,7 +107,12 @@ def train(
         model = keras.models.load_model(last_path)
         _log(f"resuming from {last_path} after epoch {initial_epoch}")
     else:
-        model = build(arch)
+        from training.sharpness import estimate_blur_sigma
+
+        state_blur = estimate_blur_sigma(x_train, x_val) if arch == "default" else 0.0
+        _log(f"Training faces are blurred like PublicTest faces at sigma {state_blur:.1f} px"
+             + (" (matched at inference)" if state_blur else ""))
+        model = build(arch, blur_sigma=state_blur)
         model.compile(
             optimizer=_optimizer(keras, recipe, steps, epochs),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),

@@ -1,0 +1,443 @@
+"""Look + expression -> memoji image: python-avatars draws the SVG, cairosvg rasterises it.
+
+A ``Look`` holds what the guest picks (skin, hair, clothes, facial hair,
+glasses) as python-avatars enum member names, so it travels as plain JSON
+between the web page, the saved look file and PNG metadata. The expression
+only chooses eyebrows, eyes and mouth (``EXPRESSION_PARTS``). ``AvatarCache``
+keeps the seven images of the current look ready for the display and renders
+a new set on its own thread, so a look change never stalls a frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import random
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cairosvg
+import cv2
+import numpy as np
+import python_avatars as pa
+
+from device.labels import EXPRESSIONS
+
+__all__ = [
+    "DEFAULT_LOOK",
+    "EXPRESSION_PARTS",
+    "FIELD_LABELS",
+    "LOOK_CHOICES",
+    "PRESETS",
+    "AvatarCache",
+    "Look",
+    "LookError",
+    "choice_label",
+    "decode_png_rgba",
+    "render_png",
+    "render_rgba",
+    "render_svg",
+    "time_look_change",
+]
+
+log = logging.getLogger(__name__)
+
+# Look field -> the python-avatars enum its values name.
+_FIELD_ENUMS: dict[str, type[pa.AvatarEnum]] = {
+    "skin_color": pa.SkinColor,
+    "hair_type": pa.HairType,
+    "hair_color": pa.HairColor,
+    "clothing_type": pa.ClothingType,
+    "clothing_color": pa.ClothingColor,
+    "facial_hair": pa.FacialHairType,
+    "accessory": pa.AccessoryType,
+}
+
+FIELD_LABELS: dict[str, str] = {
+    "skin_color": "Skin",
+    "hair_type": "Hair style",
+    "hair_color": "Hair colour",
+    "clothing_type": "Clothes",
+    "clothing_color": "Clothes colour",
+    "facial_hair": "Facial hair",
+    "accessory": "Glasses",
+}
+
+# Every member is offered except bare clothing: a booth is a public place.
+LOOK_CHOICES: dict[str, tuple[str, ...]] = {
+    field: tuple(
+        m.name for m in enum if not (enum is pa.ClothingType and m is pa.ClothingType.NONE)
+    )
+    for field, enum in _FIELD_ENUMS.items()
+}
+
+# Expression -> (eyebrows, eyes, mouth). Chosen so that no two share more than
+# one part and each differs in its mouth, so all seven read apart at a glance.
+EXPRESSION_PARTS: dict[str, tuple[pa.EyebrowType, pa.EyeType, pa.MouthType]] = {
+    "angry": (pa.EyebrowType.ANGRY, pa.EyeType.SQUINT, pa.MouthType.GRIMACE),
+    "disgust": (pa.EyebrowType.UP_DOWN, pa.EyeType.SIDE, pa.MouthType.VOMIT),
+    "fear": (pa.EyebrowType.SAD_CONCERNED, pa.EyeType.SURPRISED, pa.MouthType.SCREAM_OPEN),
+    "happy": (pa.EyebrowType.RAISED_EXCITED, pa.EyeType.HAPPY, pa.MouthType.SMILE),
+    "sad": (pa.EyebrowType.SAD_CONCERNED, pa.EyeType.CRY, pa.MouthType.SAD),
+    "surprise": (pa.EyebrowType.RAISED_EXCITED, pa.EyeType.SURPRISED, pa.MouthType.DISBELIEF),
+    "neutral": (pa.EyebrowType.DEFAULT, pa.EyeType.DEFAULT, pa.MouthType.SERIOUS),
+}
+assert set(EXPRESSION_PARTS) == set(EXPRESSIONS)
+
+# Fixed parts of every memoji (not part of the look).
+_STYLE = pa.AvatarStyle.TRANSPARENT
+_NOSE = pa.NoseType.DEFAULT
+_SHIRT_GRAPHIC = pa.ClothingGraphic.BEAR
+
+
+class LookError(ValueError):
+    """A look names a field or value python-avatars does not have; ``.field`` says which field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Look:
+    """What the guest chose; each value is a member name of the python-avatars enum of that field."""
+
+    skin_color: str = "LIGHT"
+    hair_type: str = "SHORT_WAVED"
+    hair_color: str = "BROWN"
+    clothing_type: str = "HOODIE"
+    clothing_color: str = "BLUE_02"
+    facial_hair: str = "NONE"
+    accessory: str = "NONE"
+
+    def __post_init__(self) -> None:
+        for field, choices in LOOK_CHOICES.items():
+            value = getattr(self, field)
+            if value not in choices:
+                raise LookError(
+                    field,
+                    f"{field}: {value!r} is not a choice; allowed: {', '.join(choices)}",
+                )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], base: Look | None = None) -> Look:
+        """Validate a JSON-ish mapping; fields it leaves out come from ``base`` (default: DEFAULT_LOOK).
+
+        Values are matched without regard to case ("long_not_too_long" works).
+        """
+        if not isinstance(data, Mapping):
+            raise LookError("", f"a look must be an object of fields, not {type(data).__name__}")
+        values = (base or DEFAULT_LOOK).to_dict()
+        for field, value in data.items():
+            if field not in LOOK_CHOICES:
+                raise LookError(
+                    str(field), f"{field}: unknown look field; fields: {', '.join(LOOK_CHOICES)}"
+                )
+            if not isinstance(value, str):
+                raise LookError(field, f"{field}: expected a string, got {value!r}")
+            values[field] = value.strip().upper()
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def random(cls, rng: random.Random | None = None) -> Look:
+        """Any look; facial hair and glasses only half the time, as most guests have neither."""
+        rng = rng or random.Random()
+        values = {field: rng.choice(choices) for field, choices in LOOK_CHOICES.items()}
+        for field in ("facial_hair", "accessory"):
+            if rng.random() < 0.5:
+                values[field] = "NONE"
+        return cls(**values)
+
+    def replace(self, **changes: str) -> Look:
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, Look] = {
+    "female": Look(
+        skin_color="LIGHT",
+        hair_type="LONG_NOT_TOO_LONG",
+        hair_color="BROWN",
+        clothing_type="SHIRT_SCOOP_NECK",
+        clothing_color="PINK",
+        facial_hair="NONE",
+        accessory="NONE",
+    ),
+    "male": Look(
+        skin_color="LIGHT",
+        hair_type="SHORT_FLAT",
+        hair_color="BROWN_DARK",
+        clothing_type="SHIRT_CREW_NECK",
+        clothing_color="BLUE_03",
+        facial_hair="BEARD_LIGHT",
+        accessory="NONE",
+    ),
+}
+
+DEFAULT_LOOK = Look()
+
+
+def choice_label(value: str) -> str:
+    """A member name as people read it: "LONG_NOT_TOO_LONG" -> "Long not too long"."""
+    return value.replace("_", " ").capitalize()
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _member(field: str, name: str) -> pa.AvatarEnum:
+    return _FIELD_ENUMS[field][name]
+
+
+def _parts(expression: str) -> tuple[pa.EyebrowType, pa.EyeType, pa.MouthType]:
+    try:
+        return EXPRESSION_PARTS[expression]
+    except KeyError:
+        raise ValueError(
+            f"unknown expression {expression!r}; expected one of {', '.join(EXPRESSIONS)}"
+        ) from None
+
+
+def _hair_has_slot(hair: pa.HairType, slot: str) -> bool:
+    """Some newer python-avatars hair styles lack the group that holds facial hair or glasses."""
+    return slot in _hair_ids(hair)
+
+
+@functools.cache
+def _hair_ids(hair: pa.HairType) -> frozenset[str]:
+    from python_avatars.core import _get_path  # the package's own part locator
+
+    tree = ET.parse(_get_path(pa.HairType, hair))
+    return frozenset(element.get("id") for element in tree.iter() if element.get("id"))
+
+
+def render_svg(look: Look, expression: str) -> str:
+    """The memoji as SVG text (264x280 view box, transparent background). Deterministic."""
+    eyebrows, eyes, mouth = _parts(expression)
+    hair = _member("hair_type", look.hair_type)
+    facial_hair = _member("facial_hair", look.facial_hair)
+    accessory = _member("accessory", look.accessory)
+    hair_color = _member("hair_color", look.hair_color)
+    common = {
+        "style": _STYLE,
+        "eyebrows": eyebrows,
+        "eyes": eyes,
+        "nose": _NOSE,
+        "mouth": mouth,
+        "facial_hair": facial_hair,
+        "skin_color": _member("skin_color", look.skin_color),
+        "hair_color": hair_color,
+        "facial_hair_color": hair_color,
+        "accessory": accessory,
+        "clothing": _member("clothing_type", look.clothing_type),
+        "clothing_color": _member("clothing_color", look.clothing_color),
+        "shirt_graphic": _SHIRT_GRAPHIC,
+    }
+    svg = pa.Avatar(top=hair, **common).render()  # render(path=None) returns text, writes nothing
+    missing = [
+        slot
+        for slot, part in (("Facial-Hair", facial_hair), ("Accessory", accessory))
+        if part.value and not _hair_has_slot(hair, slot)
+    ]
+    return _add_missing_slots(svg, missing, common) if missing else svg
+
+
+def _add_missing_slots(svg: str, slots: list[str], common: dict[str, Any]) -> str:
+    """Borrow the facial hair / glasses groups from a bald render so every look shows them."""
+    bald = ET.fromstring(pa.Avatar(top=pa.HairType.NONE, **common).render())
+    prefix = pa.HairType.NONE.value
+    root = ET.fromstring(svg)
+    top = _find_id(root, f"{_STYLE.value}_Top")
+    for slot in slots:
+        group = _find_id(bald, f"{prefix}_{slot}")
+        if top is None or group is None:
+            continue
+        if slot == "Facial-Hair":
+            top.insert(0, group)  # beneath the hair, as in the classic styles
+        else:
+            top.append(group)  # glasses over everything
+    return ET.tostring(root, encoding="unicode")
+
+
+def _find_id(root: ET.Element, element_id: str) -> ET.Element | None:
+    return next((e for e in root.iter() if e.get("id") == element_id), None)
+
+
+def render_png(look: Look, expression: str, size: int = 512) -> bytes:
+    """The memoji as a size x size PNG with alpha (the 264x280 drawing centred)."""
+    if size < 1:
+        raise ValueError(f"size must be at least 1 pixel, got {size}")
+    svg = render_svg(look, expression).encode("utf-8")
+    if size >= _MIN_RASTER:
+        return cairosvg.svg2png(bytestring=svg, output_width=size, output_height=size)
+    # cairosvg applies python-avatars' clothing masks wrongly below ~200 px (a grey
+    # patch shows through), so small images are drawn larger and scaled down.
+    large = decode_png_rgba(
+        cairosvg.svg2png(bytestring=svg, output_width=_MIN_RASTER, output_height=_MIN_RASTER)
+    )
+    small = cv2.resize(large, (size, size), interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(small, cv2.COLOR_RGBA2BGRA))
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return encoded.tobytes()
+
+
+_MIN_RASTER = 256
+
+
+def render_rgba(look: Look, expression: str, size: int) -> np.ndarray:
+    """The memoji as a size x size x 4 uint8 RGBA array."""
+    return decode_png_rgba(render_png(look, expression, size))
+
+
+def decode_png_rgba(png: bytes) -> np.ndarray:
+    """PNG bytes (grey, RGB or RGBA) -> HxWx4 uint8 RGBA."""
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError("not a PNG image")
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGRA)
+    elif image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+
+
+# ---------------------------------------------------------------- the cache
+
+
+class AvatarCache:
+    """The seven memojis of the current look, re-rendered on one worker thread when the look changes.
+
+    ``get`` always answers from a complete set: the previous one until the new
+    one is done. ``version`` bumps once per completed set, so the display
+    rebuilds its surfaces once per version. When looks arrive faster than they
+    render, only the latest is rendered.
+    """
+
+    def __init__(self, size: int = 512, look: Look | None = None) -> None:
+        self.size = size
+        self._changed = threading.Condition()
+        self._images: dict[str, np.ndarray] = {}
+        self._look: Look | None = None
+        self._version = 0
+        self._wanted: Look | None = None
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        if look is not None:
+            self.set_look(look)
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @property
+    def look(self) -> Look | None:
+        """The look of the images ``get`` returns (None before the first set is ready)."""
+        return self._look
+
+    def get(self, expression: str) -> np.ndarray | None:
+        """The read-only RGBA image for ``expression``, or None while no set is ready yet."""
+        return self._images.get(expression)
+
+    def set_look(self, look: Look) -> None:
+        """Ask for a new set; returns at once."""
+        with self._changed:
+            if self._closed:
+                raise RuntimeError("AvatarCache is closed")
+            self._wanted = look
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._work, name="avatar-render", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify_all()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until no look is waiting or rendering (True), or until ``timeout`` (False)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._wanted is None and not self._busy, timeout)
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _work(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._wanted is not None or self._closed)
+                if self._closed:
+                    return
+                look, self._wanted, self._busy = self._wanted, None, True
+            images = self._render_set(look)
+            with self._changed:
+                if images is not None:
+                    self._images = images
+                    self._look = look
+                    self._version += 1
+                self._busy = False
+                self._changed.notify_all()
+
+    def _render_set(self, look: Look) -> dict[str, np.ndarray] | None:
+        """All seven, or None when a newer look arrived meanwhile or rendering failed."""
+        images: dict[str, np.ndarray] = {}
+        for expression in EXPRESSIONS:
+            if self._wanted is not None or self._closed:
+                return None  # a newer look wins; do not finish a stale set
+            try:
+                image = render_rgba(look, expression, self.size)
+            except Exception:
+                log.exception(
+                    "could not render the %s memoji for %s; keeping the previous set",
+                    expression,
+                    look,
+                )
+                return None
+            image.flags.writeable = False
+            images[expression] = image
+        return images
+
+
+# ---------------------------------------------------------------- measurement
+
+
+def time_look_change(
+    size: int = 512, looks: int = 5, seed: int = 0, clock: Callable[[], float] = time.perf_counter
+) -> list[float]:
+    """Seconds (by ``clock``) to render all seven memojis of each of ``looks`` random looks, one thread.
+
+    The target is 1 s (median) at 512 px on one core; ``python -m device.avatar``
+    reports wall and CPU time (CPU time is what a busy machine cannot distort).
+    """
+    rng = random.Random(seed)
+    times = []
+    for _ in range(looks):
+        look = Look.random(rng)
+        start = clock()
+        for expression in EXPRESSIONS:
+            render_rgba(look, expression, size)
+        times.append(clock() - start)
+    return times
+
+
+if __name__ == "__main__":
+    import statistics
+    import sys
+
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 512
+    for name, clock in (("wall", time.perf_counter), ("CPU", time.process_time)):
+        results = time_look_change(size, looks=8, clock=clock)
+        print(
+            f"re-render 7 memojis at {size}px after a look change ({name} time): "
+            f"median {statistics.median(results):.3f} s, max {max(results):.3f} s over {len(results)} looks"
+        )

@@ -1,0 +1,448 @@
+"""Settings: one schema from which defaults, validation, the sample TOML and the README table come.
+
+A booth reads one TOML file. Which one: the ``path`` given (``--config``), else
+the file named by the environment variable ``MEMOJI_BOOTH_CONFIG``, else
+``$XDG_CONFIG_HOME/memoji-booth/config.toml`` (``~/.config/...``) when it
+exists, else the defaults alone. Every key is optional. An unknown section or
+key, a wrong type or a bad value stops start-up with a ``ConfigError`` that
+names ``section.key``, the file and what is allowed, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "SETTINGS",
+    "Config",
+    "ConfigError",
+    "Rule",
+    "Setting",
+    "default_config",
+    "default_config_path",
+    "default_toml",
+    "load_config",
+    "settings_markdown",
+]
+
+CONFIG_ENV_VAR = "MEMOJI_BOOTH_CONFIG"
+
+# A check returns None when the value is fine, else a short phrase saying what is allowed.
+Check = Callable[[Any], "str | None"]
+
+
+class ConfigError(ValueError):
+    """The settings cannot be used; the message says which key, where, and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key: its TOML type (bool, int, float, str or Path), default and help text."""
+
+    section: str
+    key: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    check: Check | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+    def allowed(self) -> str:
+        """What a valid value looks like, for error messages and the README table."""
+        if self.choices:
+            return "one of " + ", ".join(f'"{c}"' for c in self.choices)
+        text = _TYPE_WORDS[self.type]
+        phrase = getattr(self.check, "allowed", None)
+        return f"{text}, {phrase}" if phrase else text
+
+
+# ---------------------------------------------------------------- checks
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A value check: ``ok(value)``, and the phrase that says what is allowed."""
+
+    allowed: str
+    ok: Callable[[Any], bool]
+
+    def __call__(self, value: Any) -> str | None:
+        return None if self.ok(value) else self.allowed
+
+
+def _between(low: float, high: float) -> Rule:
+    return Rule(f"from {low} to {high}", lambda value: low <= value <= high)
+
+
+_POSITIVE = Rule("greater than 0", lambda value: value > 0)
+_NOT_EMPTY = Rule("not empty", lambda value: bool(str(value).strip()))
+
+
+def _is_camera_source(value: str) -> bool:
+    if value in ("auto", "picamera2", "webcam") or re.fullmatch(r"webcam:\d+", value):
+        return True
+    return bool(value) and not value.startswith("webcam:") and Path(value).expanduser().exists()
+
+
+_CAMERA_SOURCE = Rule(
+    "auto, picamera2, webcam, webcam:N (N = 0, 1, ...), or an existing image or video file, "
+    "or folder of images, to replay",
+    _is_camera_source,
+)
+_PIN_OR_EMPTY = Rule(
+    "empty (no PIN) or 4 to 64 characters", lambda value: not value or 4 <= len(value) <= 64
+)
+_BCM_PIN = _between(0, 27)
+
+# ---------------------------------------------------------------- the schema
+
+# fmt: off
+SETTINGS: list[Setting] = [
+    # camera
+    Setting("camera", "source", str, "auto",
+            "auto (Pi camera, then a USB webcam), picamera2, webcam or webcam:N, "
+            "or a path to an image, folder of images or video to replay",
+            check=_CAMERA_SOURCE),
+    Setting("camera", "width", int, 640, "width of the main (display) stream, pixels",
+            check=_between(16, 4096)),
+    Setting("camera", "height", int, 480, "height of the main (display) stream, pixels",
+            check=_between(16, 4096)),
+    Setting("camera", "detect_width", int, 320,
+            "width of the small (detection) stream on the Pi camera, pixels", check=_between(16, 4096)),
+    Setting("camera", "detect_height", int, 240,
+            "height of the small (detection) stream on the Pi camera, pixels", check=_between(16, 4096)),
+    # display
+    Setting("display", "mode", str, "auto",
+            "auto: fullscreen on a console, a window on a desktop, none without a display",
+            choices=("auto", "fullscreen", "window", "none")),
+    Setting("display", "window_width", int, 1024, "window width when mode is window, pixels",
+            check=_between(160, 8192)),
+    Setting("display", "window_height", int, 600, "window height when mode is window, pixels",
+            check=_between(120, 8192)),
+    # detector
+    Setting("detector", "min_score", float, 0.6,
+            "face detector confidence threshold; lower finds more faces and more false ones",
+            check=_between(0.0, 1.0)),
+    # model
+    Setting("model", "path", str, "",
+            "expression model (.tflite, with its .json card beside it); empty = the packaged "
+            "device/models/emotion.tflite"),
+    Setting("model", "smoothing_s", float, 0.15,
+            "time constant of the expression smoothing, seconds; 0 = no smoothing",
+            check=_between(0.0, 5.0)),
+    # button
+    Setting("button", "enabled", bool, True,
+            "use the GPIO capture button (off a Pi it is skipped with a log line)"),
+    Setting("button", "pin", int, 17, "BCM pin of the button, pulled up; a press connects it to GND",
+            check=_BCM_PIN),
+    Setting("button", "led_pin", int, 0, "BCM pin of an LED lit while the booth is ready; 0 = no LED",
+            check=_BCM_PIN),
+    Setting("button", "bounce_s", float, 0.05, "button debounce time, seconds",
+            check=_between(0.0, 1.0)),
+    # booth
+    Setting("booth", "countdown_s", int, 3, "countdown before a capture, seconds; 0 = capture at once",
+            check=_between(0, 30)),
+    Setting("booth", "save_photo", bool, False,
+            "also save the camera photo (JPEG) beside each saved memoji"),
+    # storage
+    Setting("storage", "data_dir", Path, "~/.local/share/memoji-booth",
+            "folder for the gallery, the saved look and the web secret key (~ is expanded)",
+            check=_NOT_EMPTY),
+    Setting("storage", "keep", int, 1000,
+            "retention: the oldest saved memojis beyond this many are removed", check=_POSITIVE),
+    # web
+    Setting("web", "enabled", bool, True,
+            "serve the LAN page (look picker, gallery) inside `memoji-booth run`"),
+    Setting("web", "host", str, "0.0.0.0",
+            "address the web page listens on; 127.0.0.1 = this machine only", check=_NOT_EMPTY),
+    Setting("web", "port", int, 8000, "TCP port of the web page", check=_between(1, 65535)),
+    Setting("web", "pin", str, "", "operator PIN for changing settings on the page; empty = no PIN",
+            check=_PIN_OR_EMPTY),
+    Setting("web", "max_upload_mb", int, 10, "largest photo the page accepts, megabytes",
+            check=_between(1, 100)),
+]
+# fmt: on
+
+_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
+
+_TYPE_WORDS = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    Path: "a path (string)",
+}
+
+
+# ---------------------------------------------------------------- the frozen result
+
+
+def _section_class(section: str) -> type:
+    fields = [(s.key, s.type) for s in SETTINGS if s.section == section]
+    return dataclasses.make_dataclass(f"{section.title()}Settings", fields, frozen=True)
+
+
+_SECTION_CLASSES: dict[str, type] = {name: _section_class(name) for name in SECTIONS}
+
+
+@dataclass(frozen=True)
+class _ConfigBase:
+    """Where the settings came from (None: defaults only)."""
+
+    path: Path | None
+
+    def get(self, dotted: str) -> Any:
+        """``config.get("camera.source")``, for code that holds a key name."""
+        section, _, key = dotted.partition(".")
+        return getattr(getattr(self, section), key)
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+
+Config = dataclasses.make_dataclass(
+    "Config",
+    [(name, _SECTION_CLASSES[name]) for name in SECTIONS],
+    bases=(_ConfigBase,),
+    frozen=True,
+)
+Config.__doc__ = "All settings, frozen; one attribute per section: ``config.camera.source``."
+Config.__module__ = __name__
+
+
+# ---------------------------------------------------------------- loading
+
+
+def default_config_path() -> Path | None:
+    """The file ``load_config()`` reads when given no path, or None for defaults only."""
+    named = os.environ.get(CONFIG_ENV_VAR)
+    if named:
+        return Path(named).expanduser()
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    candidate = base / "memoji-booth" / "config.toml"
+    return candidate if candidate.is_file() else None
+
+
+def default_config() -> Config:
+    """Every setting at its default, whatever files exist."""
+    return _build({}, None)
+
+
+def load_config(
+    path: Path | str | None = None, overrides: Mapping[str, object] | None = None
+) -> Config:
+    """Read and validate the settings file, then apply ``overrides`` ({"camera.source": ...}).
+
+    An override of None means "not given" (handy for unset command-line flags);
+    a string given for a number or boolean is parsed ("800", "true").
+    """
+    file = Path(path).expanduser() if path is not None else default_config_path()
+    values: dict[str, Any] = {}
+    if file is not None:
+        values.update(_read_file(file))
+    where_cli = "command line"
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        setting = _BY_NAME.get(dotted)
+        if setting is None:
+            raise ConfigError(
+                f"{where_cli}: {dotted}: unknown setting{_did_you_mean(dotted, _BY_NAME)}"
+            )
+        values[dotted] = _validate(setting, _parse_override(setting, value), where_cli)
+    config = _build(values, file)
+    _check_together(config, str(file) if file is not None else where_cli)
+    return config
+
+
+def _check_together(config: Config, where: str) -> None:
+    """Rules that span keys."""
+    if config.button.led_pin and config.button.led_pin == config.button.pin:
+        raise ConfigError(
+            f"{where}: button.led_pin: {config.button.led_pin} is also button.pin; "
+            "allowed: a different BCM pin, or 0 for no LED"
+        )
+
+
+def _read_file(file: Path) -> dict[str, Any]:
+    try:
+        with open(file, "rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{file}: settings file not found (print a template with `memoji-booth config > {file.name}`)"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{file}: is a folder, not a settings file") from None
+    except PermissionError:
+        raise ConfigError(f"{file}: cannot be read (permission denied)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{file}: not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not valid TOML: not UTF-8 text") from None
+
+    values: dict[str, Any] = {}
+    for section, table in document.items():
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"{file}: [{section}]: unknown section{_did_you_mean(section, SECTIONS)}; "
+                f"known sections: {', '.join(SECTIONS)}"
+            )
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{file}: {section}: must be a [{section}] table of settings, not a single value"
+            )
+        for key, value in table.items():
+            dotted = f"{section}.{key}"
+            setting = _BY_NAME.get(dotted)
+            if setting is None:
+                keys = [s.key for s in SETTINGS if s.section == section]
+                raise ConfigError(
+                    f"{file}: {dotted}: unknown setting{_did_you_mean(key, keys)}; "
+                    f"[{section}] has: {', '.join(keys)}"
+                )
+            values[dotted] = _validate(setting, value, str(file))
+    return values
+
+
+def _validate(setting: Setting, value: Any, where: str) -> Any:
+    """Type-check strictly (a bool is not an int, nor the reverse), then check the value."""
+    kind = setting.type
+    ok_type = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+        Path: isinstance(value, (str, Path)),
+    }[kind]
+    if not ok_type:
+        raise ConfigError(
+            f"{where}: {setting.name}: expected {_TYPE_WORDS[kind]}, got {_show(value)}; "
+            f"allowed: {setting.allowed()}"
+        )
+    if kind is float:
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {setting.name}: must be a finite number, got {value}")
+    if setting.choices is not None and value not in setting.choices:
+        raise ConfigError(
+            f"{where}: {setting.name}: {_show(value)} is not allowed; allowed: {setting.allowed()}"
+        )
+    if setting.check is not None:
+        problem = setting.check(value)
+        if problem is not None:
+            raise ConfigError(
+                f"{where}: {setting.name}: {_show(value)} is not allowed; allowed: {problem}"
+            )
+    return value
+
+
+def _parse_override(setting: Setting, value: object) -> object:
+    """Command-line values arrive as strings; turn them into the setting's type when they clearly are."""
+    if not isinstance(value, str) or setting.type in (str, Path):
+        return value
+    text = value.strip()
+    if setting.type is bool:
+        return {"true": True, "false": False}.get(text.lower(), value)
+    try:
+        return int(text) if setting.type is int else float(text)
+    except ValueError:
+        return value
+
+
+def _build(values: Mapping[str, Any], file: Path | None) -> Config:
+    sections = {}
+    for section in SECTIONS:
+        fields = {}
+        for setting in SETTINGS:
+            if setting.section != section:
+                continue
+            value = values.get(setting.name, setting.default)
+            fields[setting.key] = _finish(setting, value)
+        sections[section] = _SECTION_CLASSES[section](**fields)
+    return Config(path=file, **sections)
+
+
+def _finish(setting: Setting, value: Any) -> Any:
+    """Final forms: paths with ``~`` expanded, floats as floats."""
+    if setting.type is Path:
+        return Path(value).expanduser()
+    if setting.type is float:
+        return float(value)
+    if setting.name in ("model.path", "camera.source") and value.startswith("~"):
+        return os.path.expanduser(value)
+    return value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, (dict, list)):
+        return f"a {'table' if isinstance(value, dict) else 'list'}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _did_you_mean(word: str, candidates) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+# ---------------------------------------------------------------- documentation
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def default_toml() -> str:
+    """The whole settings file at its defaults, each key with its help as a comment."""
+    lines = [
+        "# Memoji Booth settings. Every key is optional; the values shown are the defaults.",
+        f"# Use with `memoji-booth run --config FILE`, or name the file in ${CONFIG_ENV_VAR},",
+        "# or put it at ~/.config/memoji-booth/config.toml.",
+    ]
+    for section in SECTIONS:
+        lines += ["", f"[{section}]"]
+        for setting in SETTINGS:
+            if setting.section != section:
+                continue
+            lines.append(f"# {setting.help}")
+            if setting.choices:
+                lines.append(f"# allowed: {', '.join(setting.choices)}")
+            lines.append(f"{setting.key} = {_toml_value(setting.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def settings_markdown() -> str:
+    """The README's settings table."""
+    rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        cells = [
+            f"`{setting.name}`",
+            f"`{_toml_value(setting.default)}`",
+            setting.allowed(),
+            setting.help,
+        ]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,397 @@
+"""Saved data: memoji PNGs that carry their own metadata, and the saved look.
+
+Each saved memoji is one PNG whose text chunks hold the expression, score,
+time and look, so the folder is the whole database: copy it anywhere and
+nothing is lost. Names are time-sortable and unique
+(``memoji-20261124-081502-123456-happy.png``, UTC); an optional camera photo
+sits beside it (``...-happy-photo.jpg``). Every write is atomic
+(``storage.py``); a full disk raises ``StorageFullError`` and leaves nothing
+half-written.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import re
+import struct
+import threading
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from device import __version__
+from device.avatar import DEFAULT_LOOK, Look, LookError
+from device.labels import EXPRESSIONS
+from device.storage import atomic_write_bytes, atomic_write_text
+
+__all__ = ["Entry", "Gallery", "LookStore", "StorageFullError", "add_png_text", "read_png_text"]
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"memoji-(\d{8}-\d{6}-\d{6})-([a-z]+)(\.png|-photo\.jpg)")
+_TIME_FORMAT = "%Y%m%d-%H%M%S-%f"
+_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+class StorageFullError(OSError):
+    """A save failed for lack of space (or quota); nothing partial was left behind."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(
+            errno.ENOSPC,
+            f"Storage full: cannot save in {folder}. Delete old memojis from the web page or free some space.",
+        )
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One saved memoji, as read back from its PNG."""
+
+    name: str
+    expression: str
+    score: float
+    time: datetime
+    look: dict[str, Any]
+    photo_name: str | None = field(default=None)
+
+
+# ---------------------------------------------------------------- PNG text chunks
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _text_chunk(key: str, value: str) -> bytes:
+    """tEXt when the value is Latin-1 (most readers show it), else uncompressed UTF-8 iTXt."""
+    try:
+        return _chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1"))
+    except UnicodeEncodeError:
+        return _chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8"))
+
+
+def add_png_text(png: bytes, text: Mapping[str, str]) -> bytes:
+    """The same PNG with text chunks inserted right after IHDR."""
+    if not png.startswith(_PNG_SIGNATURE) or png[12:16] != b"IHDR":
+        raise ValueError("not a PNG image")
+    ihdr_end = 8 + 8 + struct.unpack(">I", png[8:12])[0] + 4
+    chunks = b"".join(_text_chunk(key, value) for key, value in text.items())
+    return png[:ihdr_end] + chunks + png[ihdr_end:]
+
+
+def read_png_text(data: bytes) -> dict[str, str]:
+    """The tEXt/iTXt/zTXt chunks of a PNG; ValueError if it is not a sound PNG up to its image data."""
+    if not data.startswith(_PNG_SIGNATURE):
+        raise ValueError("not a PNG file")
+    text: dict[str, str] = {}
+    offset = len(_PNG_SIGNATURE)
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        body = data[offset + 8 : offset + 8 + length]
+        crc = data[offset + 8 + length : offset + 12 + length]
+        if (
+            len(body) != length
+            or len(crc) != 4
+            or struct.unpack(">I", crc)[0] != zlib.crc32(kind + body)
+        ):
+            raise ValueError(f"damaged {kind!r} chunk")
+        if kind in (b"tEXt", b"zTXt", b"iTXt"):
+            key, value = _decode_text_chunk(kind, body)
+            text[key] = value
+        elif kind in (b"IDAT", b"IEND"):
+            return text  # metadata we write always precedes the image data
+        offset += 12 + length
+    raise ValueError("truncated PNG")
+
+
+def _decode_text_chunk(kind: bytes, body: bytes) -> tuple[str, str]:
+    try:
+        key, _, rest = body.partition(b"\0")
+        if kind == b"tEXt":
+            return key.decode("latin-1"), rest.decode("latin-1")
+        if kind == b"zTXt":
+            return key.decode("latin-1"), zlib.decompress(rest[1:]).decode("latin-1")
+        compressed, rest = rest[0], rest[2:]  # iTXt: flag, method, language, translated key, text
+        _language, _, rest = rest.partition(b"\0")
+        _translated, _, value = rest.partition(b"\0")
+        return key.decode("latin-1"), (zlib.decompress(value) if compressed else value).decode(
+            "utf-8"
+        )
+    except (IndexError, zlib.error) as error:
+        raise ValueError(f"damaged {kind.decode()} chunk: {error}") from None
+
+
+# ---------------------------------------------------------------- the gallery
+
+
+class Gallery:
+    """The folder of saved memojis, newest first, pruned to ``keep``."""
+
+    def __init__(
+        self, folder: Path | str, keep: int, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        self.folder = Path(folder)
+        self.keep = keep
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+        self._cache: dict[str, Entry] = {}  # saved files never change, so metadata is read once
+        self._skipped: set[str] = set()
+
+    # -- writing
+
+    def save(
+        self,
+        png: bytes,
+        *,
+        expression: str,
+        score: float,
+        look: Mapping[str, Any] | Look,
+        photo: np.ndarray | None = None,
+    ) -> Entry:
+        """Store one memoji (and the camera photo, RGB, if given); prune the oldest beyond ``keep``."""
+        if expression not in EXPRESSIONS:
+            raise ValueError(
+                f"unknown expression {expression!r}; expected one of {', '.join(EXPRESSIONS)}"
+            )
+        if isinstance(look, Look):
+            look = look.to_dict()
+        score = round(float(score), 4)  # as stored in the PNG, so a fresh read gives the same Entry
+        photo_jpeg = _encode_jpeg(photo) if photo is not None else None
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            when = self._unique_time(expression)
+            stem = f"memoji-{when.strftime(_TIME_FORMAT)}-{expression}"
+            entry = Entry(
+                name=f"{stem}.png",
+                expression=expression,
+                score=score,
+                time=when,
+                look=dict(look),
+                photo_name=f"{stem}-photo.jpg" if photo_jpeg is not None else None,
+            )
+            data = add_png_text(
+                png,
+                {
+                    "expression": expression,
+                    "score": f"{score:.4f}",
+                    "time": when.isoformat(timespec="microseconds"),
+                    "look": json.dumps(entry.look, sort_keys=True, separators=(",", ":")),
+                    "Software": f"Memoji Booth {__version__}",
+                },
+            )
+            written: list[Path] = []
+            try:
+                if photo_jpeg is not None:
+                    self._write(entry.photo_name, photo_jpeg)
+                    written.append(self.folder / entry.photo_name)
+                self._write(entry.name, data)
+            except BaseException:
+                for path in written:
+                    path.unlink(missing_ok=True)
+                raise
+            self._cache[entry.name] = entry
+            self._prune()
+        return entry
+
+    def _write(self, name: str, data: bytes) -> None:
+        try:
+            atomic_write_bytes(self.folder / name, data)
+        except OSError as error:
+            if error.errno in _FULL_ERRNOS:
+                raise StorageFullError(self.folder) from error
+            raise
+
+    def _unique_time(self, expression: str) -> datetime:
+        """Now, nudged by a microsecond while taken, so names stay unique and in time order."""
+        when = self._clock().astimezone(UTC)
+        newest = self._names()[:1]
+        if newest:
+            last = _time_of(newest[0])
+            if when <= last:
+                when = last + timedelta(microseconds=1)
+        while (self.folder / f"memoji-{when.strftime(_TIME_FORMAT)}-{expression}.png").exists():
+            when += timedelta(microseconds=1)
+        return when
+
+    def _prune(self) -> None:
+        for name in self._names()[self.keep :]:
+            self._remove(name)
+            log.info("retention: removed %s (keeping the newest %d)", name, self.keep)
+
+    # -- reading
+
+    def entries(self) -> list[Entry]:
+        """Every readable memoji, newest first; foreign or damaged files are skipped with a log line."""
+        found = []
+        for name in self._names():
+            entry = self._cache.get(name) or self._read(name)
+            if entry is not None:
+                found.append(entry)
+        return found
+
+    def page(self, number: int, per_page: int) -> tuple[list[Entry], int]:
+        """Page ``number`` (from 1) of ``per_page`` entries, and the total number of entries."""
+        if number < 1 or per_page < 1:
+            raise ValueError("page number and page size start at 1")
+        everything = self.entries()
+        start = (number - 1) * per_page
+        return everything[start : start + per_page], len(everything)
+
+    def path_of(self, name: str) -> Path:
+        """The file of a memoji or photo this gallery made; KeyError for anything else."""
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise KeyError(name)
+        path = self.folder / name
+        if not path.is_file():
+            raise KeyError(name)
+        return path
+
+    def delete(self, name: str) -> None:
+        """Remove a memoji and its photo; KeyError if there is no such memoji."""
+        match = _NAME.fullmatch(name) if isinstance(name, str) else None
+        if match is None or match.group(3) != ".png":
+            raise KeyError(name)
+        with self._lock:
+            if not (self.folder / name).is_file():
+                raise KeyError(name)
+            self._remove(name)
+
+    def _remove(self, name: str) -> None:
+        (self.folder / name).unlink(missing_ok=True)
+        (self.folder / _photo_name(name)).unlink(missing_ok=True)
+        self._cache.pop(name, None)
+
+    def _names(self) -> list[str]:
+        """Memoji PNG names, newest first (the names sort by UTC time)."""
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            (n for n in names if (m := _NAME.fullmatch(n)) and m.group(3) == ".png"),
+            key=lambda n: (_NAME.fullmatch(n).group(1), n),
+            reverse=True,
+        )
+
+    def _read(self, name: str) -> Entry | None:
+        path = self.folder / name
+        try:
+            text = read_png_text(path.read_bytes())
+            look = json.loads(text["look"])
+            if not isinstance(look, dict):
+                raise TypeError("look is not an object")
+            when = datetime.fromisoformat(text["time"])
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            photo = _photo_name(name)
+            entry = Entry(
+                name=name,
+                expression=text["expression"],
+                score=float(text["score"]),
+                time=when,
+                look=look,
+                photo_name=photo if (self.folder / photo).is_file() else None,
+            )
+        except FileNotFoundError:
+            return None  # deleted meanwhile
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            if name not in self._skipped:
+                self._skipped.add(name)
+                log.warning("gallery: skipping %s: not a readable memoji (%s)", path, error)
+            return None
+        self._cache[name] = entry
+        return entry
+
+
+def _photo_name(png_name: str) -> str:
+    return png_name[: -len(".png")] + "-photo.jpg"
+
+
+def _time_of(name: str) -> datetime:
+    stamp = _NAME.fullmatch(name).group(1)
+    return datetime.strptime(stamp, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def _encode_jpeg(rgb: np.ndarray) -> bytes:
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"photo must be an HxWx3 uint8 RGB image, got {rgb.dtype} {rgb.shape}")
+    ok, encoded = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
+    )
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return encoded.tobytes()
+
+
+# ---------------------------------------------------------------- the saved look
+
+
+class LookStore:
+    """The look chosen on the web page, in one JSON file that survives restarts and bad edits."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def load(self) -> Look:
+        """The saved look; DEFAULT_LOOK when there is none, or when the file is damaged (kept as *.bad)."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return DEFAULT_LOOK
+        except OSError as error:
+            log.warning(
+                "cannot read the saved look %s (%s); using the default look", self.path, error
+            )
+            return DEFAULT_LOOK
+        try:
+            return Look.from_dict(json.loads(data.decode("utf-8")))
+        except (ValueError, LookError) as error:  # JSONDecodeError and UnicodeError are ValueErrors
+            bad = self.path.with_name(self.path.name + ".bad")
+            log.warning(
+                "saved look %s is damaged (%s); moved it to %s and using the default look",
+                self.path,
+                error,
+                bad,
+            )
+            try:
+                os.replace(self.path, bad)
+            except OSError as move_error:
+                log.warning("could not move %s aside: %s", self.path, move_error)
+            return DEFAULT_LOOK
+
+    def save(self, look: Look) -> None:
+        """Write atomically; concurrent savers are serialised, the last one wins."""
+        text = json.dumps(look.to_dict(), indent=2, sort_keys=True) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                atomic_write_text(self.path, text)
+            except OSError as error:
+                if error.errno in _FULL_ERRNOS:
+                    raise StorageFullError(self.path.parent) from error
+                raise
+
+    def mtime(self) -> float | None:
+        """When the look was last saved (None: never), for cheap polling by the kiosk."""
+        try:
+            return self.path.stat().st_mtime
+        except FileNotFoundError:
+            return None

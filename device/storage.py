@@ -1,0 +1,70 @@
+"""Atomic file writes: a reader (or a power cut) sees the old file or the new one, never half.
+
+The data goes to a temporary file in the destination's own folder (so the
+final rename stays on one file system), is flushed and fsynced, then
+``os.replace``-d over the destination; the folder is fsynced so the rename
+itself survives a power cut. On any error the temporary file is removed and
+the original exception (``OSError`` with ENOSPC, for example) propagates
+unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+__all__ = ["atomic_write_bytes", "atomic_write_text"]
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (the folder must exist)."""
+    path = Path(path)
+    fd, tmp_name = _create_temp_beside(path)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
+    """Replace ``path`` with ``text`` atomically (UTF-8 unless told otherwise)."""
+    atomic_write_bytes(path, text.encode(encoding))
+
+
+def _create_temp_beside(path: Path) -> tuple[int, str]:
+    """Open a new hidden temp file next to ``path``; mode 0644 less the umask, like a plain open()."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        name = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(name, flags, 0o644), name
+        except FileExistsError:
+            continue
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename durable; some file systems (and Windows) cannot open a folder, which is fine."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,259 @@
+"""Looks, the expression map, rendering, and the off-thread cache of the seven memojis."""
+
+import itertools
+import random
+import threading
+
+import numpy as np
+import pytest
+import python_avatars as pa
+
+from device import avatar
+from device.avatar import (
+    DEFAULT_LOOK,
+    EXPRESSION_PARTS,
+    LOOK_CHOICES,
+    PRESETS,
+    AvatarCache,
+    Look,
+    LookError,
+    render_png,
+    render_rgba,
+    render_svg,
+)
+from device.labels import EXPRESSIONS
+
+SIZE = 96  # small and fast; full-size timing: `python -m device.avatar`
+
+
+def test_choices_offer_every_python_avatars_member():
+    enums = {
+        "skin_color": pa.SkinColor,
+        "hair_type": pa.HairType,
+        "hair_color": pa.HairColor,
+        "clothing_type": pa.ClothingType,
+        "clothing_color": pa.ClothingColor,
+        "facial_hair": pa.FacialHairType,
+        "accessory": pa.AccessoryType,
+    }
+    assert set(LOOK_CHOICES) == {f.name for f in Look.__dataclass_fields__.values()} == set(enums)
+    for field, enum in enums.items():
+        expected = {m.name for m in enum} - ({"NONE"} if enum is pa.ClothingType else set())
+        assert set(LOOK_CHOICES[field]) == expected, field
+
+
+def test_presets_differ_as_designed():
+    female, male = PRESETS["female"], PRESETS["male"]
+    assert female.facial_hair == "NONE" and "LONG" in female.hair_type
+    assert male.hair_type.startswith("SHORT") and male.facial_hair != "NONE"
+    assert DEFAULT_LOOK == Look()
+
+
+def test_from_dict_round_trip_partial_and_case():
+    look = Look.random(random.Random(3))
+    assert Look.from_dict(look.to_dict()) == look
+    assert Look.from_dict({"hair_color": "red"}, base=look) == look.replace(hair_color="RED")
+    assert Look.from_dict({}) == DEFAULT_LOOK
+
+
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"hat": "HAT"}, "hat"),
+        ({"hair_type": "MULLET_DELUXE"}, "hair_type"),
+        ({"clothing_type": "NONE"}, "clothing_type"),
+        ({"skin_color": 3}, "skin_color"),
+    ],
+)
+def test_from_dict_names_the_bad_field(data, field):
+    with pytest.raises(LookError) as caught:
+        Look.from_dict(data)
+    assert caught.value.field == field and field in str(caught.value)
+
+
+def test_constructor_validates_too():
+    with pytest.raises(LookError):
+        Look(accessory="MONOCLE")
+
+
+def test_random_is_valid_and_seedable():
+    assert Look.random(random.Random(7)) == Look.random(random.Random(7))
+    looks = {Look.random(random.Random(seed)) for seed in range(20)}
+    assert len(looks) > 15
+
+
+def test_expression_parts_are_distinct_for_all_seven():
+    assert set(EXPRESSION_PARTS) == set(EXPRESSIONS)
+    triples = list(EXPRESSION_PARTS.values())
+    assert len(set(triples)) == 7
+    assert len({mouth for _, _, mouth in triples}) == 7  # the mouth alone tells them apart
+
+
+def test_svg_is_deterministic_and_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    look = PRESETS["male"]
+    first = render_svg(look, "happy")
+    assert first == render_svg(look, "happy")
+    assert first.startswith("<svg") and "smile_Mouth" in first
+    assert render_png(look, "sad", SIZE) == render_png(look, "sad", SIZE)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_expression_is_rejected():
+    with pytest.raises(ValueError, match="contempt"):
+        render_svg(DEFAULT_LOOK, "contempt")
+
+
+@pytest.mark.parametrize("field", list(LOOK_CHOICES))
+def test_every_choice_reaches_the_svg(field):
+    """Each value changes the drawing (colours and parts alike), so no option is silently ignored."""
+    base = Look(hair_type="SHORT_FLAT", facial_hair="BEARD_LIGHT", accessory="ROUND")
+    seen = {}
+    for value in LOOK_CHOICES[field]:
+        seen.setdefault(render_svg(base.replace(**{field: value}), "neutral"), value)
+    assert len(seen) == len(LOOK_CHOICES[field])
+
+
+@pytest.mark.parametrize("hair", ["LOOSE_HAIR", "LONG_HAIR_CURLY", "CURLY_2", "ASTRONAUT"])
+def test_facial_hair_and_glasses_show_with_every_hair_style(hair):
+    svg = render_svg(
+        Look(hair_type=hair, facial_hair="BEARD_MEDIUM", accessory="SUNGLASSES"), "happy"
+    )
+    assert "beard_medium_" in svg and "sunglasses_" in svg
+
+
+def test_rgba_image_shape_and_transparency():
+    image = render_rgba(DEFAULT_LOOK, "neutral", SIZE)
+    assert image.shape == (SIZE, SIZE, 4) and image.dtype == np.uint8
+    assert image[0, 0, 3] == 0  # transparent background
+    assert image[SIZE // 2, SIZE // 2, 3] == 255  # the face is opaque
+    assert render_png(DEFAULT_LOOK, "neutral", 300).startswith(b"\x89PNG")
+
+
+def test_small_images_have_no_mask_artefact():
+    """Below ~200 px cairosvg draws the shirt's grey base colour outside its mask."""
+    image = render_rgba(PRESETS["female"], "happy", 64)
+    grey = (
+        (image[..., 0] == 230)
+        & (image[..., 1] == 230)
+        & (image[..., 2] == 230)
+        & (image[..., 3] > 200)
+    )
+    assert grey.sum() < 5
+
+
+@pytest.mark.parametrize("look", [PRESETS["female"], PRESETS["male"]], ids=["female", "male"])
+def test_the_seven_memojis_look_different(look):
+    images = {e: render_rgba(look, e, SIZE).astype(np.int16) for e in EXPRESSIONS}
+    for a, b in itertools.combinations(EXPRESSIONS, 2):
+        changed = (np.abs(images[a] - images[b]).max(axis=2) > 40).mean()
+        assert changed > 0.005, f"{a} and {b} differ in only {changed:.2%} of pixels"
+
+
+# ---------------------------------------------------------------- the cache
+
+
+def test_cache_renders_all_seven_off_the_caller_thread(monkeypatch):
+    threads = set()
+    real = avatar.render_rgba
+
+    def spy(look, expression, size):
+        threads.add(threading.current_thread())
+        return real(look, expression, size)
+
+    monkeypatch.setattr(avatar, "render_rgba", spy)
+    cache = AvatarCache(SIZE)
+    try:
+        assert cache.get("happy") is None and cache.version == 0 and cache.look is None
+        cache.set_look(PRESETS["female"])
+        assert cache.wait_ready(timeout=20)
+        assert cache.version == 1 and cache.look == PRESETS["female"]
+        for expression in EXPRESSIONS:
+            image = cache.get(expression)
+            assert image.shape == (SIZE, SIZE, 4) and not image.flags.writeable
+        assert threads and threading.current_thread() not in threads and len(threads) == 1
+    finally:
+        cache.close()
+
+
+class GatedRenderer:
+    """Stands in for render_rgba: each image waits for the test to let it through."""
+
+    def __init__(self):
+        self.gate = threading.Semaphore(0)
+        self.calls = []
+        self.called = threading.Event()
+
+    def __call__(self, look, expression, size):
+        self.calls.append((look, expression))
+        self.called.set()
+        assert self.gate.acquire(timeout=10)
+        value = EXPRESSIONS.index(expression) + 10 * len(self.calls)
+        return np.full((size, size, 4), value % 256, np.uint8)
+
+
+def test_previous_set_is_served_until_the_new_one_is_complete(monkeypatch):
+    fake = GatedRenderer()
+    monkeypatch.setattr(avatar, "render_rgba", fake)
+    cache = AvatarCache(8)
+    try:
+        cache.set_look(PRESETS["female"])
+        for _ in EXPRESSIONS:
+            fake.gate.release()
+        assert cache.wait_ready(timeout=10) and cache.version == 1
+        old = cache.get("happy")
+        cache.set_look(PRESETS["male"])
+        for _ in range(3):
+            fake.gate.release()
+        assert not cache.wait_ready(timeout=0.2)  # still rendering the male set
+        assert cache.version == 1 and cache.look == PRESETS["female"] and cache.get("happy") is old
+        for _ in range(4):
+            fake.gate.release()
+        assert cache.wait_ready(timeout=10)
+        assert (
+            cache.version == 2 and cache.look == PRESETS["male"] and cache.get("happy") is not old
+        )
+    finally:
+        cache.close()
+
+
+def test_latest_look_wins(monkeypatch):
+    fake = GatedRenderer()
+    monkeypatch.setattr(avatar, "render_rgba", fake)
+    cache = AvatarCache(8)
+    looks = [Look(hair_color=c) for c in ("RED", "BLACK", "AUBURN", "PLATINUM")]
+    try:
+        cache.set_look(looks[0])
+        assert fake.called.wait(timeout=10)  # the worker is inside the first look's first image
+        for look in looks[1:]:
+            cache.set_look(look)
+        for _ in range(20):
+            fake.gate.release()
+        assert cache.wait_ready(timeout=10)
+        assert cache.look == looks[-1] and cache.version == 1  # looks[0] was abandoned
+        rendered = [look for look, _ in fake.calls]
+        assert rendered.count(looks[0]) == 1
+        assert (
+            looks[1] not in rendered and looks[2] not in rendered
+        )  # superseded before they started
+        assert rendered.count(looks[-1]) == 7
+    finally:
+        cache.close()
+
+
+def test_render_failure_keeps_the_previous_set(monkeypatch, caplog):
+    cache = AvatarCache(SIZE, look=DEFAULT_LOOK)
+    try:
+        assert cache.wait_ready(timeout=20)
+        before = cache.get("sad")
+
+        def broken(look, expression, size):
+            raise RuntimeError("cairo exploded")
+
+        monkeypatch.setattr(avatar, "render_rgba", broken)
+        cache.set_look(PRESETS["male"])
+        assert cache.wait_ready(timeout=10)
+        assert cache.version == 1 and cache.look == DEFAULT_LOOK and cache.get("sad") is before
+        assert "cairo exploded" in caplog.text
+    finally:
+        cache.close()

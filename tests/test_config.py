@@ -1,0 +1,201 @@
+"""Settings: defaults, strict validation with messages that name the key and file, docs from the schema."""
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from device import config as config_module
+from device.config import (
+    CONFIG_ENV_VAR,
+    SETTINGS,
+    ConfigError,
+    default_config,
+    default_toml,
+    load_config,
+    settings_markdown,
+)
+
+
+@pytest.fixture(autouse=True)
+def no_user_config(monkeypatch, tmp_path):
+    """Keep the developer's own settings file out of every test."""
+    monkeypatch.delenv(CONFIG_ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
+def write(tmp_path, text, name="booth.toml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_match_the_architecture_table(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = load_config()
+    assert config.path is None
+    assert config.camera.source == "auto"
+    assert (config.camera.width, config.camera.height) == (640, 480)
+    assert (config.camera.detect_width, config.camera.detect_height) == (320, 240)
+    assert config.display.mode == "auto"
+    assert (config.display.window_width, config.display.window_height) == (1024, 600)
+    assert config.detector.min_score == 0.6
+    assert config.model.path == "" and config.model.smoothing_s == 0.15
+    assert config.button.enabled is True and config.button.pin == 17 and config.button.led_pin == 0
+    assert config.button.bounce_s == 0.05
+    assert config.booth.countdown_s == 3 and config.booth.save_photo is False
+    assert config.storage.data_dir == tmp_path / ".local/share/memoji-booth"  # ~ expanded
+    assert config.storage.keep == 1000
+    assert config.web.enabled is True and config.web.host == "0.0.0.0" and config.web.port == 8000
+    assert config.web.pin == "" and config.web.max_upload_mb == 10
+
+
+def test_default_toml_parses_back_into_the_defaults(tmp_path):
+    text = default_toml()
+    path = write(tmp_path, text)
+    assert dataclasses.replace(load_config(path), path=None) == default_config()
+    document = tomllib.loads(text)
+    for setting in SETTINGS:
+        assert setting.key in document[setting.section], setting.name
+        assert f"# {setting.help}" in text, setting.name
+
+
+def test_settings_markdown_has_a_row_per_setting():
+    table = settings_markdown()
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(SETTINGS)
+    for setting in SETTINGS:
+        assert f"`{setting.name}`" in table
+
+
+def test_schema_names_are_unique_and_defaults_valid():
+    names = [s.name for s in SETTINGS]
+    assert len(names) == len(set(names))
+    for setting in SETTINGS:
+        assert setting.help
+        config_module._validate(setting, setting.default, "schema")
+
+
+def test_file_values_are_used(tmp_path):
+    path = write(
+        tmp_path,
+        """
+[camera]
+source = "webcam:1"
+width = 800
+[detector]
+min_score = 1        # an integer is fine for a number
+[web]
+port = 8080
+pin = "2468"
+[storage]
+data_dir = "~/booth-data"
+""",
+    )
+    config = load_config(path)
+    assert config.path == path
+    assert config.camera.source == "webcam:1" and config.camera.width == 800
+    assert config.detector.min_score == 1.0 and isinstance(config.detector.min_score, float)
+    assert config.web.port == 8080 and config.web.pin == "2468"
+    assert config.storage.data_dir == Path("~/booth-data").expanduser()
+    assert config.camera.height == 480  # untouched keys keep their defaults
+
+
+def test_config_is_frozen():
+    config = default_config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.camera.width = 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.camera = None
+    assert config.get("web.port") == 8000
+
+
+@pytest.mark.parametrize(
+    "text, key, phrase",
+    [
+        ("[camra]\nsource = 'auto'", "camra", 'did you mean "camera"'),
+        ("[camera]\nwidht = 10", "camera.widht", 'did you mean "width"'),
+        ("camera = 3", "camera", "table"),
+        ("[camera]\nwidth = true", "camera.width", "expected an integer"),
+        ("[camera]\nwidth = 640.0", "camera.width", "expected an integer"),
+        ("[camera]\nwidth = '640'", "camera.width", "expected an integer"),
+        ("[button]\nenabled = 1", "button.enabled", "true or false"),
+        ("[detector]\nmin_score = true", "detector.min_score", "expected a number"),
+        ("[display]\nmode = 'tv'", "display.mode", '"fullscreen"'),
+        ("[web]\nport = 0", "web.port", "from 1 to 65535"),
+        ("[web]\nport = 70000", "web.port", "from 1 to 65535"),
+        ("[button]\npin = 28", "button.pin", "from 0 to 27"),
+        ("[button]\npin = 5\nled_pin = 5", "button.led_pin", "different"),
+        ("[storage]\nkeep = 0", "storage.keep", "greater than 0"),
+        ("[storage]\ndata_dir = ''", "storage.data_dir", "not empty"),
+        ("[camera]\nwidth = -5", "camera.width", "from 16"),
+        ("[camera]\nsource = 'webcam:x'", "camera.source", "webcam:N"),
+        ("[camera]\nsource = 'picamera'", "camera.source", "picamera2"),
+        ("[camera]\nsource = '/no/such/video.mp4'", "camera.source", "replay"),
+        ("[detector]\nmin_score = 1.5", "detector.min_score", "from 0.0 to 1.0"),
+        ("[model]\nsmoothing_s = nan", "model.smoothing_s", "finite"),
+    ],
+)
+def test_bad_settings_name_key_file_and_what_is_allowed(tmp_path, text, key, phrase):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert key in message and str(path) in message and phrase in message, message
+
+
+def test_camera_source_may_be_an_existing_path(tmp_path):
+    clip = tmp_path / "faces"
+    clip.mkdir()
+    assert load_config(overrides={"camera.source": str(clip)}).camera.source == str(clip)
+
+
+def test_missing_or_broken_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found") as caught:
+        load_config(tmp_path / "missing.toml")
+    assert "missing.toml" in str(caught.value)
+    broken = write(tmp_path, "[camera\nwidth = 1")
+    with pytest.raises(ConfigError, match="not valid TOML") as caught:
+        load_config(broken)
+    assert str(broken) in str(caught.value)
+
+
+def test_environment_variable_names_the_file(tmp_path, monkeypatch):
+    path = write(tmp_path, "[web]\nport = 9000")
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(path))
+    assert load_config().web.port == 9000
+    assert (
+        load_config(write(tmp_path, "[web]\nport = 9001", "other.toml")).web.port == 9001
+    )  # path wins
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(tmp_path / "gone.toml"))
+    with pytest.raises(ConfigError, match="gone.toml"):
+        load_config()
+
+
+def test_user_config_file_is_found(tmp_path):
+    folder = tmp_path / "xdg" / "memoji-booth"
+    folder.mkdir(parents=True)
+    write(folder, "[booth]\ncountdown_s = 5", "config.toml")
+    assert load_config().booth.countdown_s == 5
+
+
+def test_overrides_are_dotted_parsed_and_validated(tmp_path):
+    config = load_config(
+        overrides={
+            "display.mode": "none",
+            "camera.width": "800",
+            "booth.save_photo": "true",
+            "camera.source": None,  # an unset command-line flag
+        }
+    )
+    assert config.display.mode == "none" and config.camera.width == 800
+    assert config.booth.save_photo is True and config.camera.source == "auto"
+    file = write(tmp_path, "[display]\nmode = 'window'")
+    assert load_config(file, {"display.mode": "fullscreen"}).display.mode == "fullscreen"
+    with pytest.raises(ConfigError, match="command line: display.mdoe: unknown"):
+        load_config(overrides={"display.mdoe": "none"})
+    with pytest.raises(ConfigError, match="command line: display.mode"):
+        load_config(overrides={"display.mode": "tv"})
+    with pytest.raises(ConfigError, match="camera.width"):
+        load_config(overrides={"camera.width": True})

@@ -1,0 +1,289 @@
+"""Saved memojis (metadata in the PNG, atomic, pruned, safe names) and the saved look."""
+
+import errno
+import json
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+
+import cv2
+import numpy as np
+import pytest
+
+from device import storage
+from device.avatar import DEFAULT_LOOK, PRESETS, Look
+from device.gallery import Gallery, LookStore, StorageFullError, add_png_text, read_png_text
+
+START = datetime(2026, 11, 24, 8, 15, 2, 123456, tzinfo=UTC)
+
+
+def small_png(value=128):
+    image = np.zeros((12, 10, 4), np.uint8)
+    image[..., :3] = value
+    image[..., 3] = 255
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return data.tobytes()
+
+
+class Clock:
+    def __init__(self, start=START, step=timedelta(seconds=1)):
+        self.now, self.step = start, step
+
+    def __call__(self):
+        now = self.now
+        self.now += self.step
+        return now
+
+
+def make_gallery(tmp_path, keep=100, **clock):
+    return Gallery(tmp_path / "gallery", keep, clock=Clock(**clock))
+
+
+def save(gallery, expression="happy", score=0.9, look=None, photo=None):
+    return gallery.save(
+        small_png(),
+        expression=expression,
+        score=score,
+        look=look or PRESETS["female"].to_dict(),
+        photo=photo,
+    )
+
+
+def test_png_text_chunks_round_trip_and_image_still_decodes():
+    png = add_png_text(small_png(77), {"look": json.dumps({"a": 1}), "note": "héllo ✓"})
+    assert read_png_text(png) == {"look": '{"a": 1}', "note": "héllo ✓"}
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (12, 10, 4) and image[0, 0, 0] == 77
+    with pytest.raises(ValueError):
+        add_png_text(b"GIF89a....", {})
+    damaged = bytearray(png)
+    damaged[40] ^= 0xFF  # inside the first text chunk
+    with pytest.raises(ValueError):
+        read_png_text(bytes(damaged))
+
+
+def test_save_writes_metadata_that_reads_back(tmp_path):
+    gallery = make_gallery(tmp_path)
+    look = PRESETS["male"].to_dict()
+    entry = save(gallery, "surprise", 0.87654, look)
+    assert entry.name == "memoji-20261124-081502-123456-surprise.png"
+    text = read_png_text(gallery.path_of(entry.name).read_bytes())
+    assert text["expression"] == "surprise" and text["score"] == "0.8765"
+    assert text["time"] == "2026-11-24T08:15:02.123456+00:00"
+    assert json.loads(text["look"]) == look and text["Software"].startswith("Memoji Booth")
+    fresh = Gallery(tmp_path / "gallery", 100)  # another process reading the same folder
+    [read] = fresh.entries()
+    assert (read.name, read.expression, read.time, read.look) == (
+        entry.name,
+        "surprise",
+        START,
+        look,
+    )
+    assert read.score == pytest.approx(0.8765) and read.photo_name is None
+
+
+def test_save_accepts_a_look_and_stores_the_score_as_read_back(tmp_path):
+    gallery = make_gallery(tmp_path)
+    entry = gallery.save(small_png(), expression="fear", score=0.123456, look=PRESETS["male"])
+    assert entry.look == PRESETS["male"].to_dict() and entry.score == 0.1235
+    assert Gallery(gallery.folder, 10).entries() == [entry]
+
+
+def test_compressed_and_damaged_text_chunks(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    png = small_png()
+    ihdr_end = 8 + 25
+    ztxt = chunk(b"zTXt", b"a\0\0" + zlib.compress(b"zipped"))
+    itxt = chunk(b"iTXt", b"b\0\x01\0en\0\0" + zlib.compress("ünï".encode()))
+    assert read_png_text(png[:ihdr_end] + ztxt + itxt + png[ihdr_end:]) == {
+        "a": "zipped",
+        "b": "ünï",
+    }
+    broken = chunk(b"zTXt", b"a\0\0not zlib")
+    with pytest.raises(ValueError):
+        read_png_text(png[:ihdr_end] + broken + png[ihdr_end:])
+
+
+def test_entries_newest_first_and_names_unique_in_one_microsecond(tmp_path):
+    gallery = make_gallery(tmp_path, step=timedelta(0))  # a clock that never moves
+    names = [save(gallery, e).name for e in ("happy", "happy", "sad", "happy")]
+    assert len(set(names)) == 4 and names == sorted(names)
+    assert [e.name for e in gallery.entries()] == names[::-1]
+
+
+def test_retention_removes_the_oldest_with_their_photos(tmp_path):
+    gallery = make_gallery(tmp_path, keep=3)
+    photo = np.full((24, 32, 3), (200, 10, 10), np.uint8)
+    saved = [save(gallery, photo=photo) for _ in range(5)]
+    assert [e.name for e in gallery.entries()] == [e.name for e in saved[:1:-1]]
+    files = sorted(p.name for p in gallery.folder.iterdir())
+    assert files == sorted([e.name for e in saved[2:]] + [e.photo_name for e in saved[2:]])
+
+
+def test_photo_is_saved_beside_as_rgb_jpeg_and_deleted_with_it(tmp_path):
+    gallery = make_gallery(tmp_path)
+    photo = np.zeros((24, 32, 3), np.uint8)
+    photo[..., 0] = 250  # pure red in RGB
+    entry = save(gallery, photo=photo)
+    assert entry.photo_name == entry.name.replace(".png", "-photo.jpg")
+    bgr = cv2.imread(str(gallery.path_of(entry.photo_name)))
+    assert bgr[12, 16, 2] > 200 and bgr[12, 16, 0] < 50
+    assert gallery.entries()[0].photo_name == entry.photo_name
+    gallery.delete(entry.name)
+    assert list(gallery.folder.iterdir()) == []
+    with pytest.raises(KeyError):
+        gallery.delete(entry.name)
+
+
+def test_page(tmp_path):
+    gallery = make_gallery(tmp_path)
+    names = [save(gallery).name for _ in range(5)][::-1]
+    assert [e.name for e in gallery.page(1, 2)[0]] == names[:2]
+    assert [e.name for e in gallery.page(3, 2)[0]] == names[4:]
+    assert gallery.page(4, 2) == ([], 5)
+    with pytest.raises(ValueError):
+        gallery.page(0, 2)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../gallery/x.png",
+        "/etc/passwd",
+        "look.json",
+        "memoji-20261124-081502-123456-happy.png/..",
+        "memoji-20261124-081502-123456-happy.png",
+        "..",
+        "",
+        "memoji-20261124-081502-123456-HAPPY.png",
+    ],
+)
+def test_path_of_refuses_anything_the_gallery_did_not_make(tmp_path, name):
+    gallery = make_gallery(tmp_path)
+    save(gallery, "sad")
+    (gallery.folder / "look.json").write_text("{}")
+    with pytest.raises(KeyError):
+        gallery.path_of(name)
+    with pytest.raises(KeyError):
+        gallery.delete(name)
+
+
+def test_foreign_and_damaged_files_are_skipped(tmp_path, caplog):
+    gallery = make_gallery(tmp_path)
+    good = save(gallery)
+    (gallery.folder / "memoji-20260101-000000-000000-happy.png").write_bytes(b"not a png")
+    (gallery.folder / "memoji-20260101-000000-000001-sad.png").write_bytes(
+        small_png()
+    )  # no metadata
+    (gallery.folder / "holiday.png").write_bytes(small_png())
+    with caplog.at_level(logging.WARNING, logger="device.gallery"):
+        assert [e.name for e in Gallery(gallery.folder, 100).entries()] == [good.name]
+    assert caplog.text.count("skipping") == 2
+
+
+def test_missing_folder_is_an_empty_gallery(tmp_path):
+    gallery = Gallery(tmp_path / "not-yet", 10)
+    assert gallery.entries() == [] and gallery.page(1, 10) == ([], 0)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+@pytest.mark.parametrize("failing", ["write", "replace"])
+def test_full_disk_raises_storage_full_and_leaves_nothing(tmp_path, monkeypatch, code, failing):
+    gallery = make_gallery(tmp_path)
+    kept = save(gallery)
+    real = getattr(storage.os, failing)
+    calls = []
+
+    def fail_second_file(*args):
+        calls.append(args)
+        if failing == "write" and len(calls) == 1 or failing == "replace" and len(calls) == 1:
+            return real(*args)  # the photo goes through, the memoji itself does not fit
+        raise OSError(code, "No space left on device")
+
+    monkeypatch.setattr(storage.os, failing, fail_second_file)
+    with pytest.raises(StorageFullError) as caught:
+        save(gallery, photo=np.zeros((8, 8, 3), np.uint8))
+    monkeypatch.undo()
+    assert str(caught.value).startswith("Storage full:")
+    assert isinstance(caught.value, OSError) and caught.value.errno == errno.ENOSPC
+    assert sorted(p.name for p in gallery.folder.iterdir()) == [kept.name]
+    assert [e.name for e in gallery.entries()] == [kept.name]
+
+
+def test_other_errors_are_not_disguised(tmp_path, monkeypatch):
+    gallery = make_gallery(tmp_path)
+
+    def denied(*args):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(storage.os, "replace", denied)
+    with pytest.raises(PermissionError):
+        save(gallery)
+    monkeypatch.undo()
+    assert list(gallery.folder.iterdir()) == []
+
+
+def test_unknown_expression_is_refused(tmp_path):
+    with pytest.raises(ValueError):
+        save(make_gallery(tmp_path), "../../evil")
+
+
+# ---------------------------------------------------------------- LookStore
+
+
+def test_look_store_round_trip_and_mtime(tmp_path):
+    store = LookStore(tmp_path / "data" / "look.json")
+    assert store.load() == DEFAULT_LOOK and store.mtime() is None
+    store.save(PRESETS["male"])
+    assert store.load() == PRESETS["male"]
+    assert isinstance(store.mtime(), float)
+    assert json.loads(store.path.read_text()) == PRESETS["male"].to_dict()
+
+
+@pytest.mark.parametrize(
+    "content", ["{not json", '["HOODIE"]', '{"hair_type": "TOUPEE"}', "\xff\xfe"]
+)
+def test_damaged_look_is_set_aside_and_default_used(tmp_path, caplog, content):
+    path = tmp_path / "look.json"
+    path.write_bytes(content.encode("latin-1"))
+    with caplog.at_level(logging.WARNING, logger="device.gallery"):
+        assert LookStore(path).load() == DEFAULT_LOOK
+    assert not path.exists()
+    assert (tmp_path / "look.json.bad").read_bytes() == content.encode("latin-1")
+    assert "look.json.bad" in caplog.text
+
+
+def test_concurrent_saves_leave_one_valid_look(tmp_path):
+    path = tmp_path / "look.json"
+    stores = [LookStore(path), LookStore(path)]  # e.g. two web threads and the kiosk
+    looks = [
+        Look(hair_color=c, clothing_color=k)
+        for c in ("RED", "BLACK", "AUBURN", "BLONDE")
+        for k in ("PINK", "WHITE")
+    ]
+    errors = []
+
+    def worker(index):
+        try:
+            for round_ in range(15):
+                stores[index % 2].save(looks[(index + round_) % len(looks)])
+                assert stores[index % 2].load() in looks
+        except (AssertionError, OSError, ValueError) as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert LookStore(path).load() in looks
+    assert [p.name for p in tmp_path.iterdir()] == ["look.json"]

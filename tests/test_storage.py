@@ -1,0 +1,57 @@
+"""Atomic writes: the old file or the new one, never half, and no temp files left on failure."""
+
+import errno
+import os
+import stat
+
+import pytest
+
+from device import storage
+from device.storage import atomic_write_bytes, atomic_write_text
+
+
+def test_writes_and_replaces(tmp_path):
+    target = tmp_path / "a.bin"
+    atomic_write_bytes(target, b"one")
+    atomic_write_bytes(target, b"two")
+    atomic_write_text(tmp_path / "b.txt", "ünïcode\n")
+    assert target.read_bytes() == b"two"
+    assert (tmp_path / "b.txt").read_text(encoding="utf-8") == "ünïcode\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.txt"]
+
+
+def test_large_data_is_written_whole(tmp_path):
+    data = os.urandom(3 * 1024 * 1024)
+    atomic_write_bytes(tmp_path / "big", data)
+    assert (tmp_path / "big").read_bytes() == data
+
+
+def test_mode_follows_umask_like_open(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "f", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("failing", ["write", "fsync", "replace"])
+def test_failure_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch, failing):
+    target = tmp_path / "look.json"
+    target.write_text("old")
+
+    def boom(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage.os, failing, boom)
+    with pytest.raises(OSError) as caught:
+        atomic_write_text(target, "new")
+    monkeypatch.undo()
+    assert caught.value.errno == errno.ENOSPC  # unchanged, not wrapped
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["look.json"]
+
+
+def test_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        atomic_write_bytes(tmp_path / "nope" / "f", b"x")
