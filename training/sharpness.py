@@ -33,7 +33,7 @@ def radial_log_power(faces: np.ndarray, max_radius: int = 12) -> np.ndarray:
 def blur(faces: np.ndarray, sigma: float) -> np.ndarray:
     if sigma <= 0:
         return faces
-    return np.stack([cv2.GaussianBlur(f, (0, 0), sigma, borderType=cv2.BORDER_REFLECT) for f in faces])
+    return np.stack([cv2.GaussianBlur(f, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101) for f in faces])
 
 
 def estimate_blur_sigma(train: np.ndarray, test: np.ndarray, samples: int = 600, seed: int = 0) -> float:

@@ -1,0 +1,39 @@
+"""The blur estimate that matches sharp faces to the blurred Training faces."""
+
+import cv2
+import numpy as np
+import pytest
+
+from training.sharpness import blur, estimate_blur_sigma
+
+
+def _textures(n, seed):
+    """Face-sized images with a natural-image-like spectrum."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(128, 60, (n, 48, 48)).astype(np.float32)
+    return np.clip(blur(noise, 0.8), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("sigma", [1.6, 2.4, 3.4])
+def test_recovers_the_blur_between_two_sets(sigma):
+    sharp = _textures(400, seed=1)
+    blurred = blur(_textures(800, seed=2), sigma)
+    assert estimate_blur_sigma(blurred, sharp, samples=400) == pytest.approx(sigma, abs=0.25)
+
+
+def test_equally_sharp_sets_need_no_blur():
+    assert estimate_blur_sigma(_textures(800, seed=3), _textures(400, seed=4), samples=400) == 0.0
+
+
+def test_blur_layer_blurs_at_inference_only():
+    pytest.importorskip("tensorflow", reason="the training extra is not installed")
+    from training.models import MatchTrainingBlur
+
+    faces = _textures(2, seed=5).astype(np.float32)[..., None]
+    layer = MatchTrainingBlur(2.0)
+    np.testing.assert_array_equal(np.asarray(layer(faces, training=True)), faces)
+    inferred = np.asarray(layer(faces, training=False))[..., 0]
+    expected = np.stack([cv2.GaussianBlur(f[..., 0], (13, 13), 2.0, borderType=cv2.BORDER_REFLECT_101)
+                         for f in faces])
+    assert inferred.shape == expected.shape
+    assert np.abs(inferred - expected).max() < 1.0
