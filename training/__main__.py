@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from training.data import DataError
 
 
@@ -31,10 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     evaluate.add_argument("--reports", default=None, help="folder for the PNG/JSON reports (default: beside the model)")
 
+    sharpness = commands.add_parser("sharpness", help="how blurred each split is; the blur matched at inference")
+    sharpness.add_argument("--data", required=True)
+    sharpness.add_argument("--json", action="store_true")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
             return _train(args, argv)
+        if args.command == "sharpness":
+            return _sharpness(args)
         return _evaluate(args)
     except (DataError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -47,6 +55,23 @@ def _train(args, argv) -> int:
     command = "python -m training " + shlex.join(argv if argv is not None else sys.argv[1:])
     train(args.data, args.arch, args.epochs, args.out, seed=args.seed, limit=args.limit,
           batch_size=args.batch_size, command=command)
+    return 0
+
+
+def _sharpness(args) -> int:
+    from training import data as fer
+    from training.sharpness import estimate_blur_sigma, laplacian_variance
+
+    dataset = fer.load(args.data)
+    report = {
+        usage: {"faces": len(faces), "median_laplacian_variance": round(float(np.median(laplacian_variance(faces))), 1)}
+        for usage, (faces, _) in sorted(dataset.splits.items())
+    }
+    if "Training" in dataset.splits and "PublicTest" in dataset.splits:
+        report["blur_sigma_matching_publictest_to_training"] = estimate_blur_sigma(
+            dataset.split("Training")[0], dataset.split("PublicTest")[0]
+        )
+    print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
 

@@ -30,6 +30,11 @@ def radial_log_power(faces: np.ndarray, max_radius: int = 12) -> np.ndarray:
     return np.log([power[radius == r].mean() for r in range(1, max_radius + 1)])
 
 
+def laplacian_variance(faces: np.ndarray) -> np.ndarray:
+    """Per-face variance of the Laplacian: the usual one-number sharpness."""
+    return np.array([cv2.Laplacian(f.astype(np.float32), cv2.CV_32F).var() for f in faces])
+
+
 def blur(faces: np.ndarray, sigma: float) -> np.ndarray:
     if sigma <= 0:
         return faces
