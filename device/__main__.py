@@ -1,0 +1,228 @@
+"""The `memoji-booth` command line (also `python -m device`).
+
+Subcommands: run (the kiosk), classify (expressions in image files), render
+(one memoji to PNG), bench (speed of the loop), config (default settings),
+web (the LAN page alone). Problems a user can fix (bad settings, a missing
+model, a camera that cannot be opened) end with one line on stderr and exit
+code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from device.labels import EXPRESSIONS
+
+log = logging.getLogger("memoji-booth")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# Exceptions that mean "the user can fix this": (module, class name). Looked up only
+# in modules already imported, so a subcommand never imports what it does not use.
+_USER_ERRORS = (
+    ("device.config", "ConfigError"),
+    ("device.infer", "ModelMissingError"),
+    ("device.capture", "CameraError"),
+    ("device.display", "DisplayError"),
+    ("device.avatar", "LookError"),
+)
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    types = []
+    for module_name, class_name in _USER_ERRORS:
+        module = sys.modules.get(module_name)
+        error = getattr(module, class_name, None) if module is not None else None
+        if isinstance(error, type):
+            types.append(error)
+    return tuple(types)
+
+
+# ---------------------------------------------------------------- subcommands
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from device.app import Booth
+    from device.config import load_config
+
+    config = load_config(args.config, {"camera.source": args.source, "display.mode": args.display})
+    return Booth(config).run(frames=args.frames)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    import cv2
+
+    from device.pipeline import Analyser
+
+    analyser = Analyser.from_config(_config_or_defaults(args.config))
+    status = EXIT_OK
+    for path in args.images:
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            print(f"error: {path}: not a readable image", file=sys.stderr)
+            status = EXIT_FAILED
+            continue
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        results = analyser.analyse(rgb, all_faces=True)
+        faces = [{"box": [int(v) for v in r.face.box], "label": r.expression.label,
+                  "scores": {k: round(float(v), 4) for k, v in r.expression.scores.items()}}
+                 for r in results if r.expression is not None]
+        if args.json:
+            print(json.dumps({"path": path, "faces": faces}), flush=True)
+        elif not faces:
+            print(f"{path}: no face found", flush=True)
+        else:
+            described = "; ".join(
+                f"{face['label']} {face['scores'][face['label']]:.0%} at {tuple(face['box'])}"
+                for face in faces)
+            print(f"{path}: {described}", flush=True)
+    return status
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from device.avatar import DEFAULT_LOOK, Look, render_png
+    from device.storage import atomic_write_bytes
+
+    look = DEFAULT_LOOK
+    if args.look:
+        try:
+            data = json.loads(Path(args.look).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            print(f"error: {args.look}: cannot read the look: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        look = Look.from_dict(data)
+    atomic_write_bytes(args.out, render_png(look, args.expression, size=args.size))
+    print(args.out)
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from device.bench import run_bench
+
+    report = run_bench(args.source, frames=args.frames, config_path=args.config)
+    print(report.to_json() if args.json else report.to_text())
+    return EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from device.config import default_toml
+
+    sys.stdout.write(default_toml())
+    return EXIT_OK
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from device.config import load_config
+    from device.webui import create_app, serve
+
+    config = load_config(args.config, {"web.host": args.host, "web.port": args.port,
+                                       "storage.data_dir": args.data_dir})
+    serve(create_app(config), config.web.host, config.web.port)
+    return EXIT_OK
+
+
+def _config_or_defaults(path: str | None) -> Any:
+    from device.config import load_config
+
+    return load_config(path)
+
+
+# ---------------------------------------------------------------- parsing
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="memoji-booth",
+        description="A kiosk that turns your facial expression into a live cartoon avatar.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # also accepted after the subcommand (`memoji-booth run -v`)
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", parents=[verbose], help="run the kiosk (camera, screen, button, web page)")
+    run.add_argument("--config", help="settings file (TOML); see `memoji-booth config`")
+    run.add_argument("--source", help="auto, picamera2, webcam, webcam:N, or a file/folder to replay")
+    run.add_argument("--display", choices=["auto", "fullscreen", "window", "none"])
+    run.add_argument("--frames", type=_positive_int, help="stop after N frames (tests, demos)")
+    run.set_defaults(handler=cmd_run)
+
+    classify = commands.add_parser(
+        "classify", parents=[verbose], help="print the expression of each face in images")
+    classify.add_argument("images", nargs="+", metavar="IMAGE")
+    classify.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    classify.add_argument("--config", help="settings file (model path, detector threshold)")
+    classify.set_defaults(handler=cmd_classify)
+
+    render = commands.add_parser(
+        "render", parents=[verbose], help="draw one memoji to a PNG file")
+    render.add_argument("--expression", required=True, choices=EXPRESSIONS)
+    render.add_argument("--look", help="a look as JSON (as the web page saves it)")
+    render.add_argument("--size", type=_positive_int, default=512, help="pixels (default 512)")
+    render.add_argument("--out", required=True, help="PNG file to write")
+    render.set_defaults(handler=cmd_render)
+
+    bench = commands.add_parser(
+        "bench", parents=[verbose], help="measure the loop's speed on a replay")
+    bench.add_argument("--source", required=True, help="image, folder of images or video")
+    bench.add_argument("--frames", type=_positive_int, default=300)
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--config", help="settings file (model path, detector threshold)")
+    bench.set_defaults(handler=cmd_bench)
+
+    config = commands.add_parser(
+        "config", parents=[verbose], help="print the default settings file")
+    config.set_defaults(handler=cmd_config)
+
+    web = commands.add_parser(
+        "web", parents=[verbose], help="serve the LAN page alone (no camera)")
+    web.add_argument("--config", help="settings file (TOML)")
+    web.add_argument("--host")
+    web.add_argument("--port", type=int)
+    web.add_argument("--data-dir", help="where the gallery and the look are kept")
+    web.set_defaults(handler=cmd_web)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def setup_logging(verbose: bool) -> None:
+    """To stderr; without timestamps under systemd (the journal adds its own)."""
+    import os
+
+    under_journal = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
+    fmt = "%(levelname)s %(name)s: %(message)s"
+    if not under_journal:
+        fmt = "%(asctime)s " + fmt
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format=fmt, datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.getLogger().setLevel(level)  # also when a host (pytest) configured handlers first
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        if isinstance(error, _user_error_types()):
+            print(f"memoji-booth: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

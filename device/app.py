@@ -1,0 +1,700 @@
+"""The booth loop: wires camera, analyser, memojis, screen, button and web page together.
+
+One thread (the caller of ``run``) owns the screen and does, per frame:
+read the newest frame, find and classify the face, smooth the scores, pick a
+scene, show it, ping the systemd watchdog, handle events. Everything that
+arrives from elsewhere (GPIO button, keyboard, web page, the saver) enters
+through one queue. Slow work never runs here: the seven memojis render on the
+AvatarCache's worker, saving (full-size render + atomic write) on a saver
+thread, and reopening a lost camera on a thread of its own; their results
+come back as events or are picked up on the next frame.
+
+A camera that is missing or lost, a missing model and a full disk are shown on
+screen and never end the process; only a camera named explicitly that cannot
+be opened at start-up stops it (the command line reports it).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device import display as screens
+from device.avatar import AvatarCache, render_png
+from device.button import CaptureButton
+from device.capture import CameraError, CameraLost, NoCameraError, open_source
+from device.faces import FaceDetector
+from device.gallery import Gallery, LookStore, StorageFullError
+from device.infer import ExpressionModel, ExpressionSmoother, ModelMissingError
+from device.netinfo import web_url
+from device.pipeline import Analyser
+from device.sdnotify import Notifier
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Booth", "Event"]
+
+SAVED_SCENE_S = 4.0  # how long the "saved" screen with its QR code stays up
+ERROR_BANNER_S = 5.0  # storage full and other passing errors
+NO_CAMERA_RETRY_S = 5.0  # auto found no camera: look again this often
+LOST_BACKOFF_S = (1.0, 30.0)  # camera lost: reopen after 1, 2, 4 ... at most 30 s
+FACE_HOLD_S = 0.5  # keep the live scene through a few frames without a detection
+CAPTURE_FACE_MAX_AGE_S = 2.0  # a capture saves only an expression seen this recently
+FRAME_FRESH_S = 5.0  # watchdog pings stop when no frame arrived for this long
+REOPEN_STUCK_S = 60.0  # a reopen hanging this long stops the pings too (systemd restarts us)
+LOOK_POLL_S = 1.0  # a standalone `memoji-booth web` may change the look file
+URL_REFRESH_S = 30.0  # the LAN address may change (DHCP)
+FPS_WINDOW_S = 2.0
+IDLE_SLEEP_S = 0.005  # no new frame: wait this long before looking again
+IDLE_REDRAW_TICKS = 20  # ... and redraw at least every this many idle ticks (~10 Hz)
+SAVE_SIZE = 1024  # pixels of a saved memoji PNG
+MAX_AVATAR_PX = 640  # on-screen memojis are rendered no bigger (look change <= 1 s)
+
+
+class Event(StrEnum):
+    """What enters the loop's queue (display.CAPTURE / display.QUIT are the same strings)."""
+
+    CAPTURE = screens.CAPTURE
+    QUIT = screens.QUIT
+    LOOK_CHANGED = "look_changed"
+    SAVED = "saved"
+    SAVE_FAILED = "save_failed"
+
+
+class CameraState(StrEnum):
+    STARTING = "starting"
+    OK = "ok"
+    MISSING = "missing"  # auto found no camera
+    LOST = "lost"  # it worked, then failed: reopening with backoff
+
+
+@dataclass
+class _Banner:
+    """A scene that overrides the live view until ``until`` (saved, storage full)."""
+
+    scene: Any
+    until: float
+
+
+def _is_image(image: object) -> bool:
+    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+            and image.shape[2] == 3 and image.shape[0] >= 8 and image.shape[1] >= 8)
+
+
+class Booth:
+    """The kiosk. ``run()`` on the main thread; ``status``, ``request_capture`` and
+    ``apply_look`` are safe to call from any thread (the web page's)."""
+
+    def __init__(
+        self,
+        config: Any,
+        *,
+        source: Any = None,
+        display: Any = None,
+        button: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+        analyser: Any = None,
+        avatars: Any = None,
+        notifier: Any = None,
+        profiler: Any = None,
+    ) -> None:
+        """``source``: None (open ``config.camera.source``), an open FrameSource, or a
+        zero-argument callable that opens one (called again to reopen it).
+        ``display``: a Display (default: from ``config.display``). ``button``: None
+        (from ``config.button``), False (none), or a CaptureButton whose ``on_press``
+        is rebound to this booth. ``analyser``/``avatars``/``notifier`` replace the
+        real ones (tests, bench); ``profiler.record(stage, seconds)`` gets stage times.
+        ``clock``/``sleep`` are the monotonic clock and the idle wait (tests fake both).
+        """
+        self.config = config
+        self._clock = clock
+        self._sleep = sleep
+        self._events: queue.Queue[tuple[Event, Any]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._profiler = profiler
+        self._stop_requested = False  # set by SIGTERM; a signal handler must not take locks
+
+        data_dir = Path(config.storage.data_dir).expanduser()
+        self.gallery = Gallery(data_dir / "gallery", keep=config.storage.keep)
+        self.look_store = LookStore(data_dir / "look.json")
+
+        self.model_error: str | None = None
+        self.analyser = analyser if analyser is not None else self._build_analyser(config)
+        self._smoother = ExpressionSmoother(config.model.smoothing_s)
+
+        self.display = display if display is not None else screens.Display(
+            config.display.mode, (config.display.window_width, config.display.window_height))
+
+        if avatars is None:
+            size = min(int(getattr(self.display, "avatar_px", 512)), MAX_AVATAR_PX)
+            avatars = AvatarCache(size)
+        self.avatars = avatars
+        self._look = self.look_store.load()
+        self._look_mtime = self.look_store.mtime()
+        self._look_checked = -math.inf
+        self.avatars.set_look(self._look)
+
+        if notifier is None:
+            notifier = Notifier.from_env()
+        self.notifier = notifier
+        interval = getattr(notifier, "watchdog_s", None)
+        self._watchdog_every = min(1.0, interval / 2) if interval else 1.0
+
+        # camera
+        self._source_arg = source
+        self._source: Any = None
+        self._pending_source: Any = None  # a lost ready-made source, read again after the backoff
+        self._camera_name = str(config.camera.source) if source is None else getattr(
+            source, "name", "camera")
+        self._camera_state = CameraState.STARTING
+        self._camera_problem = ""
+        self._retry_at = 0.0
+        self._backoff = LOST_BACKOFF_S[0]
+        self._reopen: Future | None = None
+        self._reopen_started = 0.0
+        self._opener_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera-open")
+
+        # live state (written on the loop thread, read by status() under the lock)
+        self._expression: Any = None  # smoothed infer.Expression
+        self._face_box: tuple[int, int, int, int] | None = None
+        self._face_seen = -math.inf
+        self._last_frame: Any = None
+        self._last_frame_at: float | None = None
+        self._frame_times: collections.deque[float] = collections.deque()
+        self._frames = 0
+        self._bad_frames = 0
+        self._analyse_failures = 0
+        self._scene_name = "starting"
+
+        # capture
+        self._countdown_end: float | None = None
+        self._saving = False
+        self._banner: _Banner | None = None
+        self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memoji-save")
+
+        self._web = None
+        self._base_url = ""
+        self._url_checked = -math.inf
+        self._ready_sent = False
+        self._last_ping = -math.inf
+        self._idle_ticks = 0
+        self._quit = False
+        self.button = self._build_button(config, button)  # last: a press may come at once
+
+    # ------------------------------------------------------------ building parts
+
+    def _build_analyser(self, config: Any) -> Any:
+        """The face detector + expression model; a missing model is shown, not fatal."""
+        try:
+            return Analyser(FaceDetector(min_score=config.detector.min_score, num_threads=1),
+                            ExpressionModel(config.model.path or None, num_threads=1))
+        except ModelMissingError as error:  # faces.py raises the same class
+            self.model_error = str(error)
+            log.error("%s", error)
+            return None
+
+    def _build_button(self, config: Any, button: Any) -> Any:
+        if button is False:
+            return None
+        if button is not None:
+            button.on_press = self.request_capture
+            return button
+        if not config.button.enabled:
+            return None
+        return CaptureButton(config.button.pin, on_press=self.request_capture,
+                             led_pin=config.button.led_pin or None,
+                             bounce_s=config.button.bounce_s)
+
+    # ------------------------------------------------------------ thread-safe API
+
+    def request_capture(self) -> bool:
+        """Start the countdown (GPIO thread, web thread, keyboard); returns at once.
+
+        False when it cannot start now: a countdown or a save is under way, or
+        there is no expression model.
+        """
+        if self._countdown_end is not None or self._saving or self.analyser is None:
+            return False
+        self._events.put((Event.CAPTURE, None))
+        return True
+
+    def apply_look(self, look: Any) -> None:
+        """Use this look from now on (the web page saved it already); returns at once."""
+        self._events.put((Event.LOOK_CHANGED, look))
+
+    def stop(self) -> None:
+        """Ask the loop to finish (from any thread)."""
+        self._events.put((Event.QUIT, None))
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot of the live state for the web page (plain values only)."""
+        with self._lock:
+            expression = self._expression
+            face = self._face_box
+            return {
+                "state": self._scene_name,
+                "expression": expression.label if expression is not None else None,
+                "score": float(expression.score) if expression is not None else None,
+                "scores": dict(expression.scores) if expression is not None else {},
+                "face": list(face) if face is not None else None,
+                "fps": round(self._fps(), 1),
+                "camera": self._camera_name,
+                "camera_state": str(self._camera_state),
+                "camera_problem": self._camera_problem,
+                "frames": self._frames,
+                "frames_dropped": int(getattr(self._source, "dropped", 0) or 0),
+                "bad_frames": self._bad_frames,
+                "model_error": self.model_error,
+                "saving": self._saving,
+            }
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, frames: int | None = None) -> int:
+        """Run until quit, SIGTERM or Ctrl+C, or for ``frames`` shown frames; returns 0.
+
+        Raises CameraError when a camera named explicitly cannot be opened.
+        """
+        restore = self._install_sigterm()
+        try:
+            self._open_camera_at_start()
+            self._start_web()
+            shown = 0
+            while not self._quit and not self._stop_requested:
+                if frames is not None and shown >= frames:
+                    break
+                shown += self.step()
+        except KeyboardInterrupt:
+            log.info("interrupted")
+        finally:
+            self._shutdown()
+            restore()
+        return 0
+
+    def step(self) -> int:
+        """One pass of the loop; returns 1 when a frame was shown, else 0."""
+        now = self._clock()
+        self._handle_events(now)
+        self._poll_look(now)
+        timer = time.perf_counter()
+        frame = self._read_frame(now)
+        if frame is not None:
+            self._record("read", time.perf_counter() - timer)
+            self._analyse(frame, now)
+        self._finish_countdown(now)
+        if frame is None and self._idle_ticks < IDLE_REDRAW_TICKS:
+            self._idle_ticks += 1
+            self._sleep(IDLE_SLEEP_S)
+            return 0
+        self._idle_ticks = 0
+        timer = time.perf_counter()
+        scene = self._pick_scene(now)
+        self.display.draw(scene)
+        rendered = time.perf_counter()
+        self.display.present()
+        self._record("render", rendered - timer)
+        self._record("draw", time.perf_counter() - rendered)
+        if not self._ready_sent:
+            self._ready_sent = True
+            self.notifier.ready()
+        self._ping_watchdog(now)
+        return 1
+
+    def _record(self, stage: str, seconds: float) -> None:
+        if self._profiler is not None:
+            self._profiler.record(stage, seconds)
+
+    # ------------------------------------------------------------ events
+
+    def _handle_events(self, now: float) -> None:
+        for name in self.display.poll_events():
+            self._events.put((Event(name), None))
+        while True:
+            try:
+                kind, payload = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if kind is Event.QUIT:
+                self._quit = True
+            elif kind is Event.CAPTURE:
+                self._start_countdown(now)
+            elif kind is Event.LOOK_CHANGED:
+                self._set_look(payload)
+            elif kind is Event.SAVED:
+                self._on_saved(payload, now)
+            elif kind is Event.SAVE_FAILED:
+                self._on_save_failed(payload, now)
+
+    def _set_look(self, look: Any) -> None:
+        if look is None or look == self._look:
+            return
+        self._look = look
+        self.avatars.set_look(look)  # re-rendered on the cache's worker thread
+        log.info("look changed")
+
+    def _poll_look(self, now: float) -> None:
+        """Pick up a look saved by another process (`memoji-booth web`)."""
+        if now - self._look_checked < LOOK_POLL_S:
+            return
+        self._look_checked = now
+        mtime = self.look_store.mtime()
+        if mtime != self._look_mtime:
+            self._look_mtime = mtime
+            self._set_look(self.look_store.load())
+
+    # ------------------------------------------------------------ camera
+
+    def _opener(self) -> Callable[[], Any] | None:
+        """How to (re)open the camera, or None for a ready-made source that cannot be reopened."""
+        source = self._source_arg
+        if source is None:
+            camera = self.config.camera
+            return lambda: open_source(camera.source, width=camera.width, height=camera.height,
+                                       detect_size=(camera.detect_width, camera.detect_height))
+        if callable(source) and not hasattr(source, "read"):
+            return source
+        return None
+
+    def _open_camera_at_start(self) -> None:
+        opener = self._opener()
+        if opener is None:
+            self._camera_opened(self._source_arg)
+            return
+        try:
+            source = opener()
+        except NoCameraError as error:  # auto found nothing: start anyway and keep looking
+            self._camera_missing(error, self._clock())
+            return
+        # any other CameraError (a camera named explicitly) stops start-up with its message
+        self._camera_opened(source)
+
+    def _camera_opened(self, source: Any) -> None:
+        with self._lock:
+            self._source = source
+            self._camera_name = getattr(source, "name", self._camera_name)
+            self._camera_state = CameraState.OK
+            self._camera_problem = ""
+        log.info("camera: %s", self._camera_name)
+        self.notifier.status(f"camera {self._camera_name}")
+
+    def _camera_missing(self, error: Exception, now: float) -> None:
+        tried = list(getattr(error, "tried", []) or [])
+        reasons = list(getattr(error, "reasons", []) or [])
+        reasons += [""] * (len(tried) - len(reasons))
+        attempts = [f"{name} ({why})" if why else name
+                    for name, why in zip(tried, reasons[:len(tried)], strict=True)]
+        with self._lock:
+            self._camera_state = CameraState.MISSING
+            self._camera_problem = (f"Tried {', '.join(attempts)}" if attempts
+                                    else str(error))
+        self._retry_at = now + NO_CAMERA_RETRY_S
+        log.warning("%s; looking again every %.0f s", error, NO_CAMERA_RETRY_S)
+        self.notifier.status(f"no camera (tried {', '.join(tried) or 'auto'})")
+
+    def _camera_lost(self, error: Exception, now: float) -> None:
+        old, self._source = self._source, None
+        if old is not None and self._opener() is not None:
+            try:
+                old.close()
+            except Exception:
+                log.debug("closing the lost camera failed", exc_info=True)
+        with self._lock:
+            self._camera_state = CameraState.LOST
+            self._camera_problem = str(error)
+        self._retry_at = now + self._backoff
+        log.warning("camera lost (%s); reopening in %.0f s", error, self._backoff)
+        self.notifier.status(f"camera lost: {error}")
+        self._backoff = min(self._backoff * 2, LOST_BACKOFF_S[1])
+        if self._source_arg is not None and self._opener() is None:
+            self._pending_source = old  # the same object is read again after the backoff
+
+    def _try_reopen(self, now: float) -> None:
+        """Reopen off the display thread; the result is picked up on a later frame."""
+        if self._reopen is None:
+            if now < self._retry_at:
+                return
+            opener = self._opener()
+            if opener is None:  # a ready-made source: just read it again
+                self._camera_opened(self._pending_source or self._source_arg)
+                return
+            self._reopen = self._opener_pool.submit(opener)
+            self._reopen_started = now
+            return
+        if not self._reopen.done():
+            return
+        future, self._reopen = self._reopen, None
+        try:
+            source = future.result()
+        except NoCameraError as error:
+            if self._camera_state is CameraState.MISSING:
+                self._retry_at = now + NO_CAMERA_RETRY_S
+            else:
+                self._camera_lost(error, now)
+            return
+        except (CameraError, OSError, RuntimeError) as error:
+            if self._camera_state is CameraState.MISSING:
+                self._retry_at = now + NO_CAMERA_RETRY_S
+            else:
+                self._camera_lost(error, now)
+            return
+        self._camera_opened(source)
+
+    def _read_frame(self, now: float) -> Any:
+        """The newest frame, or None (none yet, no camera, lost, or a corrupt frame)."""
+        if self._source is None:
+            self._try_reopen(now)
+            return None
+        try:
+            frame = self._source.read()
+        except CameraLost as error:
+            self._camera_lost(error, now)
+            return None
+        except Exception as error:  # a driver error is a lost camera too, never a crash
+            self._camera_lost(error, now)
+            return None
+        if frame is None:
+            return None
+        if not _is_image(getattr(frame, "image", None)) or (
+                getattr(frame, "detect", None) is not None and not _is_image(frame.detect)):
+            self._bad_frames += 1
+            if self._bad_frames == 1 or self._bad_frames % 100 == 0:
+                log.warning("skipping a corrupt frame from %s (%d so far)", self._camera_name,
+                            self._bad_frames)
+            return None
+        self._backoff = LOST_BACKOFF_S[0]  # frames flow again
+        return frame
+
+    # ------------------------------------------------------------ analysis
+
+    def _analyse(self, frame: Any, now: float) -> None:
+        results = []
+        if self.analyser is not None:
+            try:
+                if frame.detect is not None:
+                    results = self.analyser.analyse(frame.image, frame.detect)
+                else:
+                    results = self.analyser.analyse(frame.image)
+            except Exception:
+                self._analyse_failures += 1
+                if self._analyse_failures == 1 or self._analyse_failures % 100 == 0:
+                    log.exception("analysing a frame failed (%d so far); skipping it",
+                                  self._analyse_failures)
+        with self._lock:
+            self._last_frame = frame
+            self._last_frame_at = now
+            self._frames += 1
+            self._frame_times.append(now)
+            while self._frame_times and now - self._frame_times[0] > FPS_WINDOW_S:
+                self._frame_times.popleft()
+            if results and results[0].expression is not None:
+                self._expression = self._smoother.update(results[0].expression, now)
+                self._face_box = tuple(int(v) for v in results[0].face.box)
+                self._face_seen = now
+            elif now - self._face_seen > FACE_HOLD_S:
+                self._face_box = None
+
+    def _fps(self) -> float:
+        """Analysed frames per second over the last FPS_WINDOW_S (caller holds the lock)."""
+        times = self._frame_times
+        if len(times) < 2 or times[-1] <= times[0]:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    # ------------------------------------------------------------ capture
+
+    def _start_countdown(self, now: float) -> None:
+        if self._countdown_end is not None or self._saving:
+            log.info("capture ignored: one is already under way")
+            return
+        if self.analyser is None:
+            log.info("capture ignored: no expression model")
+            return
+        self._countdown_end = now + float(self.config.booth.countdown_s)
+        if self.button is not None:
+            self.button.blink()
+        log.info("capture: countdown %ss", self.config.booth.countdown_s)
+
+    def _finish_countdown(self, now: float) -> None:
+        if self._countdown_end is None or now < self._countdown_end:
+            return
+        self._countdown_end = None
+        if self.button is not None:
+            self.button.led_off()
+        expression = self._expression
+        if expression is None or now - self._face_seen > CAPTURE_FACE_MAX_AGE_S:
+            self._banner = _Banner(screens.ErrorScene(
+                "No face to save", "Stand in front of the camera and press the button again.",
+                self._web_url(now)), now + ERROR_BANNER_S)
+            log.info("capture: no face seen, nothing saved")
+            return
+        look = self.avatars.look or self._look
+        photo = None
+        if self.config.booth.save_photo and self._last_frame is not None:
+            photo = self._last_frame.image.copy()  # the source may reuse its buffer
+        self._saving = True
+        self._saver.submit(self._save, look, expression.label, float(expression.score), photo)
+
+    def _save(self, look: Any, expression: str, score: float, photo: Any) -> None:
+        """On the saver thread: render at full size, save atomically, report back."""
+        try:
+            png = render_png(look, expression, size=SAVE_SIZE)
+            entry = self.gallery.save(png, expression=expression, score=score,
+                                      look=look.to_dict(), photo=photo)
+        except Exception as error:  # reported on screen by the loop; never lost silently
+            log.error("saving the memoji failed: %s", error)
+            self._events.put((Event.SAVE_FAILED, error))
+            return
+        log.info("saved %s (%s %.2f)", entry.name, expression, score)
+        self._events.put((Event.SAVED, entry))
+
+    def _on_saved(self, entry: Any, now: float) -> None:
+        self._saving = False
+        if self.button is not None:
+            self.button.led_off()
+        url = self._web_url(now, f"/gallery/{entry.name}") if self.config.web.enabled else ""
+        scene = screens.SavedScene(url, entry.expression, self.avatars.get(entry.expression),
+                                   self.avatars.version)
+        self._banner = _Banner(scene, now + SAVED_SCENE_S)
+
+    def _on_save_failed(self, error: Exception, now: float) -> None:
+        self._saving = False
+        if isinstance(error, StorageFullError):
+            title = "Storage full"
+            detail = ("This memoji could not be saved: the memory card is full. "
+                      "Delete some on the web page or lower storage.keep.")
+        else:
+            title = "Could not save"
+            detail = f"This memoji was not saved: {error}"
+        self._banner = _Banner(screens.ErrorScene(title, detail, self._web_url(now)),
+                               now + ERROR_BANNER_S)
+
+    # ------------------------------------------------------------ scenes
+
+    def _pick_scene(self, now: float) -> Any:
+        scene, name = self._choose_scene(now)
+        with self._lock:
+            self._scene_name = name
+        return scene
+
+    def _choose_scene(self, now: float) -> tuple[Any, str]:
+        url = self._web_url(now)
+        if self._banner is not None:
+            if now < self._banner.until:
+                kind = "saved" if isinstance(self._banner.scene, screens.SavedScene) else "error"
+                return self._banner.scene, kind
+            self._banner = None
+        face_fresh = self._expression is not None and now - self._face_seen <= FACE_HOLD_S
+        if self._countdown_end is not None:
+            label = self._expression.label if face_fresh else "neutral"
+            return screens.CountdownScene(math.ceil(self._countdown_end - now), label,
+                                          *self._memoji(label)), "countdown"
+        if self.model_error:
+            return screens.ErrorScene("Model missing", self.model_error, url), "error"
+        state = self._camera_state
+        if state is CameraState.MISSING:
+            return screens.IdleScene(
+                url, "No camera found",
+                f"{self._camera_problem}. Plug one in: the booth looks again every few seconds. "
+                "Meanwhile, the web page turns an uploaded photo into a memoji."), "idle"
+        if state is CameraState.LOST:
+            wait = max(0, math.ceil(self._retry_at - now))
+            retry = f"Reconnecting in {wait} s." if wait else "Reconnecting..."
+            return screens.ErrorScene("Camera lost", f"{self._camera_problem}. {retry}",
+                                      url), "error"
+        preview = self._last_frame.image if self._last_frame is not None else None
+        if face_fresh:
+            expression = self._expression
+            return screens.LiveScene(
+                expression.label, float(expression.score), expression.scores,
+                *self._memoji(expression.label), preview=preview, face_box=self._face_box,
+                hint="Press the button to save your memoji", web_url=url), "live"
+        return screens.NoFaceScene(*self._memoji("neutral"), preview=preview,
+                                   web_url=url), "no_face"
+
+    def _memoji(self, expression: str) -> tuple[Any, int]:
+        version = self.avatars.version  # read first: a newer image under an old key is re-made
+        return self.avatars.get(expression), version
+
+    def _web_url(self, now: float, path: str = "") -> str:
+        if not self.config.web.enabled:
+            return ""
+        if now - self._url_checked >= URL_REFRESH_S or not self._base_url:
+            self._url_checked = now
+            self._base_url = web_url(self.config.web.port, host=self.config.web.host)
+        return self._base_url + path
+
+    # ------------------------------------------------------------ watchdog, web, signals
+
+    def _ping_watchdog(self, now: float) -> None:
+        """WATCHDOG=1 only while frames really arrive, or while a camera problem is being handled."""
+        if now - self._last_ping < self._watchdog_every:
+            return
+        fresh = self._last_frame_at is not None and now - self._last_frame_at < FRAME_FRESH_S
+        handling = self._camera_state in (CameraState.MISSING, CameraState.LOST) and not (
+            self._reopen is not None and now - self._reopen_started > REOPEN_STUCK_S)
+        if fresh or handling:
+            self._last_ping = now
+            self.notifier.watchdog()
+
+    def _start_web(self) -> None:
+        """Serve the LAN page on a thread; if it cannot start, the kiosk runs without it."""
+        if not self.config.web.enabled:
+            return
+        try:
+            from device.webui import create_app, start_in_thread
+
+            app = create_app(self.config, booth=self)
+            self._web = start_in_thread(app, self.config.web.host, self.config.web.port)
+            log.info("web page: %s", getattr(self._web, "url", self._web_url(self._clock())))
+        except Exception:
+            log.exception("the web page could not start; the booth runs without it")
+            self._web = None
+
+    def _install_sigterm(self) -> Callable[[], None]:
+        """SIGTERM (systemctl stop) ends the loop cleanly; only possible on the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            self._stop_requested = True
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping()
+        log.info("stopping")
+        if self._web is not None:
+            try:
+                self._web.close()
+            except Exception:
+                log.warning("stopping the web page failed", exc_info=True)
+        self._saver.shutdown(wait=True)  # a memoji being saved is finished, never cut
+        while not self._events.empty():  # a last SAVED/SAVE_FAILED is just logged
+            self._events.get_nowait()
+        if self.button is not None:
+            self.button.close()
+        if self._reopen is not None:
+            self._reopen.cancel()
+        self._opener_pool.shutdown(wait=False)
+        if self._source is not None:
+            try:
+                self._source.close()
+            except Exception:
+                log.warning("closing the camera failed", exc_info=True)
+        self.avatars.close()
+        self.display.close()

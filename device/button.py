@@ -1,0 +1,107 @@
+"""The GPIO capture button (and its optional LED), at the hardware edge.
+
+gpiozero runs ``when_pressed`` on its own thread, so the callback only hands
+an event to the booth loop (``on_press`` is the loop queue's put); it never
+draws or does I/O. Off a Raspberry Pi gpiozero finds no pin library: the
+button is then disabled with one log line and the booth works from the
+keyboard and the web page. Tests and demos get a working button by setting
+``GPIOZERO_PIN_FACTORY=mock`` (or ``Device.pin_factory = MockFactory()``) or
+by passing ``pin_factory``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CaptureButton"]
+
+
+class CaptureButton:
+    """A pulled-up, debounced push button on a BCM pin; a press calls ``on_press()``."""
+
+    def __init__(
+        self,
+        pin: int,
+        *,
+        on_press: Callable[[], object],
+        led_pin: int | None = None,
+        bounce_s: float = 0.05,
+        pin_factory: object | None = None,
+    ) -> None:
+        self.pin = pin
+        self.on_press = on_press
+        self._button = None
+        self._led = None
+        try:
+            from gpiozero import LED, Button
+            from gpiozero.exc import BadPinFactory, GPIOZeroError
+        except ImportError:  # gpiozero itself missing: same outcome as no pin library
+            log.warning("capture button disabled: gpiozero is not installed")
+            return
+        try:
+            with warnings.catch_warnings():
+                # One log line instead of gpiozero's PinFactoryFallback warning per library.
+                warnings.simplefilter("ignore")
+                self._button = Button(
+                    pin, pull_up=True, bounce_time=bounce_s or None, pin_factory=pin_factory
+                )
+                if led_pin:
+                    self._led = LED(led_pin, pin_factory=pin_factory)
+        except BadPinFactory:
+            self._close_devices()
+            log.info(
+                "capture button disabled: no GPIO pin library here (not a Raspberry Pi?); "
+                "set GPIOZERO_PIN_FACTORY=mock to simulate one"
+            )
+            return
+        except (GPIOZeroError, OSError, RuntimeError) as error:
+            self._close_devices()
+            log.warning("capture button disabled: GPIO%s cannot be used: %s", pin, error)
+            return
+        self._button.when_pressed = self._pressed
+        log.info("capture button on GPIO%s%s", pin, f", LED on GPIO{led_pin}" if self._led else "")
+
+    @property
+    def enabled(self) -> bool:
+        """True when a real (or mock) pin backs the button."""
+        return self._button is not None
+
+    def _pressed(self) -> None:
+        """Runs on gpiozero's thread: post the event and return."""
+        self.on_press()
+
+    def led_on(self) -> None:
+        if self._led is not None:
+            self._led.on()
+
+    def led_off(self) -> None:
+        if self._led is not None:
+            self._led.off()
+
+    def blink(self, on_time: float = 0.25, off_time: float = 0.25) -> None:
+        """Blink the LED in the background (gpiozero's thread), e.g. during the countdown."""
+        if self._led is not None:
+            self._led.blink(on_time=on_time, off_time=off_time, background=True)
+
+    def _close_devices(self) -> None:
+        for device in (self._led, self._button):
+            if device is not None:
+                try:
+                    device.close()
+                except Exception:  # closing must never mask the original problem
+                    log.debug("closing a GPIO device failed", exc_info=True)
+        self._button = self._led = None
+
+    def close(self) -> None:
+        """Release the pins (idempotent)."""
+        self._close_devices()
+
+    def __enter__(self) -> CaptureButton:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

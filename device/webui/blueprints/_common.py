@@ -1,0 +1,36 @@
+"""Helpers the blueprints share: the kiosk link and an entry as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, url_for
+
+from device.webui.kiosk import KioskLink
+
+
+def kiosk() -> KioskLink:
+    return current_app.extensions["kiosk"]
+
+
+def entry_json(entry: Any) -> dict[str, Any]:
+    """A saved memoji with the URLs a phone (or the kiosk's QR code) uses."""
+    return {
+        "name": entry.name,
+        "expression": entry.expression,
+        "score": round(float(entry.score), 4),
+        "time": entry.time.isoformat(timespec="seconds"),
+        "look": entry.look,
+        "page": url_for("gallery.entry", name=entry.name),
+        "image": url_for("gallery.media", name=entry.name),
+        "download": url_for("gallery.download", name=entry.name),
+    }
+
+
+def parse_page(text: str | None) -> int:
+    """A page number from the query (1 when absent); ValueError for anything but a positive integer."""
+    if text is None or text == "":
+        return 1
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"page: must be a whole number from 1, got {text!r}")
+    return int(text)

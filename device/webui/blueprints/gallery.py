@@ -1,0 +1,91 @@
+"""Saved memojis: newest first and paged, one page per memoji (the kiosk's QR code), download, delete."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+
+from device.webui.blueprints._common import kiosk, parse_page
+from device.webui.security import operator_required
+
+bp = Blueprint("gallery", __name__)
+
+IMAGE_MAX_AGE_S = 24 * 3600  # a saved memoji never changes under its name
+
+
+def memoji_path(name: str) -> Path:
+    """The file of a saved memoji PNG; 404 for anything else (other files, `..`, photos)."""
+    if not name.endswith(".png") or "/" in name or "\\" in name or name.startswith("."):
+        abort(404, description="No such memoji.")
+    gallery = kiosk().gallery
+    try:
+        path = gallery.path_of(name)
+    except KeyError:
+        abort(404, description="No such memoji. It may have been deleted.")
+    folder = Path(gallery.folder).resolve()
+    if path.resolve().parent != folder:  # defence in depth: never serve outside the gallery
+        abort(404, description="No such memoji.")
+    return path
+
+
+def find_entry(name: str):
+    memoji_path(name)
+    for entry in kiosk().gallery.entries():
+        if entry.name == name:
+            return entry
+    abort(404, description="No such memoji. It may have been deleted.")
+
+
+@bp.get("/gallery")
+def index():
+    """Saved memojis, newest first, a page at a time."""
+    try:
+        number = parse_page(request.args.get("page"))
+    except ValueError as error:
+        abort(400, description=str(error))
+    per_page = current_app.config["GALLERY_PER_PAGE"]
+    entries, total = kiosk().gallery.page(number, per_page)
+    pages = max(1, math.ceil(total / per_page))
+    return render_template("gallery/index.html", entries=entries, page=number, pages=pages, total=total)
+
+
+@bp.get("/gallery/<name>")
+def entry(name: str):
+    """One memoji, big, with its download button: where the kiosk's QR code leads."""
+    return render_template("gallery/entry.html", entry=find_entry(name))
+
+
+@bp.get("/media/<name>")
+def media(name: str):
+    """The PNG itself, shown inline."""
+    return send_file(memoji_path(name), mimetype="image/png", max_age=IMAGE_MAX_AGE_S, conditional=True)
+
+
+@bp.get("/gallery/<name>/download")
+def download(name: str):
+    """The PNG as a download (saved to the phone)."""
+    return send_file(memoji_path(name), mimetype="image/png", as_attachment=True, download_name=name,
+                     max_age=IMAGE_MAX_AGE_S, conditional=True)
+
+
+@bp.post("/gallery/<name>/delete")
+@operator_required
+def delete(name: str):
+    """Delete from the plain form (operator only)."""
+    memoji_path(name)
+    try:
+        kiosk().gallery.delete(name)
+    except KeyError:
+        abort(404, description="No such memoji. It may have been deleted already.")
+    return redirect(url_for("gallery.index"), code=303)

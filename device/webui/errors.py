@@ -1,0 +1,61 @@
+"""Every error as a clear message: JSON for the API, a small page for people; never a stack trace.
+
+HTTP errors (400, 404, 413, ...) keep their status and say what to do. Any
+other exception is logged with its trace on the server and answered with a
+plain 500 message, so nothing about the code or the files reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR_MESSAGE = "Something went wrong on the booth. Try again; if it keeps happening, tell the operator."
+
+
+def wants_json() -> bool:
+    """API paths always get JSON; pages get HTML unless the client asks for JSON."""
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def error_response(status: int, message: str, **extra: object):
+    """One error, in the form the client reads."""
+    if wants_json():
+        return jsonify({"error": message, "status": status, **extra}), status
+    try:
+        return render_template("errors/error.html", status=status, message=message), status
+    except Exception:  # the error page itself failed: still answer, still without a trace
+        log.exception("the error page could not be rendered")
+        return Response(message, status=status, mimetype="text/plain"), status
+
+
+def _too_large_message() -> str:
+    from flask import current_app
+
+    limit_mb = current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
+    return f"The upload is too large: the limit is {limit_mb:g} MB. Send a smaller photo."
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if isinstance(error, RequestEntityTooLarge):
+            message = _too_large_message()
+        else:
+            message = error.description or error.name
+        response, status = error_response(error.code or 500, message)
+        if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response, status
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, INTERNAL_ERROR_MESSAGE)

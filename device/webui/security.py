@@ -1,0 +1,219 @@
+"""The operator PIN, cross-site request forgery protection, the session key and safe headers.
+
+- PIN (`web.pin`): when set, changing the look, capturing and deleting need
+  it; a login stores `operator` in the signed session cookie, and API clients
+  may send it in the `X-Booth-Pin` header instead. Viewing and downloading
+  never need it. Wrong PINs are counted per client and throttled.
+- CSRF: every state-changing request from a browser carries the per-session
+  token that the pages put in `<meta name="csrf-token">` (the JS sends it as
+  `X-CSRF-Token`, forms as the field `csrf_token`). A script on the LAN
+  (curl, no cookie, no `Origin`) may call the API without one: a cross-site
+  page cannot forge such a request, because browsers always send `Origin`
+  with a cross-site POST, PUT or DELETE.
+- The session key lives in `<data_dir>/secret_key` (0600), so logins survive
+  a restart.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+
+from device.storage import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+SECRET_KEY_BYTES = 32
+PIN_HEADER = "X-Booth-Pin"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_WRONG_PINS = 5
+WRONG_PIN_WINDOW_S = 300.0
+
+# Served with every response: everything is local, nothing may frame the page.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def load_or_create_secret_key(data_dir: Path) -> bytes:
+    """The Flask session key kept in `<data_dir>/secret_key`; made (0600, atomically) on first start."""
+    path = Path(data_dir) / "secret_key"
+    try:
+        key = path.read_bytes()
+        if len(key) >= SECRET_KEY_BYTES:
+            return key
+        log.warning("%s is too short; making a new session key (operators must log in again)", path)
+    except FileNotFoundError:
+        pass
+    Path(data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(SECRET_KEY_BYTES)
+    atomic_write_bytes(path, key)
+    os.chmod(path, 0o600)
+    return key
+
+
+# ---------------------------------------------------------------- CSRF
+
+def csrf_token() -> str:
+    """This session's token, made on first use (the pages put it in a meta tag and forms)."""
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def _same(given: str | None, expected: str | None) -> bool:
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _is_script_call() -> bool:
+    """An API call from a non-browser client: no cookie, no Origin, no fetch metadata."""
+    return (
+        request.path.startswith("/api/")
+        and not request.cookies
+        and "Origin" not in request.headers
+        and "Sec-Fetch-Site" not in request.headers
+    )
+
+
+def check_csrf() -> None:
+    """Refuse a state-changing request that carries no valid token (before every request)."""
+    if request.method in SAFE_METHODS:
+        return
+    if request.headers.get(PIN_HEADER) and pin_from_header_ok():
+        return
+    token = request.headers.get(CSRF_HEADER)
+    if token is None and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        token = request.form.get(CSRF_FIELD)
+    if _same(token, session.get("csrf")):
+        return
+    if _is_script_call():
+        return
+    abort(403, description="This form has expired or came from another site (missing or wrong CSRF "
+                           "token). Reload the page and try again.")
+
+
+# ---------------------------------------------------------------- PIN
+
+class WrongPinThrottle:
+    """Counts wrong PINs per client address; after MAX_WRONG_PINS in the window, refuses for a while."""
+
+    def __init__(self, limit: int = MAX_WRONG_PINS, window_s: float = WRONG_PIN_WINDOW_S) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> list[float]:
+        recent = [t for t in self._failures.get(client, []) if now - t < self.window_s]
+        if recent:
+            self._failures[client] = recent
+        else:
+            self._failures.pop(client, None)
+        return recent
+
+    def blocked(self, client: str) -> bool:
+        with self._lock:
+            return len(self._recent(client, time.monotonic())) >= self.limit
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._failures[client] = [*self._recent(client, now), now]
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
+
+
+def pin_configured() -> bool:
+    return bool(current_app.config.get("OPERATOR_PIN"))
+
+
+def check_pin(given: str | None) -> bool:
+    """Compare a PIN someone typed or sent, counting wrong ones; 429 once a client has too many."""
+    throttle: WrongPinThrottle = current_app.extensions["pin_throttle"]
+    client = request.remote_addr or "?"
+    if throttle.blocked(client):
+        abort(429, description="Too many wrong PINs. Wait five minutes and try again.")
+    if _same(given, current_app.config.get("OPERATOR_PIN")):
+        throttle.succeeded(client)
+        return True
+    throttle.failed(client)
+    return False
+
+
+def pin_from_header_ok() -> bool:
+    """Did this request send the right PIN in its header? Checked (and counted) once per request."""
+    if "pin_header_ok" not in g:
+        g.pin_header_ok = pin_configured() and check_pin(request.headers.get(PIN_HEADER))
+    return g.pin_header_ok
+
+
+def is_operator() -> bool:
+    """May this request change things? Always, when no PIN is set."""
+    if not pin_configured():
+        return True
+    if session.get("operator"):
+        return True
+    return bool(request.headers.get(PIN_HEADER)) and pin_from_header_ok()
+
+
+def operator_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Guard a view that changes the look, captures or deletes: 401 for the API, the login page for forms."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if is_operator():
+            return view(*args, **kwargs)
+        if request.path.startswith("/api/"):
+            abort(401, description=f"This needs the operator PIN: log in at /login, or send it in the "
+                                   f"{PIN_HEADER} header.")
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+    return guarded
+
+
+def safe_next(target: str | None, fallback: str = "/") -> str:
+    """A redirect target on this site only (no `//evil.example` or absolute URLs)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return fallback
+
+
+# ---------------------------------------------------------------- wiring
+
+def _security_headers(response: Any) -> Any:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def install_security(app: Flask) -> None:
+    """CSRF check before every request, safe headers after, and template helpers."""
+    app.extensions["pin_throttle"] = WrongPinThrottle()
+    app.before_request(check_csrf)
+    app.after_request(_security_headers)
+    app.jinja_env.globals.update(
+        csrf_token=csrf_token,
+        is_operator=lambda: not pin_configured() or bool(session.get("operator")),
+        pin_configured=pin_configured,
+    )

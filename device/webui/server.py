@@ -1,0 +1,93 @@
+"""Serving the page with waitress: in the foreground (`memoji-booth web`) or on a thread (`run`, tests).
+
+waitress is a production WSGI server with a fixed pool of worker threads, so
+a slow phone or a slow request occupies one worker, never the booth's display
+loop, which runs on its own thread and is only reached through the booth's
+thread-safe methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from waitress import create_server
+from waitress.server import BaseWSGIServer
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ServerHandle", "serve", "start_in_thread"]
+
+
+def _make_server(app: Any, host: str, port: int, threads: int) -> BaseWSGIServer:
+    # ident: do not advertise the server software; clear_untrusted_proxy_headers: no proxy is trusted.
+    return create_server(app, host=host, port=port, threads=threads, ident="memoji-booth",
+                         clear_untrusted_proxy_headers=True)
+
+
+def _url(server: BaseWSGIServer) -> str:
+    host = server.effective_host
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    if ":" in str(host):
+        host = f"[{host}]"
+    return f"http://{host}:{server.effective_port}"
+
+
+def serve(app: Any, host: str, port: int, threads: int = 4) -> None:
+    """Serve `app` until interrupted (Ctrl-C or SIGTERM via the caller); blocks."""
+    server = _make_server(app, host, port, threads)
+    log.info("web page listening on %s", _url(server))
+    try:
+        server.run()
+    finally:
+        server.close()
+
+
+@dataclass
+class ServerHandle:
+    """A server running on a daemon thread: `url` to reach it, `close()` to stop it."""
+
+    url: str
+    server: BaseWSGIServer
+    thread: threading.Thread
+    _closed: bool = field(default=False, repr=False)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop accepting, close every connection and wait for the thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        # Close the sockets from inside the server's own loop thread, which then exits
+        # because nothing is left to watch; closing them from here would race its select().
+        self.server.trigger.pull_trigger(lambda: _close_all(self.server))
+        self.thread.join(timeout)
+        self.server.task_dispatcher.shutdown(timeout=timeout)
+        if self.thread.is_alive():
+            log.warning("web server thread did not stop within %.1f s", timeout)
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _close_all(server: BaseWSGIServer) -> None:
+    for channel in list(server._map.values()):
+        try:
+            channel.close()
+        except OSError:
+            pass
+
+
+def start_in_thread(app: Any, host: str, port: int, threads: int = 4) -> ServerHandle:
+    """Start serving on a daemon thread and return at once (port 0 picks a free port)."""
+    server = _make_server(app, host, port, threads)
+    thread = threading.Thread(target=server.run, name="memoji-web", daemon=True)
+    thread.start()
+    handle = ServerHandle(url=_url(server), server=server, thread=thread)
+    log.info("web page listening on %s", handle.url)
+    return handle

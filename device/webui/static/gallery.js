@@ -1,0 +1,18 @@
+// The memoji page: the operator's delete uses the API, then goes back to the gallery.
+"use strict";
+
+(() => {
+  const form = document.querySelector(".delete-form");
+  if (!form) return;
+  form.addEventListener("submit", async (event) => {
+    if (event.defaultPrevented) return;  // the confirmation was declined
+    event.preventDefault();
+    const name = decodeURIComponent(location.pathname.split("/").pop());
+    try {
+      await Booth.request(`/api/gallery/${encodeURIComponent(name)}`, { method: "DELETE" });
+      window.location.href = "/gallery";
+    } catch (error) {
+      Booth.toast(error.message, "error");
+    }
+  });
+})();

@@ -1,0 +1,91 @@
+// The live page: polls /api/status (only while the page is visible) and starts captures.
+"use strict";
+
+(() => {
+  const data = Booth.readData("live-data");
+  const root = document.getElementById("live");
+  const expressionText = document.getElementById("expression");
+  const meta = document.getElementById("meta");
+  const memoji = document.getElementById("live-memoji");
+  const captureButton = document.getElementById("capture");
+  const rows = new Map();
+  document.querySelectorAll("#bars li").forEach((row) => rows.set(row.dataset.expression, row));
+  const POLL_MS = 500;
+  let shownExpression = null;
+  let timer = null;
+
+  function capitalise(text) { return text ? text[0].toUpperCase() + text.slice(1) : "—"; }
+
+  function show(status) {
+    if (!status.running) {
+      meta.textContent = "Kiosk not running here";
+      captureButton.disabled = true;
+      return;
+    }
+    const expression = status.expression || null;
+    expressionText.textContent = expression ? capitalise(expression) : "No face";
+    const parts = [];
+    if (status.state) parts.push(status.state);
+    if (typeof status.fps === "number") parts.push(`${status.fps.toFixed(0)} fps`);
+    if (status.camera) parts.push(status.camera);
+    const problem = status.model_error || status.camera_problem;
+    meta.textContent = problem ? `${parts.join(" · ")} — ${problem}` : parts.join(" · ");
+    meta.classList.toggle("problem", Boolean(problem));
+    const scores = status.scores || {};
+    for (const [name, row] of rows) {
+      const score = Number(scores[name] || 0);
+      row.querySelector(".fill").style.width = `${Math.round(score * 100)}%`;
+      row.querySelector(".bar-value").textContent = scores[name] === undefined ? "–" : `${Math.round(score * 100)}%`;
+      row.classList.toggle("top", name === expression);
+    }
+    if (expression && expression !== shownExpression) {
+      shownExpression = expression;
+      const query = new URLSearchParams({ expression, size: "256", ...data.look });
+      memoji.src = `${data.previewUrl}?${query}`;
+    }
+  }
+
+  const LOOK_EVERY = 10;  // polls between checks of the saved look (it changes rarely)
+  let polls = 0;
+
+  async function followLook() {
+    const look = await Booth.request(data.lookUrl);
+    if (JSON.stringify(look) !== JSON.stringify(data.look)) {
+      data.look = look;
+      shownExpression = null;  // redraw the memoji in the new look
+    }
+  }
+
+  async function poll() {
+    timer = null;
+    try {
+      if (polls++ % LOOK_EVERY === LOOK_EVERY - 1) await followLook();
+      show(await Booth.request(data.statusUrl));
+    } catch (error) {
+      meta.textContent = error.message;
+    }
+    if (document.visibilityState === "visible") timer = setTimeout(poll, POLL_MS);
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && timer === null) poll();
+  });
+
+  captureButton.addEventListener("click", async () => {
+    captureButton.disabled = true;
+    try {
+      const answer = await Booth.request(data.captureUrl, { method: "POST" });
+      Booth.toast(answer.message || "Countdown started on the kiosk.");
+    } catch (error) {
+      if (error.status === 401) {
+        window.location.href = `/login?next=${encodeURIComponent(location.pathname)}`;
+        return;
+      }
+      Booth.toast(error.message, "error");
+    } finally {
+      setTimeout(() => { captureButton.disabled = root.dataset.running !== "true"; }, 1500);
+    }
+  });
+
+  poll();
+})();

@@ -1,0 +1,124 @@
+// The look editor: every change redraws the preview; Save sends the look with PUT /api/look.
+"use strict";
+
+(() => {
+  const data = Booth.readData("editor-data");
+  const form = document.getElementById("look-form");
+  const preview = document.getElementById("preview");
+  const frame = preview.closest(".preview-frame");
+  const dirtyNote = document.getElementById("dirty");
+  const fieldNames = Object.keys(data.look);
+  let saved = { ...data.look };
+  let expression = "happy";
+
+  // Colour dots get their colour here (the page's security policy allows no inline styles).
+  document.querySelectorAll(".dot[data-swatch]").forEach((dot) => {
+    dot.style.backgroundColor = dot.dataset.swatch;
+  });
+
+  function currentLook() {
+    const look = {};
+    for (const name of fieldNames) {
+      const control = form.elements[name];
+      look[name] = control.value;  // a <select>, or the RadioNodeList of a swatch group
+    }
+    return look;
+  }
+
+  function setLook(look) {
+    for (const name of fieldNames) {
+      if (look[name] !== undefined) form.elements[name].value = look[name];
+    }
+    refresh();
+  }
+
+  function previewUrl(look) {
+    const query = new URLSearchParams({ expression, size: String(data.previewSize), ...look });
+    return `${data.previewUrl}?${query}`;
+  }
+
+  function labelColours() {
+    document.querySelectorAll("[data-current]").forEach((span) => {
+      const name = span.dataset.current;
+      const checked = form.querySelector(`input[name="${name}"]:checked`);
+      span.textContent = checked ? checked.closest("label").title : "";
+    });
+  }
+
+  function refresh() {
+    const look = currentLook();
+    const url = previewUrl(look);
+    if (preview.getAttribute("src") !== url) {
+      frame.classList.add("loading");
+      preview.src = url;
+    }
+    const dirty = fieldNames.some((name) => look[name] !== saved[name]);
+    dirtyNote.hidden = !dirty;
+    labelColours();
+  }
+
+  preview.addEventListener("load", () => frame.classList.remove("loading"));
+  preview.addEventListener("error", () => {
+    frame.classList.remove("loading");
+    Booth.toast("The preview could not be drawn.", "error");
+  });
+
+  form.addEventListener("change", refresh);
+
+  document.querySelectorAll(".chip[data-expression]").forEach((chip) => {
+    chip.addEventListener("click", () => {
+      expression = chip.dataset.expression;
+      document.querySelectorAll(".chip[data-expression]").forEach((other) => {
+        other.setAttribute("aria-checked", String(other === chip));
+      });
+      refresh();
+    });
+  });
+
+  document.querySelectorAll("[data-preset]").forEach((button) => {
+    button.addEventListener("click", (event) => {
+      event.preventDefault();  // fill the form; Save applies it
+      setLook(data.presets[button.dataset.preset]);
+    });
+  });
+
+  const randomButton = document.getElementById("random");
+  randomButton.hidden = false;
+  randomButton.addEventListener("click", async () => {
+    try {
+      setLook(await Booth.request("/api/look/random"));
+    } catch (error) {
+      Booth.toast(error.message, "error");
+    }
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = document.getElementById("save");
+    button.disabled = true;
+    try {
+      const look = await Booth.request("/api/look", {
+        method: "PUT",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(currentLook()),
+      });
+      saved = { ...look };
+      refresh();
+      Booth.toast("Saved. The kiosk shows the new look within a second.");
+    } catch (error) {
+      if (error.status === 401) {
+        window.location.href = `/login?next=${encodeURIComponent(location.pathname)}`;
+        return;
+      }
+      Booth.toast(error.message, "error");
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  window.addEventListener("beforeunload", (event) => {
+    if (!dirtyNote.hidden) event.preventDefault();
+  });
+
+  refresh();
+})();

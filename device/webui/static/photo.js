@@ -1,0 +1,71 @@
+// Photo upload: sends the picture to /api/photo and shows the memoji that comes back.
+"use strict";
+
+(() => {
+  const form = document.getElementById("photo-form");
+  const input = document.getElementById("photo-input");
+  const fileName = document.getElementById("file-name");
+  const submit = document.getElementById("photo-submit");
+  const result = document.getElementById("photo-result");
+  const errorBox = document.getElementById("photo-error");
+
+  const MAX_SIDE = 1600;  // the booth analyses at most 1280 px; a phone's 12 MP photo is mostly upload time
+
+  // Large photos, and formats the booth cannot decode (HEIC), become a smaller JPEG
+  // in the phone itself; anything the browser cannot read goes up unchanged.
+  async function shrink(file) {
+    const known = file.type === "image/jpeg" || file.type === "image/png";
+    if (typeof createImageBitmap !== "function") return file;
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    } catch (error) {
+      return file;
+    }
+    const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+    if (known && scale === 1) return file;
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.round(bitmap.width * scale);
+    canvas.height = Math.round(bitmap.height * scale);
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.9));
+    return blob ? new File([blob], "photo.jpg", { type: "image/jpeg" }) : file;
+  }
+
+  input.addEventListener("change", () => {
+    fileName.textContent = input.files.length ? input.files[0].name : "No photo chosen";
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!input.files.length) {
+      errorBox.textContent = "Choose a photo first.";
+      errorBox.hidden = false;
+      return;
+    }
+    errorBox.hidden = true;
+    submit.disabled = true;
+    submit.textContent = "Finding your face…";
+    const body = new FormData();
+    const photo = await shrink(input.files[0]);
+    body.append("photo", photo, photo.name || "photo.jpg");
+    try {
+      const memoji = await Booth.request("/api/photo", { method: "POST", body });
+      document.getElementById("result-image").src = memoji.image;
+      document.getElementById("result-text").textContent =
+        `${memoji.expression[0].toUpperCase()}${memoji.expression.slice(1)} · ${Math.round(memoji.score * 100)}% sure`;
+      const download = document.getElementById("result-download");
+      download.href = memoji.download;
+      download.setAttribute("download", memoji.name);
+      document.getElementById("result-page").href = memoji.page;
+      result.hidden = false;
+      result.scrollIntoView({ behavior: "smooth", block: "start" });
+    } catch (error) {
+      errorBox.textContent = error.message;
+      errorBox.hidden = false;
+    } finally {
+      submit.disabled = false;
+      submit.textContent = "Make my memoji";
+    }
+  });
+})();

@@ -1,0 +1,554 @@
+"""The booth loop, headless: real FER-2013 faces through the real models, and fakes
+for the edges (camera failures, a full disk, the clock, systemd)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device import display as screens
+from device.app import Booth
+from device.capture import CameraError, CameraLost, Frame, NoCameraError
+from device.config import load_config
+from device.faces import Face
+from device.gallery import LookStore, StorageFullError, read_png_text
+from device.infer import Expression
+from device.labels import EXPRESSIONS
+from device.pipeline import Analyser, FaceResult
+
+
+def make_config(tmp_path: Path, **overrides):
+    settings = {
+        "storage.data_dir": str(tmp_path / "data"),
+        "display.mode": "none",
+        "web.enabled": False,
+        "button.enabled": False,
+        "booth.countdown_s": 0,
+    }
+    settings.update({key.replace("__", "."): value for key, value in overrides.items()})
+    empty = tmp_path / "config.toml"
+    empty.write_text("")
+    return load_config(empty, settings)
+
+
+class FakeClock:
+    """Monotonic time that moves 1/30 s per reading: a 30 fps camera, however fast the test runs."""
+
+    def __init__(self, step: float = 1 / 30):
+        self.t = 1000.0
+        self.step = step
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            self.t += self.step
+            return self.t
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(0)  # let other threads (saver, camera reopen) run
+
+
+
+
+class FakeNotifier:
+    def __init__(self):
+        self.calls: list[tuple[str, float | None]] = []
+        self.clock = None
+        self.watchdog_s = None
+
+    def _add(self, name):
+        self.calls.append((name, self.clock.t if self.clock else None))
+        return True
+
+    def ready(self):
+        return self._add("ready")
+
+    def watchdog(self):
+        return self._add("watchdog")
+
+    def stopping(self):
+        return self._add("stopping")
+
+    def status(self, text):
+        return True
+
+    def names(self):
+        return [name for name, _ in self.calls]
+
+
+class RecordingDisplay(screens.Display):
+    """A headless Display that remembers every scene and can act on one (stop the booth)."""
+
+    def __init__(self, on_scene=None):
+        super().__init__("none", (512, 300))
+        self.scenes: list = []
+        self.on_scene = on_scene
+
+    def draw(self, scene):
+        self.scenes.append(scene)
+        surface = super().draw(scene)
+        if self.on_scene is not None:
+            self.on_scene(scene)
+        return surface
+
+    def kinds(self) -> list[str]:
+        return [type(s).__name__ for s in self.scenes]
+
+
+class FakeAnalyser:
+    """'happy' for bright frames, no face for black ones, an exception for red ones."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def analyse(self, rgb, detect_image=None):
+        self.calls += 1
+        if rgb[..., 0].mean() > 200 and rgb[..., 1].mean() < 50:
+            raise RuntimeError("a frame the model chokes on")
+        if rgb.mean() < 10:
+            return []
+        scores = {label: 0.01 for label in EXPRESSIONS}
+        scores["happy"] = 0.94
+        return [FaceResult(Face((200, 120, 200, 200), 0.9, (260.0, 190.0), (340.0, 190.0)),
+                           Expression("happy", 0.94, scores))]
+
+
+def frame_of(value: int | tuple[int, int, int], size=(160, 120)) -> Frame:
+    image = np.zeros((size[1], size[0], 3), np.uint8)
+    image[...] = value
+    return Frame(image=image, detect=None, t=0.0)
+
+
+FACE = frame_of(180)
+NO_FACE = frame_of(0)
+CHOKES = frame_of((255, 0, 0))
+
+
+class ScriptedSource:
+    """Plays a list of frames, None (no new frame) and exceptions, then repeats its last item."""
+
+    name = "scripted"
+    dropped = 0
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.closed = False
+
+    def read(self):
+        item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self):
+        self.closed = True
+
+
+def make_booth(config, **parts):
+    notifier = parts.pop("notifier", FakeNotifier())
+    parts.setdefault("display", RecordingDisplay())
+    parts.setdefault("analyser", FakeAnalyser())
+    clock = parts.setdefault("clock", FakeClock())
+    parts.setdefault("sleep", clock.sleep)
+    return Booth(config, notifier=notifier, **parts)
+
+
+# ------------------------------------------------------------------ real faces, real models
+
+
+class RecordingAnalyser:
+    """The real Analyser, remembering the raw label it found in each frame."""
+
+    def __init__(self, analyser):
+        self.analyser = analyser
+        self.labels: list[str | None] = []
+
+    def analyse(self, rgb, detect_image=None):
+        results = self.analyser.analyse(rgb, detect_image)
+        self.labels.append(results[0].expression.label if results else None)
+        return results
+
+
+def test_loop_on_real_faces_finds_the_expected_labels(tmp_path, replay_dir, face_detector,
+                                                      expression_model):
+    config = make_config(tmp_path, camera__source=str(replay_dir))
+    analyser = RecordingAnalyser(Analyser(face_detector, expression_model))
+    notifier = FakeNotifier()
+    booth = make_booth(config, analyser=analyser, notifier=notifier, clock=FakeClock())
+    assert booth.run(frames=12) == 0
+    readable = sorted(p.stem.split("_", 1)[1] for p in replay_dir.iterdir()
+                      if p.name != "95_corrupt.png")
+    order = sorted(p.name for p in replay_dir.iterdir() if p.name != "95_corrupt.png")
+    expected = [name.split("_", 1)[1].removesuffix(".png") for name in order]
+    assert len(analyser.labels) == 12
+    for i, found in enumerate(analyser.labels):
+        want = expected[i % len(expected)]
+        if want == "noface":
+            assert found is None
+        elif want in ("happy", "surprise"):
+            assert found == want, f"frame {i}: {want} face classified {found}"
+    assert readable  # the corrupt file was skipped by the replay, the loop went on
+    status = booth.status()
+    assert status["frames"] == 12 and status["camera_state"] == "ok"
+    assert notifier.names()[0] == "ready" and notifier.names()[-1] == "stopping"
+
+
+def test_button_press_on_real_happy_faces_saves_a_happy_memoji(tmp_path, clear_fer_faces,
+                                                               face_detector, expression_model,
+                                                               mock_pins):
+    from tests.conftest import write_rgb_png
+    from tests.fer_frames import make_frame
+
+    folder = tmp_path / "happy"
+    folder.mkdir()
+    happy = [face for label, face in clear_fer_faces if label == "happy"][:2]
+    for i, face in enumerate(happy):
+        write_rgb_png(folder / f"{i}.png", make_frame(face, seed=i))
+    config = make_config(tmp_path, camera__source=str(folder), button__enabled=True,
+                         booth__countdown_s=1)
+    display = RecordingDisplay(
+        on_scene=lambda s: isinstance(s, screens.SavedScene) and booth.stop())
+    booth = make_booth(config, display=display, analyser=Analyser(face_detector, expression_model))
+    mock_pins.pin(17).drive_low()
+    booth.run(frames=3000)
+    entries = booth.gallery.entries()
+    assert len(entries) == 1 and entries[0].expression == "happy"
+    meta = read_png_text(booth.gallery.path_of(entries[0].name).read_bytes())
+    assert meta["expression"] == "happy" and float(meta["score"]) > 0.5
+
+
+# ------------------------------------------------------------------ capture
+
+
+@pytest.fixture
+def mock_pins():
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    previous = Device.pin_factory
+    Device.pin_factory = MockFactory()
+    yield Device.pin_factory
+    Device.pin_factory.reset()
+    Device.pin_factory = previous
+
+
+def test_button_press_counts_down_and_saves_png_with_metadata(tmp_path, mock_pins):
+    config = make_config(tmp_path, button__enabled=True, button__pin=17, button__led_pin=22,
+                         booth__countdown_s=1)
+    booth_ref = []
+    display = RecordingDisplay(
+        on_scene=lambda s: isinstance(s, screens.SavedScene) and booth_ref[0].stop())
+    booth = make_booth(config, display=display, source=ScriptedSource([FACE]), clock=FakeClock())
+    booth_ref.append(booth)
+    assert booth.button.enabled
+    mock_pins.pin(17).drive_low()  # the guest presses the button (gpiozero's thread posts it)
+    mock_pins.pin(17).drive_high()
+    booth.run(frames=3000)
+
+    countdown = [s.n for s in display.scenes if isinstance(s, screens.CountdownScene)]
+    assert countdown and countdown[0] == 1 and len(countdown) >= 25  # ~1 s at 30 fps
+    saved = [s for s in display.scenes if isinstance(s, screens.SavedScene)]
+    assert saved, "the saved screen never came"
+    entries = booth.gallery.entries()
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry.expression == "happy" and entry.score == pytest.approx(0.94, abs=0.01)
+    assert saved[0].expression == "happy"
+    meta = read_png_text(booth.gallery.path_of(entry.name).read_bytes())
+    assert meta["expression"] == "happy"
+    assert json.loads(meta["look"]) == LookStore(tmp_path / "data" / "look.json").load().to_dict()
+    assert mock_pins.pin(22).state == 0  # LED off after the capture
+
+
+def test_saved_scene_links_to_the_gallery_page(tmp_path, monkeypatch):
+    config = make_config(tmp_path, web__enabled=True, web__port=8123)
+    booth_ref = []
+    display = RecordingDisplay(
+        on_scene=lambda s: isinstance(s, screens.SavedScene) and booth_ref[0].stop())
+    booth = make_booth(config, display=display, source=ScriptedSource([FACE]), clock=FakeClock())
+    booth_ref.append(booth)
+    monkeypatch.setattr(booth, "_start_web", lambda: None)
+    booth.request_capture()
+    booth.run(frames=3000)
+    saved = [s for s in display.scenes if isinstance(s, screens.SavedScene)]
+    name = booth.gallery.entries()[0].name
+    assert saved[0].url.startswith("http://") and saved[0].url.endswith(f":8123/gallery/{name}")
+
+
+def test_storage_full_is_shown_and_the_loop_goes_on(tmp_path):
+    config = make_config(tmp_path)
+    seen = []
+
+    def on_scene(scene):
+        seen.append(type(scene).__name__)
+        if "ErrorScene" in seen and seen[-1] == "LiveScene":
+            booth.stop()
+
+    booth = make_booth(config, display=RecordingDisplay(on_scene), source=ScriptedSource([FACE]),
+                       clock=FakeClock())
+
+    def full(*args, **kwargs):
+        raise StorageFullError(booth.gallery.folder)
+
+    booth.gallery.save = full
+    booth.request_capture()
+    booth.run(frames=3000)
+    errors = [s for s in booth.display.scenes if isinstance(s, screens.ErrorScene)]
+    assert errors and errors[0].title == "Storage full"
+    assert seen[-1] == "LiveScene"  # back to the live view afterwards
+    assert booth.gallery.entries() == []
+
+
+def test_capture_without_a_face_saves_nothing(tmp_path):
+    config = make_config(tmp_path)
+    booth = make_booth(config, source=ScriptedSource([NO_FACE]), clock=FakeClock())
+    booth.request_capture()
+    booth.run(frames=10)
+    titles = [s.title for s in booth.display.scenes if isinstance(s, screens.ErrorScene)]
+    assert titles and titles[0] == "No face to save"
+    assert booth.gallery.entries() == []
+
+
+# ------------------------------------------------------------------ frames and cameras
+
+
+def test_corrupt_frames_and_faceless_frames_are_survived(tmp_path):
+    config = make_config(tmp_path)
+    corrupt = [Frame(image=np.zeros((0,), np.uint8), detect=None, t=0.0),
+               Frame(image=np.zeros((120, 160), np.uint8), detect=None, t=0.0),
+               Frame(image=None, detect=None, t=0.0)]
+    source = ScriptedSource([FACE, *corrupt, CHOKES, NO_FACE, NO_FACE] + [NO_FACE] * 30 + [FACE])
+    analyser = FakeAnalyser()
+    booth = make_booth(config, source=source, analyser=analyser, clock=FakeClock())
+    booth.run(frames=45)
+    kinds = booth.display.kinds()
+    assert "LiveScene" in kinds and "NoFaceScene" in kinds
+    assert kinds[-1] == "LiveScene"  # a face again at the end
+    status = booth.status()
+    assert status["bad_frames"] == 3
+    assert analyser.calls >= 34  # the frame that made the analyser raise did not stop the loop
+
+
+def test_camera_lost_mid_run_is_reopened_with_backoff(tmp_path):
+    config = make_config(tmp_path)
+    clock = FakeClock()
+    opened: list[float] = []
+    sources = []
+
+    def opener():
+        opened.append(clock.t)
+        if len(opened) == 1:
+            source = ScriptedSource([FACE, FACE, CameraLost("webcam:0: unplugged")])
+        elif len(opened) in (2, 3):
+            raise CameraError("webcam:0: cannot open /dev/video0")
+        else:
+            source = ScriptedSource([FACE])
+        sources.append(source)
+        return source
+
+    def on_scene(scene):
+        if len(opened) >= 4 and isinstance(scene, screens.LiveScene):
+            booth.stop()
+
+    booth = make_booth(config, source=opener, display=RecordingDisplay(on_scene), clock=clock)
+    booth.run(frames=5000)
+    assert len(opened) == 4
+    waits = [b - a for a, b in zip(opened[1:-1], opened[2:], strict=True)]
+    assert waits[0] >= 2 - 0.2 and waits[1] >= 4 - 0.2  # 1, 2, 4 ... seconds
+    assert opened[1] - opened[0] >= 1
+    lost = [s for s in booth.display.scenes if isinstance(s, screens.ErrorScene)]
+    assert lost and lost[0].title == "Camera lost" and "unplugged" in lost[0].detail
+    assert sources[0].closed
+    assert booth.status()["camera_state"] == "ok"
+
+
+def test_no_camera_at_start_shows_what_was_tried_and_keeps_looking(tmp_path):
+    config = make_config(tmp_path)
+    clock = FakeClock()
+    attempts = []
+
+    def opener():
+        attempts.append(clock.t)
+        if len(attempts) < 3:
+            raise NoCameraError(["picamera2", "webcam:0"], ["not installed", "no /dev/video0"])
+        return ScriptedSource([FACE])
+
+    notifier = FakeNotifier()
+
+    def on_scene(scene):
+        if isinstance(scene, screens.LiveScene):
+            booth.stop()
+
+    booth = make_booth(config, source=opener, display=RecordingDisplay(on_scene),
+                       notifier=notifier, clock=clock)
+    booth.run(frames=5000)
+    idle = [s for s in booth.display.scenes if isinstance(s, screens.IdleScene)]
+    assert idle and "picamera2" in idle[0].detail and "webcam:0" in idle[0].detail
+    assert isinstance(booth.display.scenes[0], screens.IdleScene)
+    assert notifier.names()[0] == "ready"  # ready once the no-camera screen is up
+    assert len(attempts) == 3 and attempts[2] - attempts[1] >= 5 - 0.2
+
+
+def test_a_camera_named_explicitly_that_cannot_open_stops_start_up(tmp_path):
+    config = make_config(tmp_path, camera__source="webcam:3")
+
+    def opener():
+        raise CameraError("webcam:3: cannot open /dev/video3")
+
+    booth = make_booth(config, source=opener)
+    with pytest.raises(CameraError, match="webcam:3"):
+        booth.run(frames=1)
+
+
+def test_watchdog_pings_stop_when_the_camera_hangs(tmp_path):
+    config = make_config(tmp_path)
+    clock = FakeClock()
+    notifier = FakeNotifier()
+    notifier.clock = clock
+    booth = make_booth(config, source=ScriptedSource([FACE] * 90 + [None]), notifier=notifier,
+                       clock=clock)
+    booth.run(frames=120)
+    pings = [t for name, t in notifier.calls if name == "watchdog"]
+    assert len(pings) >= 2  # while frames flowed (about 3 s)
+    last_frame_time = booth._last_frame_at
+    assert clock.t - last_frame_time > 8  # the camera hung for a while ...
+    assert pings[-1] - last_frame_time <= 5.2  # ... and the pings stopped within 5 s
+
+
+# ------------------------------------------------------------------ look, status, signals
+
+
+class FakeAvatars:
+    def __init__(self):
+        self.looks = []
+        self.version = 0
+
+    def set_look(self, look):
+        self.looks.append(look)
+        self.version += 1
+
+    @property
+    def look(self):
+        return self.looks[-1] if self.looks else None
+
+    def get(self, expression):
+        return None
+
+    def close(self):
+        pass
+
+
+def test_look_changes_from_the_web_and_from_the_look_file(tmp_path):
+    from device.avatar import PRESETS
+
+    config = make_config(tmp_path)
+    avatars = FakeAvatars()
+    clock = FakeClock()
+    other_process = LookStore(tmp_path / "data" / "look.json")
+    female, male = PRESETS["female"], PRESETS["male"]
+    step = {"n": 0}
+
+    def on_scene(scene):
+        step["n"] += 1
+        if step["n"] == 5:
+            booth.apply_look(female)  # the web thread, inside `memoji-booth run`
+        if step["n"] == 10:
+            other_process.save(male)  # a standalone `memoji-booth web`
+            os.utime(other_process.path, (1, 1))  # a distinct mtime, whatever the fs resolution
+
+    booth = make_booth(config, avatars=avatars, display=RecordingDisplay(on_scene),
+                       source=ScriptedSource([FACE]), clock=clock)
+    booth.run(frames=60)  # 2 s of fake time: the file is polled once a second
+    assert avatars.looks[1:] == [female, male]
+
+
+def test_status_is_plain_json_for_the_web_page(tmp_path):
+    config = make_config(tmp_path)
+    booth = make_booth(config, source=ScriptedSource([FACE]), clock=FakeClock())
+    booth.run(frames=40)
+    status = booth.status()
+    json.dumps(status)
+    assert status["expression"] == "happy"
+    assert set(status["scores"]) == set(EXPRESSIONS)
+    assert status["face"] == [200, 120, 200, 200]
+    assert status["fps"] == pytest.approx(30, rel=0.1)  # 1/30 s per clock reading
+    assert status["camera"] == "scripted" and status["state"] == "live"
+
+
+def test_sigterm_ends_the_loop_cleanly(tmp_path):
+    config = make_config(tmp_path)
+    notifier = FakeNotifier()
+    shown = []
+
+    def on_scene(scene):
+        shown.append(scene)
+        if len(shown) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    booth = make_booth(config, display=RecordingDisplay(on_scene), notifier=notifier,
+                       source=ScriptedSource([FACE]), clock=FakeClock())
+    assert booth.run(frames=1000) == 0
+    assert len(shown) < 10
+    assert notifier.names()[-1] == "stopping"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(
+        signal.getsignal(signal.SIGTERM))
+
+
+def test_missing_model_is_shown_with_its_message(tmp_path):
+    config = make_config(tmp_path, model__path=str(tmp_path / "nowhere.tflite"))
+    booth = Booth(config, display=RecordingDisplay(), source=ScriptedSource([FACE]),
+                  notifier=FakeNotifier(), clock=FakeClock())
+    assert booth.analyser is None and "nowhere.tflite" in booth.model_error
+    booth.request_capture()  # nothing to classify with: ignored, no crash
+    booth.run(frames=3)
+    errors = [s for s in booth.display.scenes if isinstance(s, screens.ErrorScene)]
+    assert errors and errors[0].title == "Model missing" and "nowhere.tflite" in errors[0].detail
+
+
+def test_a_web_page_that_cannot_start_does_not_stop_the_booth(tmp_path, monkeypatch):
+    import device.webui
+
+    def broken(*args, **kwargs):
+        raise OSError("address already in use")
+
+    monkeypatch.setattr(device.webui, "create_app", broken)
+    config = make_config(tmp_path, web__enabled=True)
+    booth = make_booth(config, source=ScriptedSource([FACE]), clock=FakeClock())
+    assert booth.run(frames=5) == 0
+    assert booth.display.kinds()[-1] == "LiveScene"
+
+
+def test_the_web_page_runs_inside_the_booth_and_sees_it_live(tmp_path):
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:  # a free port for this test
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = make_config(tmp_path, web__enabled=True, web__host="127.0.0.1", web__port=port)
+    answers = {}
+
+    def on_scene(scene):
+        if len(booth.display.scenes) == 20:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=10) as r:
+                answers["status"] = json.loads(r.read())
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/capture", method="POST")
+            with urllib.request.urlopen(request, timeout=10) as r:
+                answers["capture"] = r.status
+        if isinstance(scene, screens.SavedScene):
+            booth.stop()
+
+    booth = make_booth(config, display=RecordingDisplay(on_scene), source=ScriptedSource([FACE]))
+    booth.run(frames=3000)
+    assert answers["status"]["expression"] == "happy" and answers["status"]["state"] == "live"
+    assert answers["capture"] == 202
+    assert len(booth.gallery.entries()) == 1
+    with pytest.raises(OSError):  # the server stopped with the booth
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)

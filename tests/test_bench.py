@@ -1,0 +1,37 @@
+"""`memoji-booth bench` on a short replay: every stage timed, the report complete."""
+
+from __future__ import annotations
+
+import json
+
+from device.__main__ import main
+from device.bench import STAGES, _percentile, _summary
+
+
+def test_bench_json_reports_every_stage(replay_dir, capsys):
+    assert main(["bench", "--source", str(replay_dir), "--frames", "20", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frames"] == 20
+    assert report["fps"] > 1
+    assert set(report["stages"]) == set(STAGES)
+    for stage, values in report["stages"].items():
+        assert 0 <= values["median_ms"] <= values["p95_ms"], stage
+    assert report["stages"]["detect"]["median_ms"] > 0
+    assert report["stages"]["render"]["median_ms"] > 0
+    assert 20 < report["peak_rss_mb"] < 2000
+    assert 0 < report["look_change_s"] < 30
+
+
+def test_bench_text_report(replay_dir, capsys):
+    assert main(["bench", "--source", str(replay_dir), "--frames", "5"]) == 0
+    out = capsys.readouterr().out
+    for stage in STAGES:
+        assert f"\n{stage}" in out
+    assert "frames per second" in out and "peak RSS" in out and "look change" in out
+
+
+def test_percentiles():
+    values = [i / 1000 for i in range(1, 101)]
+    assert _percentile(values, 0.95) == 0.095
+    summary = _summary({"read": values})
+    assert summary == {"read": {"median_ms": 50.5, "p95_ms": 95.0}}

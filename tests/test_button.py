@@ -1,0 +1,105 @@
+"""The capture button on gpiozero's MockFactory: presses post events, the LED follows."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+
+import pytest
+from gpiozero import Device
+from gpiozero.exc import BadPinFactory
+from gpiozero.pins.mock import MockFactory
+
+from device.button import CaptureButton
+
+
+@pytest.fixture
+def mock_pins():
+    previous = Device.pin_factory
+    Device.pin_factory = MockFactory()
+    yield Device.pin_factory
+    Device.pin_factory.reset()
+    Device.pin_factory = previous
+
+
+def test_press_posts_one_event(mock_pins):
+    events: queue.Queue[str] = queue.Queue()
+    button = CaptureButton(17, on_press=lambda: events.put("capture"), bounce_s=None)
+    assert button.enabled
+    mock_pins.pin(17).drive_low()  # pulled up: a press connects the pin to ground
+    assert events.get(timeout=1) == "capture"
+    mock_pins.pin(17).drive_high()
+    assert events.empty()
+    button.close()
+    assert not button.enabled
+
+
+def test_pin_is_pulled_up(mock_pins):
+    button = CaptureButton(27, on_press=lambda: None)
+    assert mock_pins.pin(27).state == 1  # idle reads high
+    button.close()
+
+
+def test_led_on_off_blink(mock_pins):
+    button = CaptureButton(17, on_press=lambda: None, led_pin=22)
+    led = mock_pins.pin(22)
+    button.led_on()
+    assert led.state == 1
+    button.led_off()
+    assert led.state == 0
+    button.blink(on_time=0.01, off_time=0.01)
+    seen = set()
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline and len(seen) < 2:
+        seen.add(led.state)
+        time.sleep(0.002)
+    assert seen == {0, 1}
+    button.led_off()
+    button.close()
+
+
+def test_led_methods_are_harmless_without_led(mock_pins):
+    button = CaptureButton(17, on_press=lambda: None)
+    button.led_on()
+    button.blink()
+    button.led_off()
+    button.close()
+
+
+class _NoPinLibrary:
+    """A pin factory that behaves like gpiozero off a Pi."""
+
+    def __getattr__(self, name):
+        raise BadPinFactory("Unable to load any default pin factory!")
+
+
+def test_disabled_off_a_pi_with_one_log_line(caplog):
+    caplog.set_level(logging.INFO, logger="device.button")
+    button = CaptureButton(17, on_press=lambda: None, led_pin=22, pin_factory=_NoPinLibrary())
+    assert not button.enabled
+    lines = [r for r in caplog.records if r.name == "device.button"]
+    assert len(lines) == 1
+    assert "disabled" in lines[0].getMessage()
+    button.blink()  # still harmless
+    button.close()
+
+
+def test_default_factory_off_a_pi_is_disabled(monkeypatch, caplog):
+    """With no mock configured, this (non-Pi) machine has no pin library."""
+    from gpiozero.devices import Device as _Device
+
+    try:
+        import lgpio  # noqa: F401
+
+        pytest.skip("a GPIO library is installed here")
+    except ImportError:
+        pass
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.setattr(_Device, "pin_factory", None)
+    caplog.set_level(logging.INFO, logger="device.button")
+    button = CaptureButton(17, on_press=lambda: None)
+    if button.enabled:  # a real Pi running the tests
+        button.close()
+        pytest.skip("running on a Raspberry Pi")
+    assert len([r for r in caplog.records if r.name == "device.button"]) == 1

@@ -1,0 +1,188 @@
+"""The memoji-booth command line, through main([...]) and one real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from device.__main__ import main
+from tests.conftest import write_rgb_png
+from tests.fer_frames import face_square_in_frame, make_background, make_frame
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_config(tmp_path: Path, text: str = "") -> Path:
+    path = tmp_path / "booth.toml"
+    path.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
+                    "[web]\nenabled = false\n[button]\nenabled = false\n" + text)
+    return path
+
+
+@pytest.fixture
+def images(tmp_path, clear_fer_faces) -> dict[str, Path]:
+    """happy, surprise, a frame without a face, and a file that is not an image."""
+    import cv2
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    paths = {}
+    for label in ("happy", "surprise"):
+        face = next(f for lbl, f in clear_fer_faces if lbl == label)
+        paths[label] = write_rgb_png(folder / f"{label}.png", make_frame(face))
+    paths["noface"] = write_rgb_png(folder / "noface.png",
+                                    cv2.cvtColor(make_background(seed=3), cv2.COLOR_GRAY2RGB))
+    paths["broken"] = folder / "broken.jpg"
+    paths["broken"].write_bytes(b"not a jpeg")
+    return paths
+
+
+def test_config_prints_the_default_settings(capsys):
+    from device.config import default_toml
+
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert out == default_toml()
+    assert tomllib.loads(out)["booth"]["countdown_s"] == 3
+
+
+def test_classify_json_one_line_per_image_and_exit_1_for_unreadable(images, capsys):
+    order = ["happy", "broken", "noface", "surprise"]
+    code = main(["classify", "--json", *(str(images[name]) for name in order)])
+    captured = capsys.readouterr()
+    assert code == 1  # the unreadable image; the others were still processed
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [line["path"] for line in lines] == [str(images[n]) for n in ("happy", "noface",
+                                                                         "surprise")]
+    happy, noface, surprise = lines
+    assert noface["faces"] == []
+    for result, label in ((happy, "happy"), (surprise, "surprise")):
+        face = result["faces"][0]
+        assert face["label"] == label
+        assert set(face["scores"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise",
+                                       "neutral"}
+        assert face["scores"][label] == max(face["scores"].values())
+        x, y, w, h = face["box"]
+        tx, ty, tw, th = face_square_in_frame()
+        assert tx <= x + w / 2 <= tx + tw and ty <= y + h / 2 <= ty + th
+    assert "broken.jpg" in captured.err and "Traceback" not in captured.err
+
+
+def test_classify_human_readable(images, capsys):
+    assert main(["classify", str(images["happy"]), str(images["noface"])]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{images['happy']}: happy ")
+    assert out[1] == f"{images['noface']}: no face found"
+
+
+def test_missing_model_exits_2_with_the_message(tmp_path, images, capsys):
+    config = write_config(tmp_path, f'[model]\npath = "{tmp_path / "gone.tflite"}"\n')
+    assert main(["classify", "--config", str(config), str(images["happy"])]) == 2
+    err = capsys.readouterr().err
+    assert "gone.tflite" in err and "Traceback" not in err
+    assert main(["bench", "--config", str(config), "--source", str(images["happy"]),
+                 "--frames", "2"]) == 2
+    assert "gone.tflite" in capsys.readouterr().err
+
+
+def test_bad_setting_exits_2_naming_it(tmp_path, capsys):
+    config = write_config(tmp_path, "[booth]\ncountdown = 3\n")
+    assert main(["run", "--config", str(config), "--display", "none", "--frames", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "booth.countdown" in err and err.count("\n") == 1
+
+
+def test_camera_that_cannot_be_opened_exits_2(tmp_path, capsys):
+    config = write_config(tmp_path)
+    folder = tmp_path / "empty-replay"
+    folder.mkdir()
+    (folder / "x.png").write_bytes(b"not a png")  # a replay folder with nothing readable
+    assert main(["run", "--config", str(config), "--source", str(folder), "--display", "none",
+                 "--frames", "1"]) == 2
+    err = capsys.readouterr().err
+    assert str(folder) in err and "Traceback" not in err
+
+
+def test_run_bounded_on_a_replay(tmp_path, images):
+    config = write_config(tmp_path)
+    assert main(["run", "--config", str(config), "--source", str(images["happy"]),
+                 "--display", "none", "--frames", "5"]) == 0
+
+
+def test_render_writes_a_png(tmp_path, capsys):
+    from device.avatar import PRESETS
+    from device.gallery import read_png_text  # noqa: F401  (PNG helpers live there)
+
+    out = tmp_path / "surprised.png"
+    look = tmp_path / "look.json"
+    look.write_text(json.dumps(PRESETS["female"].to_dict()))
+    assert main(["render", "--expression", "surprise", "--look", str(look), "--size", "128",
+                 "--out", str(out)]) == 0
+    data = out.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert image.shape[:2] == (128, 128) and image.std() > 10
+
+
+def test_render_with_a_bad_look_exits_2(tmp_path, capsys):
+    look = tmp_path / "look.json"
+    look.write_text(json.dumps({"hair_color": "PLAID"}))
+    assert main(["render", "--expression", "happy", "--look", str(look),
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "hair_color" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_unknown_expression_is_a_usage_error():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["render", "--expression", "smug", "--out", "x.png"])
+    assert exit_info.value.code == 2
+
+
+def test_python_m_device_classify_json_subprocess(images):
+    result = subprocess.run(
+        [sys.executable, "-m", "device", "classify", "--json", str(images["happy"])],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stdout.strip())
+    assert line["path"] == str(images["happy"]) and line["faces"][0]["label"] == "happy"
+
+
+def test_web_subcommand_serves_the_page_alone(tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "device", "web", "--config", str(config), "--host", "127.0.0.1",
+         "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5) as r:
+                    status = json.loads(r.read())
+                break
+            except OSError as error:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"the web server did not answer: {server.stderr.read()}") from error
+                time.sleep(0.2)
+        assert status["running"] is False  # no booth in this process
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -1,0 +1,178 @@
+"""Every scene renders under SDL's dummy driver to a PNG that is not blank.
+
+The PNGs land in tests/artifacts/ for a look; with UPDATE_SCREENSHOTS=1 the
+live and idle scenes are also copied to docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pygame
+import pytest
+
+from device import display as screens
+from device.avatar import DEFAULT_LOOK, render_rgba
+from device.labels import EXPRESSIONS
+from tests.fer_frames import face_square_in_frame, make_frame
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "tests" / "artifacts"
+SCREENSHOTS = REPO / "docs" / "screenshots"
+URL = "http://192.168.1.20:8000"
+
+
+@pytest.fixture(scope="module")
+def memojis() -> dict[str, np.ndarray]:
+    return {e: render_rgba(DEFAULT_LOOK, e, 470) for e in ("happy", "neutral", "surprise")}
+
+
+@pytest.fixture(scope="module")
+def camera_frame() -> np.ndarray:
+    from tests.fer_frames import load_fer_faces
+
+    happy = load_fer_faces(per_class=1)["happy"][0]
+    return make_frame(happy)
+
+
+def scores_for(winner: str) -> dict[str, float]:
+    scores = {label: 0.02 for label in EXPRESSIONS}
+    scores[winner] = 1 - 0.02 * (len(EXPRESSIONS) - 1)
+    return scores
+
+
+def all_scenes(memojis, camera_frame) -> dict[str, object]:
+    box = face_square_in_frame()
+    return {
+        "live": screens.LiveScene("happy", 0.88, scores_for("happy"), memojis["happy"], 1,
+                                  camera_frame, box, web_url=URL),
+        "live-loading": screens.LiveScene("surprise", 0.6, scores_for("surprise")),
+        "no-face": screens.NoFaceScene(memojis["neutral"], 1, camera_frame, web_url=URL),
+        "countdown": screens.CountdownScene(3, "happy", memojis["happy"], 1),
+        "saved": screens.SavedScene(f"{URL}/gallery/memoji-20261124-081500-000000-happy.png",
+                                    "happy", memojis["happy"], 1),
+        "error-camera-lost": screens.ErrorScene(
+            "Camera lost", "webcam:0 stopped sending pictures. Reconnecting in 4 s.", URL),
+        "error-model-missing": screens.ErrorScene(
+            "Model missing", "Expression model not found: device/models/emotion.tflite."),
+        "error-storage-full": screens.ErrorScene(
+            "Storage full", "The memory card is full. Delete some memojis on the web page.", URL),
+        "idle": screens.IdleScene(
+            URL, "No camera found",
+            "Tried picamera2 (not installed), webcam:0 (no /dev/video0). Plug one in: the booth "
+            "looks again every few seconds. Meanwhile, the web page turns an uploaded photo "
+            "into a memoji."),
+    }
+
+
+def surface_rgb(surface: pygame.Surface) -> np.ndarray:
+    return pygame.surfarray.array3d(surface).transpose(1, 0, 2)
+
+
+def assert_not_blank(rgb: np.ndarray) -> None:
+    pixels = rgb.reshape(-1, 3).astype(np.int32)
+    colours = np.unique(pixels[:, 0] << 16 | pixels[:, 1] << 8 | pixels[:, 2])
+    assert len(colours) > 50, f"only {len(colours)} colours: looks blank"
+    assert rgb.std() > 20, "almost uniform"
+
+
+@pytest.mark.parametrize("name", [
+    "live", "live-loading", "no-face", "countdown", "saved", "error-camera-lost",
+    "error-model-missing", "error-storage-full", "idle"])
+def test_scene_renders_a_non_blank_png(name, memojis, camera_frame):
+    display = screens.Display("none", (1024, 600))
+    scene = all_scenes(memojis, camera_frame)[name]
+    surface = display.render(scene)
+    assert surface.get_size() == (1024, 600)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"kiosk-{name}.png"
+    pygame.image.save(surface, str(path))
+    assert_not_blank(surface_rgb(pygame.image.load(str(path))))
+    if name in ("live", "idle") and os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, SCREENSHOTS / f"kiosk-{name}.png")
+
+
+def test_live_scene_draws_the_memoji_the_bars_and_the_face_box(memojis, camera_frame):
+    display = screens.Display("none", (1024, 600))
+    box = face_square_in_frame()
+    rgb = surface_rgb(display.render(screens.LiveScene(
+        "happy", 0.88, scores_for("happy"), memojis["happy"], 1, camera_frame, box)))
+    # the winning bar is filled in the expression's colour
+    happy = np.array(screens.EXPRESSION_COLOURS["happy"])
+    assert (np.abs(rgb.astype(int) - happy).sum(axis=2) < 10).sum() > 2000
+    # the face box (accent colour) sits in the preview, top right
+    accent = np.abs(rgb[:200, 760:].astype(int) - np.array(screens.ACCENT)).sum(axis=2) < 10
+    assert accent.sum() > 100
+
+
+def test_scenes_scale_to_a_full_hd_screen(memojis, camera_frame):
+    display = screens.Display("none", (1920, 1080))
+    for scene in all_scenes(memojis, camera_frame).values():
+        assert_not_blank(surface_rgb(display.render(scene)))
+
+
+def test_memoji_surfaces_are_converted_once_per_cache_version(memojis, camera_frame):
+    display = screens.Display("none", (1024, 600))
+    for _ in range(5):
+        display.render(screens.LiveScene("happy", 0.9, scores_for("happy"), memojis["happy"], 7,
+                                         camera_frame))
+    assert display.avatar_conversions == 1
+    display.render(screens.LiveScene("happy", 0.9, scores_for("happy"), memojis["happy"], 8))
+    assert display.avatar_conversions == 2  # a new look: converted again, once
+
+
+def test_qr_code_is_a_real_qr_code_of_the_url():
+    display = screens.Display("none", (1024, 600))
+    surface = display._qr_code(URL, 250)
+    rgb = surface_rgb(surface)
+    dark = rgb.mean(axis=2) < 128
+    assert 0.3 < dark.mean() < 0.7  # modules, not a solid block
+    assert not dark[:4].any() and not dark[:, :4].any()  # quiet zone
+    import cv2
+
+    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(np.ascontiguousarray(rgb[:, :, ::-1]))
+    assert decoded == URL
+
+
+def test_auto_mode_picks_window_fullscreen_or_none():
+    assert screens.resolve_mode("auto", {"DISPLAY": ":0"}, console_screen=True) == "window"
+    assert screens.resolve_mode("auto", {"WAYLAND_DISPLAY": "wayland-0"}, False) == "window"
+    assert screens.resolve_mode("auto", {}, console_screen=True) == "fullscreen"
+    assert screens.resolve_mode("auto", {}, console_screen=False) == "none"
+    assert screens.resolve_mode("window", {}, console_screen=False) == "window"
+    with pytest.raises(screens.DisplayError):
+        screens.resolve_mode("hologram")
+
+
+def test_window_keys_capture_and_quit():
+    display = screens.Display("window", (640, 400))  # SDL's dummy driver under tests
+    try:
+        assert display.mode == "window" and not display.headless
+        for key in (pygame.K_SPACE, pygame.K_ESCAPE, pygame.K_x):
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode=""))
+        pygame.event.post(pygame.event.Event(pygame.QUIT))
+        assert display.poll_events() == [screens.CAPTURE, screens.QUIT, screens.QUIT]
+        surface = display.show(screens.ErrorScene("Camera lost", "Reconnecting"))
+        assert surface.get_size() == (640, 400)
+    finally:
+        display.close()
+
+
+def test_headless_display_has_no_events():
+    assert screens.Display("none").poll_events() == []
+
+
+@pytest.mark.skipif(bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+                    or screens._has_console_screen(), reason="a real screen is attached")
+def test_no_screen_fullscreen_tries_kmsdrm_then_fails_clearly_and_auto_runs_headless(
+        monkeypatch, caplog):
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
+    with pytest.raises(screens.DisplayError, match="--display none"):
+        screens.Display("fullscreen")
+    assert any("kmsdrm" in r.getMessage() for r in caplog.records)
+    assert "SDL_VIDEODRIVER" not in os.environ  # left as it was found
+    assert screens.Display("auto").headless

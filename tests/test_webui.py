@@ -1,0 +1,760 @@
+"""The LAN page with Flask's test client: every route, every bad input, the PIN and CSRF flows."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import stat
+import struct
+import threading
+import urllib.error
+import urllib.request
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+from device.avatar import DEFAULT_LOOK, PRESETS, Look, render_png
+from device.gallery import Gallery, LookStore
+from device.labels import EXPRESSIONS
+from device.webui import create_app, start_in_thread
+from device.webui.kiosk import AnalyserUnavailable
+from device.webui.photos import image_size
+from tests.webui_fakes import BrokenBooth, FakeAnalyser, FakeBooth, make_config, stepping_clock
+
+PIN = "2468"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def _no_user_settings(monkeypatch, tmp_path):
+    monkeypatch.delenv("MEMOJI_BOOTH_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
+@pytest.fixture
+def analyser():
+    return FakeAnalyser("surprise")
+
+
+@pytest.fixture
+def make_app(tmp_path, analyser):
+    """create_app on tmp_path; keyword `booth`, `pin`, settings overrides and test_config entries."""
+
+    def make(booth=None, pin="", test_config=None, **overrides):
+        config = make_config(tmp_path / "data", web_pin=pin, **overrides)
+        settings = {"TESTING": True, "ANALYSER_FACTORY": lambda: analyser}
+        settings.update(test_config or {})
+        return create_app(config, booth=booth, test_config=settings)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def csrf_of(client, path="/look") -> str:
+    """Load a page as a browser would and read its CSRF token from the meta tag."""
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def browser_headers(client, **extra) -> dict:
+    return {"X-CSRF-Token": csrf_of(client), "Origin": "http://localhost", **extra}
+
+
+def jpeg_of(image_rgb: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return data.tobytes()
+
+
+def bright_photo() -> bytes:
+    return jpeg_of(np.full((480, 640, 3), 180, np.uint8))
+
+
+def upload(client, data: bytes, filename="selfie.jpg", headers=None, url="/api/photo"):
+    from io import BytesIO
+
+    return client.post(url, data={"photo": (BytesIO(data), filename)},
+                       content_type="multipart/form-data",
+                       headers=browser_headers(client) if headers is None else headers)
+
+
+def saved_gallery(app, count: int) -> list[str]:
+    """Save `count` memojis (oldest first) into the app's gallery; their names, newest first."""
+    gallery = app.extensions["kiosk"].gallery
+    gallery._clock = stepping_clock()  # names one second apart, in save order
+    names = []
+    for i in range(count):
+        expression = EXPRESSIONS[i % len(EXPRESSIONS)]
+        png = render_png(DEFAULT_LOOK, expression, 128)
+        names.append(gallery.save(png, expression=expression, score=0.5, look=DEFAULT_LOOK.to_dict()).name)
+    return names[::-1]
+
+
+# ---------------------------------------------------------------- pages
+
+
+@pytest.mark.parametrize("path", ["/", "/look", "/live", "/gallery", "/photo"])
+def test_every_page_renders_with_a_csrf_token_and_local_assets_only(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert re.search(r'<meta name="csrf-token" content="[\w-]{20,}">', html)
+    assert 'name="viewport"' in html
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets
+    for asset in assets:
+        assert not re.match(r"(https?:)?//", asset), f"{path} loads {asset} from outside the booth"
+        if asset.startswith("/static/"):
+            assert client.get(asset).status_code == 200, asset
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_static_files_name_no_outside_address(app):
+    folder = app.static_folder
+    import pathlib
+
+    for file in pathlib.Path(folder).iterdir():
+        text = file.read_text(encoding="utf-8")
+        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text), file.name
+
+
+def test_look_page_offers_every_choice_and_the_saved_look(client):
+    from device.avatar import LOOK_CHOICES
+
+    html = client.get("/look").get_data(as_text=True)
+    for field, choices in LOOK_CHOICES.items():
+        for value in choices:
+            assert f'name="{field}" value="{value}"' in html or f'<option value="{value}"' in html, (field, value)
+    for expression in EXPRESSIONS:
+        assert f'data-expression="{expression}"' in html
+    for preset in PRESETS:
+        assert f'data-preset="{preset}"' in html
+    editor = json.loads(re.search(r'<script type="application/json" id="editor-data">(.*?)</script>',
+                                  html, re.S).group(1))
+    assert editor["look"] == DEFAULT_LOOK.to_dict()
+    assert set(editor["presets"]) == set(PRESETS)
+
+
+# ---------------------------------------------------------------- look API
+
+
+def test_get_look_is_the_default_until_saved(client):
+    assert client.get("/api/look").get_json() == DEFAULT_LOOK.to_dict()
+
+
+def test_put_look_saves_and_survives_a_restart(make_app, tmp_path):
+    client = make_app().test_client()
+    response = client.put("/api/look", json={"hair_color": "BLACK", "accessory": "ROUND"})
+    assert response.status_code == 200, response.get_json()
+    expected = DEFAULT_LOOK.replace(hair_color="BLACK", accessory="ROUND")
+    assert response.get_json() == expected.to_dict()
+    assert LookStore(tmp_path / "data" / "look.json").load() == expected
+    restarted = make_app().test_client()
+    assert restarted.get("/api/look").get_json() == expected.to_dict()
+
+
+def test_put_look_with_a_booth_applies_it_at_once(make_app, tmp_path):
+    booth = FakeBooth(tmp_path)
+    client = make_app(booth=booth).test_client()
+    assert client.put("/api/look", json={"preset": "male"}).status_code == 200
+    assert booth.looks == [PRESETS["male"]]
+    assert LookStore(tmp_path / "data" / "look.json").load() == PRESETS["male"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"hair_colour": "BLACK"}, "hair_colour"),
+    ({"hair_color": "PLAID"}, "hair_color"),
+    ({"skin_color": 3}, "skin_color"),
+    ({"preset": "robot"}, "preset"),
+    ({"accessory": ""}, "accessory"),
+])
+def test_put_look_rejects_unknown_fields_and_values_naming_the_field(client, body, field):
+    response = client.put("/api/look", json=body)
+    assert response.status_code == 400
+    answer = response.get_json()
+    assert answer["field"] == field
+    assert field in answer["error"]
+    assert client.get("/api/look").get_json() == DEFAULT_LOOK.to_dict()  # nothing saved
+
+
+@pytest.mark.parametrize("data, content_type", [
+    ("[1, 2]", "application/json"),
+    ("not json", "application/json"),
+    ("hair_color=BLACK", "text/plain"),
+])
+def test_put_look_needs_a_json_object(client, data, content_type):
+    response = client.put("/api/look", data=data, content_type=content_type)
+    assert response.status_code == 400
+    assert "JSON object" in response.get_json()["error"]
+
+
+def test_look_options_list_fields_presets_and_expressions(client):
+    options = client.get("/api/look/options").get_json()
+    names = [f["name"] for f in options["fields"]]
+    assert names == list(DEFAULT_LOOK.to_dict())
+    hair = next(f for f in options["fields"] if f["name"] == "hair_color")
+    assert all(re.fullmatch(r"#[0-9A-Fa-f]{6}", o["swatch"]) for o in hair["options"])
+    assert options["expressions"] == list(EXPRESSIONS)
+    assert options["presets"]["female"] == PRESETS["female"].to_dict()
+
+
+def test_random_look_is_valid_and_not_saved(client):
+    look = client.get("/api/look/random").get_json()
+    assert Look.from_dict(look)
+    assert client.get("/api/look").get_json() == DEFAULT_LOOK.to_dict()
+
+
+def test_concurrent_look_saves_never_corrupt_the_file(make_app, tmp_path):
+    app = make_app()
+    looks = [Look.random(__import__("random").Random(i)) for i in range(8)]
+    errors = []
+
+    def save(look):
+        client = app.test_client()
+        for _ in range(3):
+            response = client.put("/api/look", json=look.to_dict())
+            if response.status_code != 200:
+                errors.append(response.status_code)
+
+    threads = [threading.Thread(target=save, args=(look,)) for look in looks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    saved = json.loads((tmp_path / "data" / "look.json").read_text())
+    assert Look.from_dict(saved) in looks
+    assert not list((tmp_path / "data").glob("*.tmp")) and not list((tmp_path / "data").glob(".*.tmp"))
+
+
+def test_the_plain_form_saves_the_look_without_javascript(client):
+    token = csrf_of(client)
+    form = {**DEFAULT_LOOK.to_dict(), "hair_color": "RED", "csrf_token": token}
+    response = client.post("/look", data=form)
+    assert response.status_code == 303 and response.headers["Location"].endswith("/look?saved=1")
+    assert client.get("/api/look").get_json()["hair_color"] == "RED"
+    response = client.post("/look", data={"preset": "female", "csrf_token": token})
+    assert response.status_code == 303
+    assert client.get("/api/look").get_json() == PRESETS["female"].to_dict()
+    assert "Saved." in client.get("/look?saved=1").get_data(as_text=True)
+
+
+def test_the_plain_form_rejects_a_bad_value_with_a_page_naming_it(client):
+    token = csrf_of(client)
+    response = client.post("/look", data={"hair_color": "PLAID", "csrf_token": token},
+                           headers={"Accept": "text/html"})
+    assert response.status_code == 400
+    assert "hair_color" in response.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- preview
+
+
+def test_preview_is_a_png_that_follows_the_look_and_expression(client):
+    base = {"size": "128", **DEFAULT_LOOK.to_dict()}
+    happy = client.get("/api/preview.png", query_string={**base, "expression": "happy"})
+    assert happy.status_code == 200 and happy.mimetype == "image/png"
+    assert happy.data.startswith(PNG_SIGNATURE)
+    assert "max-age" in happy.headers["Cache-Control"]
+    sad = client.get("/api/preview.png", query_string={**base, "expression": "sad"})
+    black = client.get("/api/preview.png", query_string={**base, "expression": "happy", "hair_color": "BLACK"})
+    assert len({happy.data, sad.data, black.data}) == 3
+    size = struct.unpack(">II", happy.data[16:24])
+    assert size == (128, 128)
+
+
+def test_preview_without_look_fields_draws_the_saved_look(client):
+    client.put("/api/look", json={"hair_color": "PLATINUM"})
+    saved = client.get("/api/preview.png?expression=neutral&size=128")
+    explicit = client.get("/api/preview.png", query_string={
+        **DEFAULT_LOOK.replace(hair_color="PLATINUM").to_dict(), "expression": "neutral", "size": "128"})
+    assert saved.data == explicit.data
+    assert "no-cache" in saved.headers["Cache-Control"]
+
+
+@pytest.mark.parametrize("query, field", [
+    ("expression=smug", "expression"),
+    ("expression=happy&size=5000", "size"),
+    ("expression=happy&size=big", "size"),
+    ("expression=happy&hat=TOP", "hat"),
+    ("expression=happy&hair_color=PLAID", "hair_color"),
+])
+def test_preview_rejects_bad_input_naming_the_field(client, query, field):
+    response = client.get(f"/api/preview.png?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["field"] == field
+
+
+# ---------------------------------------------------------------- live status and capture
+
+
+def test_status_without_a_booth_says_the_kiosk_is_not_here(client):
+    status = client.get("/api/status").get_json()
+    assert status["running"] is False
+    assert "memoji-booth run" in status["message"]
+    assert "not running" in client.get("/live").get_data(as_text=True)
+
+
+def test_status_with_a_booth_is_plain_json(make_app, tmp_path):
+    client = make_app(booth=FakeBooth(tmp_path)).test_client()
+    status = client.get("/api/status").get_json()
+    assert status["running"] is True
+    assert status["expression"] == "happy"
+    assert status["face"] == [10, 20, 30, 40]
+    assert status["scores"]["happy"] == pytest.approx(0.9)
+    assert set(status) >= {"expression", "scores", "face", "fps", "camera", "state"}
+
+
+def test_capture_without_a_booth_is_503_with_a_clear_message(client):
+    response = client.post("/api/capture")
+    assert response.status_code == 503
+    assert "memoji-booth run" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("result, status", [(True, 202), (None, 202), (False, 409)])
+def test_capture_with_a_booth_starts_its_countdown(make_app, tmp_path, result, status):
+    booth = FakeBooth(tmp_path, capture_result=result)
+    client = make_app(booth=booth).test_client()
+    response = client.post("/api/capture", headers=browser_headers(client))
+    assert response.status_code == status
+    assert booth.captures == 1
+
+
+# ---------------------------------------------------------------- gallery
+
+
+def test_gallery_api_pages_newest_first(app, client):
+    names = saved_gallery(app, 5)
+    first = client.get("/api/gallery?page=1&per_page=2").get_json()
+    assert (first["total"], first["pages"], first["per_page"]) == (5, 3, 2)
+    assert [e["name"] for e in first["entries"]] == names[:2]
+    last = client.get("/api/gallery?page=3&per_page=2").get_json()
+    assert [e["name"] for e in last["entries"]] == names[4:]
+    beyond = client.get("/api/gallery?page=9&per_page=2").get_json()
+    assert beyond["entries"] == []
+    entry = first["entries"][0]
+    assert entry["page"] == f"/gallery/{names[0]}"
+    assert entry["download"] == f"/gallery/{names[0]}/download"
+    assert entry["image"] == f"/media/{names[0]}"
+    assert entry["look"] == DEFAULT_LOOK.to_dict()
+
+
+@pytest.mark.parametrize("query, field", [
+    ("page=0", "page"), ("page=-1", "page"), ("page=two", "page"),
+    ("per_page=0", "per_page"), ("per_page=1000", "per_page"), ("per_page=x", "per_page"),
+])
+def test_gallery_api_rejects_bad_paging(client, query, field):
+    response = client.get(f"/api/gallery?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["field"] == field
+
+
+def test_gallery_page_is_paged_and_links_every_memoji(make_app):
+    app = make_app(test_config={"GALLERY_PER_PAGE": 2})
+    client = app.test_client()
+    names = saved_gallery(app, 3)
+    first = client.get("/gallery").get_data(as_text=True)
+    assert names[0] in first and names[1] in first and names[2] not in first
+    assert "Page 1 of 2" in first and 'rel="next"' in first
+    second = client.get("/gallery?page=2").get_data(as_text=True)
+    assert names[2] in second and 'rel="prev"' in second
+    assert client.get("/gallery?page=zero").status_code == 400
+
+
+def test_gallery_entry_page_media_and_download(app, client):
+    name = saved_gallery(app, 1)[0]
+    page = client.get(f"/gallery/{name}")
+    assert page.status_code == 200
+    assert f'href="/gallery/{name}/download"' in page.get_data(as_text=True)
+    image = client.get(f"/media/{name}")
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    assert image.data == (app.extensions["kiosk"].gallery.path_of(name)).read_bytes()
+    assert "attachment" not in image.headers.get("Content-Disposition", "")
+    download = client.get(f"/gallery/{name}/download")
+    assert download.status_code == 200 and download.data == image.data
+    assert download.headers["Content-Disposition"] == f"attachment; filename={name}"
+
+
+@pytest.mark.parametrize("name", [
+    "..", "...", "secret_key", "look.json", "%2e%2e%2fsecret_key", "..%2F..%2Fetc%2Fpasswd",
+    "memoji-20261124-080001-000000-happy.png",  # well formed, but not saved
+    "memoji-20261124-080001-000000-happy-photo.jpg",
+    ".memoji-20261124-080001-000000-happy.png",
+])
+@pytest.mark.parametrize("route", ["/gallery/{}", "/media/{}", "/gallery/{}/download"])
+def test_gallery_names_outside_the_gallery_are_404(app, client, name, route):
+    saved_gallery(app, 1)
+    response = client.get(route.format(name))
+    assert response.status_code == 404
+    assert b"root:" not in response.data and b"secret" not in response.data.lower().replace(b"secret_key", b"")
+
+
+def test_camera_photos_are_never_served(make_app, tmp_path):
+    app = make_app()
+    gallery = app.extensions["kiosk"].gallery
+    entry = gallery.save(render_png(DEFAULT_LOOK, "happy", 128), expression="happy", score=0.5,
+                         look=DEFAULT_LOOK.to_dict(), photo=np.zeros((48, 64, 3), np.uint8))
+    assert entry.photo_name and gallery.path_of(entry.photo_name).is_file()
+    client = app.test_client()
+    assert client.get(f"/media/{entry.photo_name}").status_code == 404
+    assert client.get(f"/gallery/{entry.photo_name}/download").status_code == 404
+
+
+def test_delete_through_the_api_and_the_form(app, client):
+    first, second = saved_gallery(app, 2)
+    headers = browser_headers(client)
+    assert client.delete(f"/api/gallery/{first}", headers=headers).status_code == 204
+    assert client.get(f"/media/{first}").status_code == 404
+    assert client.delete(f"/api/gallery/{first}", headers=headers).status_code == 404
+    assert client.delete("/api/gallery/..", headers=headers).status_code == 404
+    response = client.post(f"/gallery/{second}/delete", data={"csrf_token": headers["X-CSRF-Token"]})
+    assert response.status_code == 303
+    assert client.get("/api/gallery").get_json()["total"] == 0
+
+
+# ---------------------------------------------------------------- photo upload
+
+
+def test_photo_upload_makes_a_memoji_in_the_current_look(app, client, analyser, tmp_path):
+    client.put("/api/look", json={"preset": "female"})
+    response = upload(client, bright_photo())
+    assert response.status_code == 201, response.get_json()
+    memoji = response.get_json()
+    assert memoji["expression"] == "surprise"
+    assert memoji["scores"]["surprise"] == pytest.approx(0.9)
+    assert memoji["look"] == PRESETS["female"].to_dict()
+    saved = client.get(memoji["image"])
+    assert saved.status_code == 200 and saved.data.startswith(PNG_SIGNATURE)
+    gallery = Gallery(tmp_path / "data" / "gallery", keep=10)
+    assert [e.name for e in gallery.entries()] == [memoji["name"]]
+    assert gallery.entries()[0].photo_name is None  # booth.save_photo is off by default
+
+
+def test_photo_upload_never_uses_the_display_loops_analyser(make_app, tmp_path, analyser):
+    booth = FakeBooth(tmp_path)  # its interpreters belong to the loop's thread
+    client = make_app(booth=booth).test_client()
+    assert upload(client, bright_photo()).status_code == 201
+    assert booth.analyser.calls == 0 and analyser.calls == 1
+    assert booth.gallery.entries()[0].expression == "surprise"  # saved in the booth's gallery
+
+
+def test_the_analyser_is_built_once_per_app(make_app):
+    built = []
+
+    def factory():
+        built.append(1)
+        return FakeAnalyser()
+
+    client = make_app(test_config={"ANALYSER_FACTORY": factory}).test_client()
+    for _ in range(3):
+        assert upload(client, bright_photo()).status_code == 201
+    assert len(built) == 1
+
+
+def test_photo_form_without_javascript_shows_the_new_memoji(client):
+    response = upload(client, bright_photo(), url="/photo", headers={})
+    assert response.status_code == 403  # no CSRF token
+    token = csrf_of(client, "/photo")
+    from io import BytesIO
+
+    response = client.post("/photo", data={"photo": (BytesIO(bright_photo()), "me.jpg"), "csrf_token": token},
+                           content_type="multipart/form-data")
+    assert response.status_code == 303
+    assert re.search(r"/gallery/memoji-[\d-]+-surprise\.png$", response.headers["Location"])
+
+
+def png_header_claiming(width: int, height: int) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return PNG_SIGNATURE + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+@pytest.mark.parametrize("data, status, words", [
+    (b"", 400, "empty"),
+    (b"this is not an image at all", 400, "not an image"),
+    (PNG_SIGNATURE + b"\x00" * 40, 400, "not an image"),
+    (png_header_claiming(30000, 30000), 413, "too many pixels"),
+    (jpeg_of(np.zeros((120, 160, 3), np.uint8)), 422, "No face found"),
+])
+def test_photo_upload_bad_input(client, data, status, words):
+    response = upload(client, data)
+    assert response.status_code == status
+    assert words in response.get_json()["error"]
+
+
+def test_photo_upload_without_the_field_is_400(client):
+    response = client.post("/api/photo", data={"picture": "x"}, headers=browser_headers(client))
+    assert response.status_code == 400
+    assert "photo" in response.get_json()["error"]
+
+
+def test_photo_upload_over_the_size_limit_is_413_json(make_app):
+    client = make_app(web_max_upload_mb=1).test_client()
+    too_big = b"\xff\xd8" + b"\x00" * (1024 * 1024 + 10)
+    response = upload(client, too_big)
+    assert response.status_code == 413
+    assert "1 MB" in response.get_json()["error"]
+
+
+def test_photo_upload_without_a_model_is_503_with_the_fix(make_app):
+    def factory():
+        raise AnalyserUnavailable("Expression model not found: device/models/emotion.tflite. Ship one.")
+
+    client = make_app(test_config={"ANALYSER_FACTORY": factory}).test_client()
+    response = upload(client, bright_photo())
+    assert response.status_code == 503
+    assert "Expression model not found" in response.get_json()["error"]
+
+
+def test_image_size_reads_png_and_jpeg_headers():
+    rgb = np.zeros((30, 70, 3), np.uint8)
+    assert image_size(jpeg_of(rgb)) == (70, 30)
+    assert image_size(cv2.imencode(".png", rgb)[1].tobytes()) == (70, 30)
+    assert image_size(b"GIF89a...") is None
+
+
+# ---------------------------------------------------------------- operator PIN
+
+
+@pytest.fixture
+def pin_client(make_app, tmp_path):
+    booth = FakeBooth(tmp_path)
+    app = make_app(booth=booth, pin=PIN)
+    app.booth = booth
+    return app.test_client()
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("put", "/api/look", {"hair_color": "BLACK"}),
+    ("post", "/api/capture", None),
+    ("delete", "/api/gallery/{name}", None),
+])
+def test_changes_need_the_pin(pin_client, method, path, body):
+    app = pin_client.application
+    name = saved_gallery(app, 1)[0]
+    path = path.format(name=name)
+    call = getattr(pin_client, method)
+    refused = call(path, json=body, headers=browser_headers(pin_client))
+    assert refused.status_code == 401
+    assert "operator PIN" in refused.get_json()["error"]
+    script = getattr(app.test_client(use_cookies=False), method)
+    wrong = script(path, json=body, headers={"X-Booth-Pin": "0000"})
+    assert wrong.status_code == 401
+    allowed = script(path, json=body, headers={"X-Booth-Pin": PIN})
+    assert allowed.status_code in (200, 202, 204)
+
+
+def test_viewing_downloading_previewing_and_uploading_need_no_pin(pin_client):
+    name = saved_gallery(pin_client.application, 1)[0]
+    for path in ["/look", "/live", "/gallery", "/photo", f"/gallery/{name}", f"/media/{name}",
+                 f"/gallery/{name}/download", "/api/look", "/api/status", "/api/gallery",
+                 "/api/preview.png?expression=sad&size=128"]:
+        assert pin_client.get(path).status_code == 200, path
+    assert upload(pin_client, bright_photo()).status_code == 201
+
+
+def test_login_with_the_pin_lets_the_page_change_things(pin_client):
+    page = pin_client.get("/look").get_data(as_text=True)
+    assert "operator PIN" in page and "Operator log in" in page
+    token = csrf_of(pin_client, "/login")
+    wrong = pin_client.post("/login", data={"pin": "1111", "csrf_token": token, "next": "/live"})
+    assert wrong.status_code == 401 and "Wrong PIN" in wrong.get_data(as_text=True)
+    right = pin_client.post("/login", data={"pin": PIN, "csrf_token": token, "next": "/live"})
+    assert right.status_code == 303 and right.headers["Location"] == "/live"
+    headers = browser_headers(pin_client)
+    assert pin_client.put("/api/look", json={"hair_color": "RED"}, headers=headers).status_code == 200
+    assert pin_client.post("/api/capture", headers=headers).status_code == 202
+    assert "log out" in pin_client.get("/look").get_data(as_text=True)
+    assert pin_client.post("/logout", data={"csrf_token": headers["X-CSRF-Token"]}).status_code == 303
+    assert pin_client.put("/api/look", json={"hair_color": "RED"}, headers=headers).status_code == 401
+
+
+def test_forms_that_need_the_pin_send_people_to_the_login_page(pin_client):
+    token = csrf_of(pin_client)
+    response = pin_client.post("/look", data={"hair_color": "RED", "csrf_token": token})
+    assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
+
+
+def test_too_many_wrong_pins_are_throttled(pin_client):
+    token = csrf_of(pin_client, "/login")
+    for _ in range(5):
+        assert pin_client.post("/login", data={"pin": "0000", "csrf_token": token}).status_code == 401
+    blocked = pin_client.post("/login", data={"pin": PIN, "csrf_token": token})
+    assert blocked.status_code == 429
+    assert pin_client.put("/api/look", json={}, headers={"X-Booth-Pin": PIN}).status_code == 429
+
+
+@pytest.mark.parametrize("target, landing", [
+    ("/gallery", "/gallery"), ("//evil.example/x", "/look"), ("https://evil.example", "/look"),
+    ("/\\evil.example", "/look"),
+])
+def test_login_redirects_only_within_the_booth(pin_client, target, landing):
+    token = csrf_of(pin_client, "/login")
+    response = pin_client.post("/login", data={"pin": PIN, "csrf_token": token, "next": target})
+    assert response.headers["Location"] == landing
+
+
+def test_login_page_without_a_pin_goes_straight_on(client):
+    response = client.get("/login?next=/gallery")
+    assert response.status_code == 302 and response.headers["Location"] == "/gallery"
+
+
+# ---------------------------------------------------------------- CSRF
+
+
+@pytest.mark.parametrize("method, path, kwargs", [
+    ("put", "/api/look", {"json": {"hair_color": "BLACK"}}),
+    ("post", "/api/capture", {}),
+    ("post", "/look", {"data": {"hair_color": "BLACK"}}),
+    ("post", "/logout", {}),
+])
+def test_browser_requests_without_the_csrf_token_are_refused(client, method, path, kwargs):
+    csrf_of(client)  # the browser has a session cookie now
+    call = getattr(client, method)
+    for headers in ({}, {"X-CSRF-Token": "forged"}, {"Origin": "http://evil.example"}):
+        response = call(path, headers=headers, **kwargs)
+        assert response.status_code == 403, headers
+        assert "CSRF" in response.get_data(as_text=True)
+    assert client.get("/api/look").get_json() == DEFAULT_LOOK.to_dict()
+
+
+def test_a_cross_site_request_without_cookies_is_refused(app):
+    fresh = app.test_client(use_cookies=False)
+    response = fresh.put("/api/look", json={"hair_color": "BLACK"}, headers={"Origin": "http://evil.example"})
+    assert response.status_code == 403
+    response = fresh.put("/api/look", json={"hair_color": "BLACK"}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403
+
+
+def test_scripts_on_the_lan_may_call_the_api_without_a_token(app):
+    script = app.test_client(use_cookies=False)
+    assert script.put("/api/look", json={"hair_color": "BLACK"}).status_code == 200
+
+
+def test_the_csrf_token_belongs_to_the_session(app):
+    alice, mallory = app.test_client(), app.test_client()
+    stolen = csrf_of(mallory)
+    csrf_of(alice)
+    response = alice.put("/api/look", json={"hair_color": "BLACK"}, headers={"X-CSRF-Token": stolen})
+    assert response.status_code == 403
+
+
+# ---------------------------------------------------------------- errors and the session key
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("get", "/api/nothing-here", 404), ("get", "/api/capture", 405), ("post", "/api/status", 405),
+])
+def test_api_errors_are_json(client, method, path, status):
+    response = getattr(client, method)(path, headers=browser_headers(client))
+    assert response.status_code == status
+    assert response.get_json()["status"] == status
+
+
+def test_a_crash_is_a_plain_500_with_the_trace_only_in_the_log(make_app, tmp_path, caplog):
+    client = make_app(booth=BrokenBooth(tmp_path)).test_client()
+    with caplog.at_level(logging.ERROR):
+        response = client.get("/api/status")
+    assert response.status_code == 500
+    body = response.get_data(as_text=True)
+    assert "Something went wrong" in response.get_json()["error"]
+    assert "secret internal detail" not in body and "Traceback" not in body
+    assert "secret internal detail" in caplog.text
+    page = client.get("/live")
+    assert page.status_code == 500 and "Traceback" not in page.get_data(as_text=True)
+
+
+def test_the_session_key_is_made_once_private_and_kept(make_app, tmp_path):
+    first = make_app()
+    key_file = tmp_path / "data" / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert len(key_file.read_bytes()) == 32
+    assert make_app().config["SECRET_KEY"] == first.config["SECRET_KEY"] == key_file.read_bytes()
+    key_file.write_bytes(b"short")
+    assert len(make_app().config["SECRET_KEY"]) == 32
+
+
+def test_a_login_survives_a_restart(make_app):
+    client = make_app(pin=PIN).test_client()
+    token = csrf_of(client, "/login")
+    client.post("/login", data={"pin": PIN, "csrf_token": token})
+    cookie = client.get_cookie("session")
+    again = make_app(pin=PIN).test_client()
+    again.set_cookie("session", cookie.value)
+    response = again.put("/api/look", json={"hair_color": "RED"}, headers=browser_headers(again))
+    assert response.status_code == 200
+
+
+# ---------------------------------------------------------------- the server
+
+
+def test_start_in_thread_serves_on_an_ephemeral_port_and_closes(app):
+    handle = start_in_thread(app, "127.0.0.1", 0)
+    try:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", handle.url) and not handle.url.endswith(":0")
+        with urllib.request.urlopen(handle.url + "/api/status", timeout=5) as response:
+            assert json.load(response)["running"] is False
+            assert "waitress" not in response.headers.get("Server", "")
+        # A slow client holding a connection open does not stop the server from answering others.
+        import socket
+
+        slow = socket.create_connection(handle.server.socket.getsockname()[:2], timeout=5)
+        slow.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\n")  # never finishes its request
+        with urllib.request.urlopen(handle.url + "/api/look", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        handle.close()
+        slow.close()
+    assert not handle.thread.is_alive()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(handle.url + "/api/status", timeout=2)
+    handle.close()  # twice is fine
+
+
+# ---------------------------------------------------------------- with the real booth
+
+
+def test_with_the_real_booth_capture_and_status_go_through_its_loop(tmp_path):
+    from device.app import Booth
+
+    frame = tmp_path / "frame.png"
+    cv2.imwrite(str(frame), np.full((480, 640, 3), 180, np.uint8))
+    config = make_config(tmp_path / "data", display_mode="none", button_enabled=False, web_enabled=False,
+                         camera_source=str(frame), booth_countdown_s=3)
+    booth = Booth(config, analyser=FakeAnalyser("happy"), button=False)
+    client = create_app(config, booth=booth, test_config={"TESTING": True}).test_client()
+    assert client.post("/api/capture").status_code == 202
+    assert client.put("/api/look", json={"preset": "male"}).status_code == 200
+    booth.run(frames=3)
+    status = client.get("/api/status").get_json()
+    assert status["running"] is True
+    assert status["state"] == "countdown"  # the web's capture started the kiosk's countdown
+    assert status["expression"] == "happy" and status["face"] == [160, 120, 320, 240]
+    assert LookStore(tmp_path / "data" / "look.json").load() == PRESETS["male"]
+
+
+def test_a_full_disk_is_reported_not_crashed(client, monkeypatch):
+    from device.gallery import StorageFullError
+
+    def full(*args, **kwargs):
+        raise StorageFullError(__import__("pathlib").Path("/data"))
+
+    monkeypatch.setattr(LookStore, "save", full)
+    response = client.put("/api/look", json={"hair_color": "RED"})
+    assert response.status_code == 507 and "Storage full" in response.get_json()["error"]
+    monkeypatch.setattr(Gallery, "save", full)
+    response = upload(client, bright_photo())
+    assert response.status_code == 507 and "Storage full" in response.get_json()["error"]

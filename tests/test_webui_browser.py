@@ -1,0 +1,188 @@
+"""The LAN page in a real headless Chromium on a phone-sized screen (Playwright).
+
+Needs Debian's `chromium` (/usr/bin/chromium) and the `playwright` Python
+package; Playwright's own browser downloads are never used. Screenshots go to
+tests/artifacts/ (and one of the Look page to docs/screenshots/ for the README).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import pytest
+
+from device.webui import create_app, start_in_thread
+from tests.webui_fakes import make_config
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+from playwright import sync_api  # noqa: E402  (the dev extra; a missing package is an error, not a skip)
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "tests" / "artifacts"
+README_SCREENSHOT = REPO / "docs" / "screenshots" / "phone-look.png"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
+         "has_touch": True}
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import os
+
+    os.environ.pop("MEMOJI_BOOTH_CONFIG", None)
+    data_dir = tmp_path_factory.mktemp("booth-data")
+    app = create_app(make_config(data_dir))
+    handle = start_in_thread(app, "127.0.0.1", 0)
+    yield handle
+    handle.close()
+
+
+@pytest.fixture
+def problems() -> list[str]:
+    """Script errors and failed loads seen by the page; a test that expects one removes it."""
+    return []
+
+
+@pytest.fixture
+def page(browser, server, problems):
+    context = browser.new_context(base_url=server.url, accept_downloads=True, **PHONE)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    yield page
+    context.close()
+    assert not problems, problems
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"webui-{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def wait_for_image(page, selector: str) -> None:
+    page.wait_for_function(
+        "s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 0; }",
+        arg=selector,
+    )
+
+
+def test_change_the_hair_colour_see_the_preview_change_save_and_find_it_kept(page):
+    page.goto("/look")
+    wait_for_image(page, "#preview")
+    screenshot(page, "look")
+    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ARTIFACTS / "webui-look.png", README_SCREENSHOT)
+
+    before_src = page.get_attribute("#preview", "src")
+    before = page.request.get(before_src).body()
+    assert page.is_checked('input[name="hair_color"][value="BROWN"]')
+
+    page.click('label.swatch:has(input[name="hair_color"][value="BLACK"])')
+    page.wait_for_function("old => document.querySelector('#preview').getAttribute('src') !== old",
+                           arg=before_src)
+    wait_for_image(page, "#preview")
+    after_src = page.get_attribute("#preview", "src")
+    assert "hair_color=BLACK" in after_src
+    after = page.request.get(after_src).body()
+    assert after.startswith(b"\x89PNG") and after != before
+    assert page.is_visible("#dirty")
+
+    page.click('.chip[data-expression="surprise"]')
+    page.wait_for_function("() => document.querySelector('#preview').src.includes('expression=surprise')")
+    wait_for_image(page, "#preview")
+    screenshot(page, "look-edited")
+
+    page.click("#save")
+    page.wait_for_selector("#toast:has-text('Saved')")
+    assert page.is_hidden("#dirty")
+    page.reload()
+    wait_for_image(page, "#preview")
+    assert page.is_checked('input[name="hair_color"][value="BLACK"]')
+    assert page.request.get("/api/look").json()["hair_color"] == "BLACK"
+
+
+def _face_photo() -> bytes:
+    from tests.fer_frames import load_fer_faces, make_frame
+
+    face = load_fer_faces(per_class=1)["happy"][0]
+    frame = make_frame(face, face_px=280)
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    assert ok
+    return jpeg.tobytes()
+
+
+def _analyser_or_skip() -> None:
+    from device.infer import ModelMissingError
+    from device.pipeline import Analyser
+
+    try:
+        Analyser.from_config(make_config(ARTIFACTS))
+    except ModelMissingError as error:
+        pytest.skip(f"photo upload needs the shipped models: {error}")
+
+
+def test_upload_a_face_photo_get_a_memoji_and_download_it_from_the_gallery(page, tmp_path):
+    _analyser_or_skip()
+    page.goto("/photo")
+    page.set_input_files("#photo-input", files=[
+        {"name": "selfie.jpg", "mimeType": "image/jpeg", "buffer": _face_photo()}])
+    assert page.inner_text("#file-name") == "selfie.jpg"
+    page.click("#photo-submit")
+    page.wait_for_selector("#photo-result", state="visible")
+    wait_for_image(page, "#result-image")
+    assert page.is_hidden("#photo-error")
+    assert "sure" in page.inner_text("#result-text")
+    screenshot(page, "photo")
+
+    page.click("#result-page")
+    page.wait_for_url("**/gallery/memoji-*.png")
+    wait_for_image(page, ".entry-image")
+    screenshot(page, "gallery-entry")
+    with page.expect_download() as info:
+        page.click("#download")
+    download = info.value
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    assert download.suggested_filename.startswith("memoji-") and saved.read_bytes().startswith(b"\x89PNG")
+
+    page.goto("/gallery")
+    wait_for_image(page, ".tile img")
+    assert page.locator(".tile").count() >= 1
+    screenshot(page, "gallery")
+
+
+def test_uploading_something_that_is_not_a_photo_shows_a_clear_error(page, problems):
+    page.goto("/photo")
+    page.set_input_files("#photo-input", files=[
+        {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"these are not pixels"}])
+    page.click("#photo-submit")
+    page.wait_for_selector("#photo-error", state="visible")
+    assert "not an image" in page.inner_text("#photo-error")
+    assert problems == ["console error: Failed to load resource: the server responded with a status of 400 (BAD REQUEST)"]
+    problems.clear()
+
+
+def test_the_live_page_says_the_kiosk_is_elsewhere_and_disables_capture(page):
+    page.goto("/live")
+    page.wait_for_selector("#meta:has-text('not running')")
+    assert page.is_disabled("#capture")
+    screenshot(page, "live")
