@@ -23,7 +23,8 @@ import numpy as np
 
 from device.labels import EXPRESSIONS
 from training import data as fer
-from training.evaluate import Metrics, evaluate, predict_keras, metrics as score_metrics
+from training.evaluate import Metrics, evaluate, predict_keras
+from training.evaluate import metrics as score_metrics
 
 QUANTIZATIONS = ("int8", "float16", "none")
 

@@ -168,7 +168,3 @@ def _stack(faces: dict[str, list[np.ndarray]], labels: dict[str, list[int]]) -> 
         for usage in faces
     }
 
-
-def class_counts(y: np.ndarray) -> dict[str, int]:
-    counts = np.bincount(y, minlength=len(EXPRESSIONS))
-    return {name: int(n) for name, n in zip(EXPRESSIONS, counts)}

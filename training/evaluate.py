@@ -52,7 +52,7 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, split: str) -> Metrics:
         faces=int(len(y_true)),
         accuracy=float(hits.sum() / max(1, len(y_true))),
         macro_f1=float(f1.mean()),
-        recall={name: float(r) for name, r in zip(EXPRESSIONS, recall)},
+        recall={name: float(r) for name, r in zip(EXPRESSIONS, recall, strict=True)},
         confusion=confusion.tolist(),
     )
 

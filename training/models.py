@@ -95,7 +95,7 @@ def build_default(
     x = layers.Rescaling(1.0 / 255.0)(inputs)
     if blur_sigma > 0:
         x = MatchTrainingBlur(blur_sigma, name="match_training_blur")(x)
-    for stage, (filters, n) in enumerate(zip(widths, convs)):
+    for stage, (filters, n) in enumerate(zip(widths, convs, strict=True)):
         for _ in range(n):
             x = _conv_bn_relu(x, filters, weight_decay)
         x = layers.MaxPooling2D(2)(x)
