@@ -1,0 +1,432 @@
+"""Frame sources: the Pi camera, a USB webcam, or a replay of images or a video.
+
+Every source hands out `Frame`s whose images are RGB uint8: pixel order is
+converted here, at the edge, and nowhere else (`_to_rgb`).
+
+    with open_source("auto") as source:
+        frame = source.read()   # None: no new frame yet
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+REPLAY_CACHE_FRAMES = 16  # a folder this small is decoded once and kept (~15 MB at 640x480)
+WEBCAM_FIRST_FRAME_S = 3.0  # how long a webcam may take to deliver its first frame
+WEBCAM_FAILED_READS = 10  # consecutive failed reads that mean the webcam is gone
+
+
+class CameraError(RuntimeError):
+    """A named source cannot be opened; the message names it and says why."""
+
+
+class NoCameraError(CameraError):
+    """`auto` found no camera. `tried` names each source tried, `reasons` says why each failed."""
+
+    def __init__(self, tried: list[str], reasons: list[str]):
+        self.tried = tried
+        self.reasons = reasons
+        details = ", ".join(f"{name} ({why})" for name, why in zip(tried, reasons, strict=True))
+        super().__init__(f"No camera found: tried {details}")
+
+
+class CameraLost(CameraError):
+    """A source that was working failed mid-run (unplugged, driver error)."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured frame: the display image, an optional smaller detection image
+    from the same sensor readout, and the monotonic time it was captured."""
+
+    image: np.ndarray
+    detect: np.ndarray | None
+    t: float
+
+
+def _to_rgb(array: np.ndarray, layout: str, width: int | None = None) -> np.ndarray:
+    """The one place pixel order is converted: a source's native layout -> RGB uint8.
+
+    layout: "BGR" (OpenCV, and libcamera's "RGB888", which is B, G, R in
+    memory), "XBGR" (libcamera "XRGB8888": B, G, R, X in memory), "I420"
+    (libcamera "YUV420": planar, rows possibly padded to a stride; `width`
+    crops the padding), "GRAY" or "RGB".
+    """
+    if layout == "BGR":
+        return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+    if layout == "XBGR":
+        return cv2.cvtColor(array, cv2.COLOR_BGRA2RGB)
+    if layout == "I420":
+        rgb = cv2.cvtColor(array, cv2.COLOR_YUV2RGB_I420)
+        return np.ascontiguousarray(rgb[:, :width]) if width and rgb.shape[1] != width else rgb
+    if layout == "GRAY":
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
+    if layout == "RGB":
+        return array
+    raise ValueError(f"unknown pixel layout {layout!r}")
+
+
+def fit_to_size(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Letterbox an image into size=(width, height): aspect ratio kept, black bars."""
+    width, height = size
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    scale = min(width / w, height / h)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    if (new_w, new_h) == (width, height):
+        return resized
+    out = np.zeros((height, width, 3), np.uint8)
+    x, y = (width - new_w) // 2, (height - new_h) // 2
+    out[y:y + new_h, x:x + new_w] = resized
+    return out
+
+
+class FrameSource:
+    """A camera or replay. `read()` returns the newest Frame, or None if there is
+    no new one yet; it raises CameraLost when the source has failed."""
+
+    name: str = "source"
+    dropped: int = 0  # frames the source captured that nobody read (webcam)
+
+    def read(self, timeout: float = 0.0) -> Frame | None:
+        """The newest frame. `timeout`: how long a webcam may wait for a new one;
+        the Pi camera always waits for its next frame, a replay never waits."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the device; safe to call twice."""
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+# --- Raspberry Pi camera (picamera2) -----------------------------------------
+
+
+def _import_picamera2() -> Any:
+    """The Picamera2 class, imported only when the Pi camera is asked for.
+
+    picamera2 comes from apt (python3-picamera2), not pip: the venv must be
+    made with --system-site-packages to see it.
+    """
+    from picamera2 import Picamera2
+
+    return Picamera2
+
+
+# libcamera format name -> the layout `_to_rgb` expects
+_PICAMERA_LAYOUTS = {"RGB888": "BGR", "BGR888": "RGB", "XRGB8888": "XBGR", "YUV420": "I420"}
+
+
+class PiCameraSource(FrameSource):
+    """Two streams from one sensor readout: `main` for the screen, `lores` for
+    face detection, so detection never pays for display resolution."""
+
+    MAIN_FORMAT = "RGB888"
+    LORES_FORMAT = "YUV420"  # the only lores format a Pi 4 offers
+
+    def __init__(self, camera_num: int = 0, size: tuple[int, int] = (640, 480),
+                 detect_size: tuple[int, int] | None = (320, 240)):
+        self.name = "picamera2" if camera_num == 0 else f"picamera2:{camera_num}"
+        try:
+            picamera2_class = _import_picamera2()
+        except ImportError as error:
+            raise CameraError(
+                f"{self.name}: picamera2 is not installed (sudo apt install python3-picamera2, "
+                "and make the venv with --system-site-packages)"
+            ) from error
+        except Exception as error:  # installed but broken (libcamera mismatch)
+            raise CameraError(f"{self.name}: picamera2 cannot be loaded: {error}") from error
+        try:
+            cameras = picamera2_class.global_camera_info()
+        except Exception as error:
+            raise CameraError(f"{self.name}: libcamera cannot list cameras: {error}") from error
+        if len(cameras) <= camera_num:
+            raise CameraError(f"{self.name}: no Raspberry Pi camera connected "
+                              f"(libcamera sees {len(cameras)})")
+        self.size = size
+        self.detect_size = detect_size
+        self._camera = None
+        try:
+            camera = picamera2_class(camera_num)
+        except Exception as error:  # libcamera reports busy/broken cameras as RuntimeError
+            raise CameraError(f"{self.name}: cannot open the camera: {error}") from error
+        try:
+            streams = {"main": {"size": tuple(size), "format": self.MAIN_FORMAT}}
+            if detect_size is not None:
+                streams["lores"] = {"size": tuple(detect_size), "format": self.LORES_FORMAT}
+            # queue=False: a capture waits for a frame that starts after it, so the
+            # loop never gets a buffered frame from before it last looked.
+            config = camera.create_preview_configuration(**streams, queue=False)
+            camera.configure(config)
+            camera.start()
+        except Exception as error:
+            camera.close()
+            raise CameraError(f"{self.name}: cannot start the camera: {error}") from error
+        self._camera = camera
+        self._streams = list(streams)
+
+    def read(self, timeout: float = 0.0) -> Frame:
+        """Blocks until the camera's next frame (the camera paces the loop)."""
+        if self._camera is None:
+            raise CameraLost(f"{self.name} is closed")
+        try:
+            arrays, _metadata = self._camera.capture_arrays(self._streams)
+        except Exception as error:
+            raise CameraLost(f"{self.name} stopped delivering frames: {error}") from error
+        t = time.monotonic()
+        image = _to_rgb(arrays[0], _PICAMERA_LAYOUTS[self.MAIN_FORMAT])
+        detect = None
+        if len(arrays) > 1:
+            detect = _to_rgb(arrays[1], _PICAMERA_LAYOUTS[self.LORES_FORMAT],
+                             width=self.detect_size[0])
+        return Frame(image=image, detect=detect, t=t)
+
+    def close(self) -> None:
+        camera, self._camera = self._camera, None
+        if camera is None:
+            return
+        for step in (camera.stop, camera.close):
+            try:
+                step()
+            except Exception as error:  # an unplugged camera may fail to stop: still close
+                log.debug("%s: %s failed: %s", self.name, step.__name__, error)
+
+
+# --- USB webcam (OpenCV) ------------------------------------------------------
+
+
+def _open_video_capture(target: int | str) -> Any:
+    """cv2.VideoCapture; a seam for tests."""
+    return cv2.VideoCapture(target)
+
+
+class WebcamSource(FrameSource):
+    """A USB webcam. A grabber thread keeps only the newest frame: when the loop
+    falls behind, older frames are dropped (and counted), never queued."""
+
+    def __init__(self, index: int = 0, size: tuple[int, int] = (640, 480)):
+        self.name = f"webcam:{index}"
+        self.size = size
+        self.dropped = 0
+        self._capture = _open_video_capture(index)
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise CameraError(f"{self.name}: cannot open video device {index}")
+        self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+        self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        self._lock = threading.Condition()
+        self._latest: tuple[np.ndarray, float] | None = None
+        self._fresh = False
+        self._error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._grab, name=f"grab-{self.name}", daemon=True)
+        self._thread.start()
+        with self._lock:
+            self._lock.wait_for(lambda: self._latest is not None or self._error is not None,
+                                timeout=WEBCAM_FIRST_FRAME_S)
+            failed = self._latest is None
+            why = self._error or f"no frame within {WEBCAM_FIRST_FRAME_S:.0f} s"
+        if failed:
+            self.close()
+            raise CameraError(f"{self.name}: opened but delivers no frames ({why})")
+
+    def _grab(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                ok, image = self._capture.read()
+            except Exception as error:  # a driver error: the camera is gone
+                ok, image, failures = False, None, WEBCAM_FAILED_READS - 1
+                log.debug("%s: read raised %s", self.name, error)
+            t = time.monotonic()
+            if not ok or image is None:
+                failures += 1
+                if failures >= WEBCAM_FAILED_READS:
+                    with self._lock:
+                        self._error = f"{failures} reads failed in a row"
+                        self._lock.notify_all()
+                    return
+                time.sleep(0.01)
+                continue
+            failures = 0
+            with self._lock:
+                if self._fresh:
+                    self.dropped += 1  # the previous frame was never read
+                self._latest, self._fresh = (image, t), True
+                self._lock.notify_all()
+
+    def read(self, timeout: float = 0.0) -> Frame | None:
+        """The newest frame not yet read, or None; waits up to `timeout` seconds for one."""
+        with self._lock:
+            if timeout and not self._fresh and self._error is None:
+                self._lock.wait_for(lambda: self._fresh or self._error is not None, timeout)
+            if self._fresh:
+                image, t = self._latest
+                self._fresh = False
+            elif self._error is not None:
+                raise CameraLost(f"{self.name} stopped delivering frames: {self._error}")
+            else:
+                return None
+        layout = "GRAY" if image.ndim == 2 else "BGR"
+        return Frame(image=fit_to_size(_to_rgb(image, layout), self.size), detect=None, t=t)
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = getattr(self, "_thread", None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2.0)
+        capture, self._capture = self._capture, None
+        if capture is not None:
+            capture.release()
+
+
+# --- Replay: an image, a folder of images, or a video ------------------------
+
+
+class ImageReplaySource(FrameSource):
+    """An image file, or a folder of images in name order, looping forever.
+
+    Every read returns the next frame at once (benchmarks want no pacing).
+    Unreadable files are skipped with one warning each; small folders are
+    decoded once and kept in memory.
+    """
+
+    def __init__(self, path: Path, size: tuple[int, int] = (640, 480)):
+        self.name = str(path)
+        self.size = size
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir()
+                           if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        else:
+            files = [path]
+        self._files = files
+        self._warned: set[Path] = set()
+        self._cache: list[np.ndarray] | None = None
+        self._next = 0
+        if len(files) <= REPLAY_CACHE_FRAMES:
+            self._cache = [image for f in files if (image := self._load(f)) is not None]
+            if not self._cache:
+                raise CameraError(f"{self.name}: no readable image to replay")
+        elif not files:
+            raise CameraError(f"{self.name}: no images to replay")
+
+    def _load(self, path: Path) -> np.ndarray | None:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            if path not in self._warned:
+                self._warned.add(path)
+                log.warning("replay: skipping unreadable image %s", path)
+            return None
+        return fit_to_size(_to_rgb(image, "BGR"), self.size)
+
+    def read(self, timeout: float = 0.0) -> Frame:
+        if self._cache is not None:
+            image = self._cache[self._next % len(self._cache)]
+            self._next += 1
+            return Frame(image=image, detect=None, t=time.monotonic())
+        for _ in range(len(self._files)):
+            path = self._files[self._next % len(self._files)]
+            self._next += 1
+            image = self._load(path)
+            if image is not None:
+                return Frame(image=image, detect=None, t=time.monotonic())
+        raise CameraLost(f"{self.name}: none of its {len(self._files)} images can be read")
+
+
+class VideoReplaySource(FrameSource):
+    """A video file, looping forever, each frame letterboxed to the configured size."""
+
+    def __init__(self, path: Path, size: tuple[int, int] = (640, 480)):
+        self.name = str(path)
+        self.size = size
+        self._capture = _open_video_capture(str(path))
+        ok, first = self._capture.read() if self._capture.isOpened() else (False, None)
+        if not ok:
+            self._capture.release()
+            raise CameraError(f"{self.name}: not a readable image or video file")
+        self._pending = first
+
+    def read(self, timeout: float = 0.0) -> Frame:
+        image, self._pending = self._pending, None
+        if image is None:
+            ok, image = self._capture.read()
+            if not ok:  # end of the file: start again
+                self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, image = self._capture.read()
+                if not ok:
+                    raise CameraLost(f"{self.name}: the video can no longer be read")
+        return Frame(image=fit_to_size(_to_rgb(image, "BGR"), self.size), detect=None,
+                     t=time.monotonic())
+
+    def close(self) -> None:
+        capture, self._capture = getattr(self, "_capture", None), None
+        if capture is not None:
+            capture.release()
+
+
+# --- Choosing a source -----------------------------------------------------------
+
+
+def _parse_index(spec: str, prefix: str) -> int:
+    rest = spec[len(prefix):]
+    if not rest:
+        return 0
+    if rest.startswith(":") and rest[1:].isdigit():
+        return int(rest[1:])
+    raise CameraError(f"camera source {spec!r}: expected {prefix} or {prefix}:N (N a number)")
+
+
+def open_source(spec: str, *, width: int = 640, height: int = 480,
+                detect_size: tuple[int, int] | None = (320, 240)) -> FrameSource:
+    """Open a source by name: `auto`, `picamera2[:N]`, `webcam[:N]`, or a path to replay.
+
+    `auto` tries the Pi camera, then webcam 0, and raises NoCameraError naming
+    both when neither opens. A named source that cannot be opened raises
+    CameraError saying which and why.
+    """
+    size = (width, height)
+    spec = spec.strip()
+    if spec == "auto":
+        tried, reasons = [], []
+        for name, opener in (("picamera2", lambda: PiCameraSource(0, size, detect_size)),
+                             ("webcam:0", lambda: WebcamSource(0, size))):
+            try:
+                return opener()
+            except CameraError as error:
+                tried.append(name)
+                reasons.append(str(error).removeprefix(f"{name}: "))
+                log.info("auto: %s", error)
+        raise NoCameraError(tried, reasons)
+    if spec.startswith("picamera2"):
+        return PiCameraSource(_parse_index(spec, "picamera2"), size, detect_size)
+    if spec.startswith("webcam"):
+        return WebcamSource(_parse_index(spec, "webcam"), size)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise CameraError(f"camera source {spec!r}: no such file or folder "
+                          "(use auto, picamera2, webcam, webcam:N or a path to replay)")
+    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageReplaySource(path, size)
+    return VideoReplaySource(path, size)

@@ -1,0 +1,369 @@
+"""Frame sources, driven by fakes of picamera2 and cv2.VideoCapture, and by replays."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from device import capture
+from device.capture import (
+    CameraError,
+    CameraLost,
+    Frame,
+    ImageReplaySource,
+    NoCameraError,
+    PiCameraSource,
+    WebcamSource,
+    open_source,
+)
+
+RGB_MAIN = (200, 40, 10)  # what the fake sensor sees in the main stream, in RGB
+RGB_LORES = (30, 160, 90)
+
+
+def i420_with_stride(rgb_colour, width, height, stride):
+    """A YUV420 planar buffer as libcamera lays it out: rows padded to `stride`."""
+    rgb = np.zeros((height, stride, 3), np.uint8)
+    rgb[:] = rgb_colour
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)  # (height * 3 / 2, stride)
+
+
+class FakePicamera2:
+    """Follows picamera2's documented API: Picamera2(camera_num), global_camera_info(),
+    create_preview_configuration(main=..., lores=...), configure, start,
+    capture_array(name), capture_arrays(names) -> (arrays, metadata), stop, close.
+    The `main` stream is "RGB888" (B, G, R in memory); `lores` is "YUV420"."""
+
+    cameras = [{"Model": "imx708", "Num": 0}]
+    instances: list[FakePicamera2] = []
+    unplugged = False
+
+    def __init__(self, camera_num=None):
+        if FakePicamera2.unplugged:
+            raise RuntimeError("Camera __init__ sequence did not complete.")
+        self.camera_num = camera_num
+        self.config = None
+        self.started = False
+        self.closed = False
+        FakePicamera2.instances.append(self)
+
+    @staticmethod
+    def global_camera_info():
+        return list(FakePicamera2.cameras)
+
+    def create_preview_configuration(self, main=None, lores=None, queue=True, **_kwargs):
+        main = {"format": "XBGR8888", "size": (640, 480), **(main or {})}
+        return {"use_case": "preview", "main": main, "queue": queue,
+                "lores": dict(lores) if lores is not None else None}
+
+    def configure(self, config):
+        assert not self.started
+        self.config = config
+
+    def start(self):
+        assert self.config is not None, "configure() before start()"
+        self.started = True
+
+    def capture_array(self, name="main"):
+        if FakePicamera2.unplugged:
+            raise RuntimeError("Device or resource busy: camera went away")
+        assert self.started
+        stream = self.config[name]
+        width, height = stream["size"]
+        if stream["format"] == "RGB888":
+            array = np.zeros((height, width, 3), np.uint8)
+            array[:] = RGB_MAIN[::-1]  # B, G, R in memory
+            return array
+        assert stream["format"] == "YUV420"
+        return i420_with_stride(RGB_LORES, width, height, stride=width + 64)
+
+    def capture_arrays(self, names=("main",)):
+        arrays = [self.capture_array(name) for name in names]
+        return arrays, {"SensorTimestamp": time.monotonic_ns()}
+
+    def stop(self):
+        if FakePicamera2.unplugged:
+            raise RuntimeError("camera is gone")
+        self.started = False
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def fake_picamera2(monkeypatch):
+    FakePicamera2.cameras = [{"Model": "imx708", "Num": 0}]
+    FakePicamera2.instances = []
+    FakePicamera2.unplugged = False
+    monkeypatch.setattr(capture, "_import_picamera2", lambda: FakePicamera2)
+    return FakePicamera2
+
+
+def no_picamera2():
+    raise ImportError("No module named 'picamera2'")
+
+
+class FakeVideoCapture:
+    """cv2.VideoCapture stand-in: numbered BGR frames (the number in every pixel of
+    the blue channel), at most `fps` per second; fails after `fail_after` frames."""
+
+    def __init__(self, index, *, opened=True, fps=1000.0, fail_after=None, size=(640, 480)):
+        self.index = index
+        self.opened = opened
+        self.fps = fps
+        self.fail_after = fail_after
+        self.size = size
+        self.count = 0
+        self.released = False
+        self.props = {}
+
+    def isOpened(self):  # noqa: N802 (OpenCV's name)
+        return self.opened
+
+    def set(self, prop, value):
+        self.props[prop] = value
+        return True
+
+    def read(self):
+        time.sleep(1.0 / self.fps)
+        if self.fail_after is not None and self.count >= self.fail_after:
+            return False, None
+        self.count += 1
+        frame = np.zeros((self.size[1], self.size[0], 3), np.uint8)
+        frame[:, :, 0] = self.count % 256
+        return True, frame
+
+    def release(self):
+        self.released = True
+
+
+def use_fake_webcam(monkeypatch, **options):
+    made = []
+
+    def open_capture(index):
+        made.append(FakeVideoCapture(index, **options))
+        return made[-1]
+
+    monkeypatch.setattr(capture, "_open_video_capture", open_capture)
+    return made
+
+
+# --- Pi camera ------------------------------------------------------------------
+
+
+def test_picamera2_gives_rgb_main_and_lores_from_one_request(fake_picamera2):
+    with open_source("picamera2", width=640, height=480, detect_size=(320, 240)) as source:
+        assert isinstance(source, PiCameraSource) and source.name == "picamera2"
+        camera = fake_picamera2.instances[0]
+        assert camera.config["main"] == {"format": "RGB888", "size": (640, 480)}
+        assert camera.config["lores"] == {"format": "YUV420", "size": (320, 240)}
+        assert camera.config["queue"] is False  # no stale, queued frames
+        frame = source.read()
+    assert isinstance(frame, Frame)
+    assert frame.image.shape == (480, 640, 3) and frame.image.dtype == np.uint8
+    assert tuple(frame.image[0, 0]) == RGB_MAIN  # BGR in memory came out as RGB
+    assert frame.detect.shape == (240, 320, 3)  # stride padding cropped
+    assert np.abs(frame.detect[120, 160].astype(int) - RGB_LORES).max() <= 3
+    assert camera.closed
+
+
+def test_picamera2_unplugged_mid_run_is_camera_lost_and_reopens(fake_picamera2):
+    source = open_source("picamera2")
+    assert source.read() is not None
+    fake_picamera2.unplugged = True
+    with pytest.raises(CameraLost, match="picamera2"):
+        source.read()
+    source.close()  # stop() fails on a lost camera: close must still succeed
+    assert fake_picamera2.instances[0].closed
+    with pytest.raises(CameraError):  # still unplugged: reopening fails cleanly
+        open_source("picamera2")
+    fake_picamera2.unplugged = False  # plugged back in: the loop's next try works
+    with open_source("picamera2") as reopened:
+        assert tuple(reopened.read().image[0, 0]) == RGB_MAIN
+
+
+def test_picamera2_without_a_camera_names_the_source(fake_picamera2):
+    fake_picamera2.cameras = []
+    with pytest.raises(CameraError, match="picamera2: no Raspberry Pi camera"):
+        open_source("picamera2")
+
+
+def test_picamera2_not_installed_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(capture, "_import_picamera2", no_picamera2)
+    with pytest.raises(CameraError, match="apt install python3-picamera2"):
+        open_source("picamera2")
+
+
+def test_second_pi_camera_by_number(fake_picamera2):
+    fake_picamera2.cameras = [{"Num": 0}, {"Num": 1}]
+    with open_source("picamera2:1") as source:
+        assert source.name == "picamera2:1"
+        assert fake_picamera2.instances[0].camera_num == 1
+
+
+# --- auto -------------------------------------------------------------------------
+
+
+def test_auto_prefers_the_pi_camera(fake_picamera2, monkeypatch):
+    webcams = use_fake_webcam(monkeypatch)
+    with open_source("auto") as source:
+        assert isinstance(source, PiCameraSource)
+    assert webcams == []
+
+
+def test_auto_falls_back_to_the_webcam(monkeypatch):
+    monkeypatch.setattr(capture, "_import_picamera2", no_picamera2)
+    use_fake_webcam(monkeypatch)
+    with open_source("auto") as source:
+        assert isinstance(source, WebcamSource) and source.name == "webcam:0"
+
+
+def test_auto_without_any_camera_names_what_it_tried(monkeypatch):
+    monkeypatch.setattr(capture, "_import_picamera2", no_picamera2)
+    use_fake_webcam(monkeypatch, opened=False)
+    with pytest.raises(NoCameraError) as caught:
+        open_source("auto")
+    assert caught.value.tried == ["picamera2", "webcam:0"]
+    assert "picamera2 (picamera2 is not installed" in str(caught.value)
+    assert "webcam:0 (cannot open video device 0)" in str(caught.value)
+
+
+# --- webcam -----------------------------------------------------------------------
+
+
+def test_webcam_by_number_and_missing_device(monkeypatch):
+    made = use_fake_webcam(monkeypatch, opened=False)
+    with pytest.raises(CameraError, match="webcam:2: cannot open video device 2"):
+        open_source("webcam:2")
+    assert made[0].index == 2 and made[0].released
+    with pytest.raises(CameraError, match="webcam:N"):
+        open_source("webcam:two")
+
+
+def test_webcam_newest_frame_wins_and_stale_frames_are_dropped(monkeypatch):
+    made = use_fake_webcam(monkeypatch, fps=500)
+    with open_source("webcam") as source:
+        camera = made[0]
+        assert camera.props[cv2.CAP_PROP_BUFFERSIZE] == 1
+        time.sleep(0.1)  # the loop is busy: the camera keeps delivering
+        before = camera.count
+        frame = source.read()
+        after = camera.count
+        assert after < 256  # frame numbers fit in one channel
+        # BGR in memory -> RGB: the frame number now sits in the red channel
+        assert before - 1 <= int(frame.image[0, 0, 2]) <= after
+        assert int(frame.image[0, 0, 0]) == 0
+        assert source.dropped >= 10
+        first = source.read(timeout=1.0)
+        second = source.read(timeout=1.0)
+        assert first is not None and second is not None and second.t > first.t > frame.t
+    assert camera.released
+
+
+def test_webcam_read_returns_none_until_a_new_frame(monkeypatch):
+    use_fake_webcam(monkeypatch, fps=20)
+    with open_source("webcam") as source:
+        assert source.read(timeout=1.0) is not None
+        assert source.read() is None  # nothing new 0 ms later at 20 fps
+
+
+def test_webcam_unplugged_mid_run_is_camera_lost(monkeypatch):
+    use_fake_webcam(monkeypatch, fps=1000, fail_after=5)
+    source = open_source("webcam")
+    deadline = time.monotonic() + 2.0
+    with pytest.raises(CameraLost, match="webcam:0"):
+        while time.monotonic() < deadline:
+            source.read(timeout=0.05)
+    source.close()
+
+
+def test_webcam_resizes_to_the_configured_size(monkeypatch):
+    use_fake_webcam(monkeypatch, size=(1280, 720))
+    with open_source("webcam", width=640, height=480) as source:
+        image = source.read(timeout=1.0).image
+    assert image.shape == (480, 640, 3)
+    assert image[0, 320].sum() == 0 and image[240, 320].sum() > 0  # letterboxed 16:9
+
+
+def test_webcam_close_stops_the_grabber(monkeypatch):
+    use_fake_webcam(monkeypatch, fps=200)
+    source = open_source("webcam")
+    source.close()
+    assert not any(t.name == "grab-webcam:0" for t in threading.enumerate())
+
+
+# --- replay -----------------------------------------------------------------------
+
+
+def write_bgr(path, rgb_colour, size=(640, 480)):
+    image = np.zeros((size[1], size[0], 3), np.uint8)
+    image[:] = rgb_colour[::-1]
+    cv2.imwrite(str(path), image)
+
+
+def test_replay_folder_sorted_looping_and_skipping_corrupt_files(tmp_path, caplog):
+    write_bgr(tmp_path / "b.png", (0, 255, 0))
+    write_bgr(tmp_path / "a.png", (255, 0, 0))
+    (tmp_path / "c.png").write_bytes(b"not a png")
+    (tmp_path / "notes.txt").write_text("ignored")
+    with open_source(str(tmp_path)) as source:
+        colours = [tuple(source.read().image[10, 10]) for _ in range(4)]
+    assert colours == [(255, 0, 0), (0, 255, 0)] * 2
+    assert "c.png" in caplog.text
+
+
+def test_replay_of_a_large_folder_reads_from_disk(tmp_path, monkeypatch):
+    monkeypatch.setattr(capture, "REPLAY_CACHE_FRAMES", 1)
+    write_bgr(tmp_path / "1.jpg", (250, 250, 250))
+    (tmp_path / "2.jpg").write_bytes(b"broken")
+    write_bgr(tmp_path / "3.png", (0, 0, 250))
+    with ImageReplaySource(tmp_path) as source:
+        frames = [source.read() for _ in range(3)]
+    assert [int(f.image[5, 5, 2]) for f in frames] == [250, 250, 250]
+    assert [int(f.image[5, 5, 0]) for f in frames][:2] != [0, 0]
+    assert tuple(frames[1].image[5, 5]) == (0, 0, 250)
+
+
+def test_replay_letterboxes_to_the_configured_size(tmp_path):
+    write_bgr(tmp_path / "square.png", (255, 255, 255), size=(100, 100))
+    with open_source(str(tmp_path / "square.png"), width=640, height=480) as source:
+        frame = source.read()
+    assert frame.image.shape == (480, 640, 3) and frame.detect is None
+    assert frame.image[240, 40].sum() == 0 and frame.image[240, 320].min() == 255
+
+
+def test_replay_video_loops(tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    assert writer.isOpened()
+    for value in (40, 120, 220):
+        writer.write(np.full((240, 320, 3), value, np.uint8))
+    writer.release()
+    with open_source(str(path)) as source:
+        levels = [int(source.read().image[240, 320, 0]) for _ in range(5)]
+    assert levels[:3] == pytest.approx([40, 120, 220], abs=8)
+    assert levels[3:] == pytest.approx([40, 120], abs=8)
+
+
+def test_missing_or_unreadable_replay_is_a_camera_error(tmp_path):
+    with pytest.raises(CameraError, match="no such file"):
+        open_source(str(tmp_path / "nothing-here"))
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(CameraError, match="not a readable image or video"):
+        open_source(str(tmp_path / "notes.txt"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CameraError, match="no readable image"):
+        open_source(str(empty))
+
+
+def test_replay_dir_fixture_replays_and_survives_its_corrupt_file(replay_dir):
+    names = sorted(p.name for p in replay_dir.iterdir())
+    assert names[-2:] == ["90_noface.png", "95_corrupt.png"]
+    with open_source(str(replay_dir)) as source:
+        frames = [source.read() for _ in range(len(names) + 2)]
+    assert all(f.image.shape == (480, 640, 3) for f in frames)
