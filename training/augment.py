@@ -20,10 +20,12 @@ ERASE_PROBABILITY = 0.4
 ERASE_MAX_SIDE = 0.35
 
 
-def augment_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+def augment_batch(images: tf.Tensor, seed: tf.Tensor, strength: float = 1.0) -> tf.Tensor:
     """Flip, rotate/scale/shift, brightness/contrast and a random erase.
 
-    `images` is float32 (B, 48, 48, 1) in 0..255; `seed` a shape-(2,) int tensor.
+    `images` is float32 (B, 48, 48, 1) in 0..255; `seed` a shape-(2,) int
+    tensor; `strength` scales every range (and the erase probability), 1.0
+    being the constants above.
     """
     batch = tf.shape(images)[0]
     size = tf.cast(tf.shape(images)[1], tf.float32)
@@ -36,17 +38,20 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     flip = uniform(0, 0.0, 1.0) < 0.5
     images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
 
-    angle = uniform(1, -1.0, 1.0) * (MAX_ROTATION_DEG * math.pi / 180.0)
-    scale = uniform(2, *SCALE_RANGE)
-    shift = uniform(3, -MAX_SHIFT, MAX_SHIFT, (batch, 2)) * size
+    def around_one(i, low, high):
+        return 1.0 + strength * (uniform(i, low, high) - 1.0)
+
+    angle = uniform(1, -1.0, 1.0) * (strength * MAX_ROTATION_DEG * math.pi / 180.0)
+    scale = around_one(2, *SCALE_RANGE)
+    shift = uniform(3, -MAX_SHIFT, MAX_SHIFT, (batch, 2)) * (strength * size)
     images = _affine(images, angle, scale, shift, size)
 
-    brightness = uniform(4, -BRIGHTNESS, BRIGHTNESS)
-    contrast = uniform(5, *CONTRAST_RANGE)
+    brightness = uniform(4, -BRIGHTNESS, BRIGHTNESS) * strength
+    contrast = around_one(5, *CONTRAST_RANGE)
     mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
     images = (images - mean) * contrast[:, None, None, None] + mean + brightness[:, None, None, None]
     images = tf.clip_by_value(images, 0.0, 255.0)
-    return _random_erase(images, seeds[6], seeds[7], size)
+    return _random_erase(images, seeds[6], seeds[7], size, ERASE_PROBABILITY * strength)
 
 
 def _affine(images, angle, scale, shift, size):
@@ -72,7 +77,7 @@ def _affine(images, angle, scale, shift, size):
     )
 
 
-def _random_erase(images, seed_box, seed_apply, size):
+def _random_erase(images, seed_box, seed_apply, size, probability):
     """Blank a random rectangle (to the image mean) in some faces: a cheap
     stand-in for hands, glasses and hair covering part of a real face."""
     batch = tf.shape(images)[0]
@@ -81,7 +86,7 @@ def _random_erase(images, seed_box, seed_apply, size):
     side_w = (0.1 + box[:, 1] * (ERASE_MAX_SIDE - 0.1)) * size
     top = box[:, 2] * (size - side_h)
     left = box[:, 3] * (size - side_w)
-    apply = tf.random.stateless_uniform((batch,), seed_apply, 0.0, 1.0) < ERASE_PROBABILITY
+    apply = tf.random.stateless_uniform((batch,), seed_apply, 0.0, 1.0) < probability
     coords = tf.range(size)
     rows = (coords[None, :] >= top[:, None]) & (coords[None, :] < (top + side_h)[:, None])
     cols = (coords[None, :] >= left[:, None]) & (coords[None, :] < (left + side_w)[:, None])

@@ -100,7 +100,7 @@ def build_default(
             x = _conv_bn_relu(x, filters, weight_decay)
         x = layers.MaxPooling2D(2)(x)
         if stage >= 1:
-            x = layers.Dropout(0.1 * stage)(x)
+            x = layers.Dropout(dropout * stage / 4)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(
         dense, use_bias=False, kernel_regularizer=keras.regularizers.l2(weight_decay)
@@ -115,11 +115,11 @@ def build_default(
 ARCHITECTURES = {"seed": build_seed, "default": build_default}
 
 
-def build(arch: str, blur_sigma: float = 0.0) -> keras.Model:
-    """Build `arch`; only `default` takes the inference-time blur (the seed
-    stays exactly the original design)."""
+def build(arch: str, blur_sigma: float = 0.0, dropout: float = 0.4, l2: float = 1e-4) -> keras.Model:
+    """Build `arch`; only `default` takes the inference-time blur and the
+    regularisation settings (the seed stays exactly the original design)."""
     if arch == "default":
-        return build_default(blur_sigma=blur_sigma)
+        return build_default(blur_sigma=blur_sigma, dropout=dropout, weight_decay=l2)
     if arch == "seed":
         return build_seed()
     raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")

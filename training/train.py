@@ -30,7 +30,9 @@ class Recipe:
     batch_size: int = 64
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
-    augment: bool = False
+    augment: float = 0.0  # augmentation strength (training.augment), 0 = none
+    dropout: float = 0.4
+    l2: float = 1e-4
     label_smoothing: float = 0.0
     warmup_epochs: int = 0
     cosine: bool = False
@@ -40,9 +42,11 @@ RECIPES = {
     "seed": Recipe(),
     "default": Recipe(
         batch_size=64,
-        learning_rate=2e-3,
-        weight_decay=5e-4,
-        augment=True,
+        learning_rate=1e-3,
+        weight_decay=1e-4,
+        augment=0.5,
+        dropout=0.3,
+        l2=5e-5,
         label_smoothing=0.1,
         warmup_epochs=2,
         cosine=True,
@@ -112,7 +116,7 @@ def train(
         state_blur = estimate_blur_sigma(x_train, x_val) if arch == "default" else 0.0
         _log(f"Training faces are blurred like PublicTest faces at sigma {state_blur:.1f} px"
              + (" (matched at inference)" if state_blur else ""))
-        model = build(arch, blur_sigma=state_blur)
+        model = build(arch, blur_sigma=state_blur, dropout=recipe.dropout, l2=recipe.l2)
         model.compile(
             optimizer=_optimizer(keras, recipe, steps, epochs),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
@@ -148,7 +152,9 @@ def train(
             x = tf.cast(tf.gather(x_train_t, ids), tf.float32)[..., None]
             y = tf.one_hot(tf.gather(y_train_t, ids), num_classes)
             if recipe.augment:
-                x = augment_batch(x, tf.stack([epoch * 100_003 + index, tf.cast(seed, tf.int64)]))
+                x = augment_batch(
+                    x, tf.stack([epoch * 100_003 + index, tf.cast(seed, tf.int64)]), recipe.augment
+                )
             return x, y
 
         return ds.map(gather, num_parallel_calls=1)
