@@ -52,7 +52,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 
 $(BENCH_REPLAY)/.done: scripts/make_replay.py | $(RUN_STAMP)
-	$(BIN)/python scripts/make_replay.py --data $(FER2013) --out $(BENCH_REPLAY) --count 60
+	$(BIN)/python scripts/make_replay.py --data $(FER2013) --out $(BENCH_REPLAY) --count 14
 	touch $@
 
 bench: $(RUN_STAMP) $(BENCH_REPLAY)/.done

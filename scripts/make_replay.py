@@ -5,7 +5,7 @@ and position (tests/fer_frames.make_frame), cycling through the expressions,
 so the benchmark pays for real detection and classification work.
 
     python scripts/make_replay.py --data ../shared/datasets/fer2013/fer2013.csv.gz \
-        --out runs/bench-replay --count 60
+        --out runs/bench-replay --count 14
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="fer2013.csv or fer2013.csv.gz")
     parser.add_argument("--out", type=Path, required=True, help="folder to write frameNNNN.png into")
-    parser.add_argument("--count", type=int, default=60)
+    parser.add_argument("--count", type=int, default=14,
+                        help="frames; up to 16 are decoded once and replayed from memory, like a camera")
     args = parser.parse_args(argv)
     written = write_replay(args.data, args.out, args.count)
     print(f"{len(written)} frames in {args.out}")
