@@ -35,7 +35,7 @@ import numpy as np
 from device import display as screens
 from device.avatar import AvatarCache, render_png
 from device.button import CaptureButton
-from device.capture import CameraError, CameraLost, NoCameraError, open_source
+from device.capture import CameraLost, NoCameraError, open_source
 from device.faces import FaceDetector
 from device.gallery import Gallery, LookStore, StorageFullError
 from device.infer import ExpressionModel, ExpressionSmoother, ModelMissingError
@@ -311,6 +311,7 @@ class Booth:
         if not self._ready_sent:
             self._ready_sent = True
             self.notifier.ready()
+            self._led(True)  # button.led_pin: lit while the booth is ready for a press
         self._ping_watchdog(now)
         return 1
 
@@ -445,7 +446,7 @@ class Booth:
             else:
                 self._camera_lost(error, now)
             return
-        except (CameraError, OSError, RuntimeError) as error:
+        except Exception as error:  # CameraError, OSError, cv2.error ...: never fatal, retried
             if self._camera_state is CameraState.MISSING:
                 self._retry_at = now + NO_CAMERA_RETRY_S
             else:
@@ -532,10 +533,10 @@ class Booth:
         if self._countdown_end is None or now < self._countdown_end:
             return
         self._countdown_end = None
-        if self.button is not None:
-            self.button.led_off()
+        self._led(False)  # busy saving
         expression = self._expression
         if expression is None or now - self._face_seen > CAPTURE_FACE_MAX_AGE_S:
+            self._led(True)
             self._banner = _Banner(screens.ErrorScene(
                 "No face to save", "Stand in front of the camera and press the button again.",
                 self._web_url(now)), now + ERROR_BANNER_S)
@@ -563,8 +564,7 @@ class Booth:
 
     def _on_saved(self, entry: Any, now: float) -> None:
         self._saving = False
-        if self.button is not None:
-            self.button.led_off()
+        self._led(True)  # ready for the next press
         url = self._web_url(now, f"/gallery/{entry.name}") if self.config.web.enabled else ""
         scene = screens.SavedScene(url, entry.expression, self.avatars.get(entry.expression),
                                    self.avatars.version)
@@ -572,6 +572,7 @@ class Booth:
 
     def _on_save_failed(self, error: Exception, now: float) -> None:
         self._saving = False
+        self._led(True)
         if isinstance(error, StorageFullError):
             title = "Storage full"
             detail = ("This memoji could not be saved: the memory card is full. "
@@ -624,6 +625,15 @@ class Booth:
                 hint="Press the button to save your memoji", web_url=url), "live"
         return screens.NoFaceScene(*self._memoji("neutral"), preview=preview,
                                    web_url=url), "no_face"
+
+    def _led(self, on: bool) -> None:
+        """The button's LED (button.led_pin): on while a press would start a capture."""
+        if self.button is None:
+            return
+        if on:
+            self.button.led_on()
+        else:
+            self.button.led_off()
 
     def _memoji(self, expression: str) -> tuple[Any, int]:
         version = self.avatars.version  # read first: a newer image under an old key is re-made
@@ -687,6 +697,7 @@ class Booth:
         while not self._events.empty():  # a last SAVED/SAVE_FAILED is just logged
             self._events.get_nowait()
         if self.button is not None:
+            self._led(False)
             self.button.close()
         if self._reopen is not None:
             self._reopen.cancel()

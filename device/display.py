@@ -412,6 +412,8 @@ class Display:
         key = (url, size)
         surface = self._qr.get(key)
         if surface is None:
+            if len(self._qr) >= _QR_CACHE_MAX:  # each saved memoji has its own URL: stay bounded
+                self._qr.clear()
             import segno
 
             matrix = segno.make(url, error="m").matrix
@@ -430,6 +432,7 @@ class Display:
 
 # ------------------------------------------------------------------ drawing helpers
 
+_QR_CACHE_MAX = 8  # the LAN address plus a few saved memojis' pages
 _MEMOJI_CENTRE = (290, 282)
 _MEMOJI_DISC = 232
 _MEMOJI_SIZE = 470

@@ -136,11 +136,12 @@ class FaceDetector:
 
     def __init__(self, model_path: str | Path | None = None, min_score: float = 0.6,
                  num_threads: int = 1):
-        if not 0.0 < min_score < 1.0:
+        if not 0.0 <= min_score <= 1.0:  # the settings allow both ends (detector.min_score)
             raise ValueError(f"min_score must be between 0 and 1, got {min_score}")
         self.model_path = Path(model_path) if model_path else find_blazeface_model()
         self.min_score = min_score
-        self._raw_threshold = float(np.log(min_score / (1.0 - min_score)))  # sigmoid^-1
+        with np.errstate(divide="ignore"):  # 0 -> -inf (every candidate), 1 -> +inf (none)
+            self._raw_threshold = float(np.log(np.float64(min_score) / (1.0 - min_score)))  # sigmoid^-1
         self._interpreter = load_interpreter(self.model_path, num_threads=num_threads)
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()

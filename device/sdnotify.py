@@ -88,6 +88,9 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # Never block the display loop: a receiver that stops reading fills its
+                # queue (net.unix.max_dgram_qlen, often 10) and a blocking send would hang.
+                self._sock.setblocking(False)
             self._sock.sendto(message, self._address)
         except OSError as error:
             if not self._warned:

@@ -267,6 +267,29 @@ def test_button_press_counts_down_and_saves_png_with_metadata(tmp_path, mock_pin
     assert mock_pins.pin(22).state == 0  # LED off after the capture
 
 
+def test_the_led_is_lit_while_the_booth_is_ready_and_off_when_it_stops(tmp_path, mock_pins):
+    """button.led_pin: "an LED lit while the booth is ready" (config help, README)."""
+    config = make_config(tmp_path, button__enabled=True, button__pin=17, button__led_pin=22,
+                         booth__countdown_s=0)
+    led_states: list[tuple[str, bool]] = []
+    booth_ref = []
+
+    def on_scene(scene):
+        led_states.append((type(scene).__name__, bool(mock_pins.pin(22).state)))
+        if len(led_states) == 3:
+            booth_ref[0].request_capture()
+        if isinstance(scene, screens.SavedScene):
+            booth_ref[0].stop()
+
+    booth = make_booth(config, display=RecordingDisplay(on_scene), source=ScriptedSource([FACE]))
+    booth_ref.append(booth)
+    booth.run(frames=3000)
+    assert led_states[1] == ("LiveScene", True)  # lit once frames show: a press would capture
+    saved = [lit for kind, lit in led_states if kind == "SavedScene"]
+    assert saved and saved[0]  # the save finished: ready for the next press
+    assert not mock_pins.pin(22).state  # the booth stopped: dark
+
+
 def test_saved_scene_links_to_the_gallery_page(tmp_path, monkeypatch):
     config = make_config(tmp_path, web__enabled=True, web__port=8123)
     booth_ref = []
@@ -366,6 +389,32 @@ def test_camera_lost_mid_run_is_reopened_with_backoff(tmp_path):
     lost = [s for s in booth.display.scenes if isinstance(s, screens.ErrorScene)]
     assert lost and lost[0].title == "Camera lost" and "unplugged" in lost[0].detail
     assert sources[0].closed
+    assert booth.status()["camera_state"] == "ok"
+
+
+def test_a_reopen_failing_in_an_unexpected_way_is_retried_not_fatal(tmp_path):
+    """A driver may raise anything while reopening (cv2.error, ValueError): the booth lives on."""
+    config = make_config(tmp_path)
+    clock = FakeClock()
+    opened: list[float] = []
+
+    def opener():
+        opened.append(clock.t)
+        if len(opened) == 1:
+            return ScriptedSource([FACE, CameraLost("webcam:0: unplugged")])
+        if len(opened) == 2:
+            raise ValueError("a driver error that is not a CameraError")
+        return ScriptedSource([FACE])
+
+    def on_scene(scene):
+        if len(opened) >= 3 and isinstance(scene, screens.LiveScene):
+            booth.stop()
+
+    booth = make_booth(config, source=opener, display=RecordingDisplay(on_scene), clock=clock)
+    booth.run(frames=5000)
+    assert len(opened) == 3
+    lost = [s for s in booth.display.scenes if isinstance(s, screens.ErrorScene)]
+    assert any("driver error" in s.detail for s in lost)
     assert booth.status()["camera_state"] == "ok"
 
 

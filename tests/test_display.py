@@ -138,6 +138,15 @@ def test_qr_code_is_a_real_qr_code_of_the_url():
     assert decoded == URL
 
 
+def test_qr_codes_of_many_saved_memojis_do_not_pile_up_in_memory(memojis):
+    """Every saved memoji has its own URL; a kiosk running for days must not keep them all."""
+    display = screens.Display("none", (1024, 600))
+    for i in range(40):
+        display.render(screens.SavedScene(f"{URL}/gallery/memoji-20261124-081500-{i:06d}-happy.png",
+                                          "happy", memojis["happy"], 1))
+    assert len(display._qr) <= 8
+
+
 def test_auto_mode_picks_window_fullscreen_or_none():
     assert screens.resolve_mode("auto", {"DISPLAY": ":0"}, console_screen=True) == "window"
     assert screens.resolve_mode("auto", {"WAYLAND_DISPLAY": "wayland-0"}, False) == "window"

@@ -64,6 +64,14 @@ def test_min_score_out_of_range_is_refused():
         FaceDetector(min_score=1.5)
 
 
+@pytest.mark.parametrize("min_score", [0.0, 1.0])
+def test_min_score_at_either_end_of_the_settings_range_works(min_score, clear_fer_faces):
+    """detector.min_score accepts 0.0 to 1.0: neither end may crash the booth at start-up."""
+    detector = FaceDetector(min_score=min_score)
+    found = detector.detect(make_frame(clear_fer_faces[0][1]))
+    assert (len(found) > 0) if min_score == 0.0 else found == []
+
+
 def test_finds_clear_fer_faces_where_they_are(face_detector, clear_fer_faces):
     square = face_square_in_frame()
     for label, face48 in clear_fer_faces:

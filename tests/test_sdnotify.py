@@ -176,3 +176,20 @@ def test_the_booth_says_ready_then_pings_the_watchdog_while_frames_flow(listener
     assert "WATCHDOG=1" in received, f"no WATCHDOG=1; got {received}\n{output[-3000:]}"
     assert received.index("READY=1") < received.index("WATCHDOG=1")
     assert process.returncode == 0, output[-3000:]
+
+
+def test_a_receiver_that_stops_reading_never_blocks_the_sender(listener):
+    """A full socket queue (systemd busy, max_dgram_qlen ~10) must not hang the display loop."""
+    import threading
+
+    _sock, path = listener
+    notifier = Notifier.from_env({"NOTIFY_SOCKET": path})
+    results: list[bool] = []
+    sender = threading.Thread(
+        target=lambda: results.extend(notifier.watchdog() for _ in range(2000)), daemon=True)
+    sender.start()
+    sender.join(timeout=5)
+    assert not sender.is_alive(), f"watchdog() blocked after {len(results)} pings"
+    notifier.close()
+    assert results[0] is True
+    assert results[-1] is False  # dropped, not waited for

@@ -179,6 +179,8 @@ def test_put_look_with_a_booth_applies_it_at_once(make_app, tmp_path):
     ({"hair_color": "PLAID"}, "hair_color"),
     ({"skin_color": 3}, "skin_color"),
     ({"preset": "robot"}, "preset"),
+    ({"preset": ["female"]}, "preset"),
+    ({"preset": {"a": 1}}, "preset"),
     ({"accessory": ""}, "accessory"),
 ])
 def test_put_look_rejects_unknown_fields_and_values_naming_the_field(client, body, field):
@@ -482,11 +484,22 @@ def png_header_claiming(width: int, height: int) -> bytes:
     return PNG_SIGNATURE + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
 
 
+def bmp_header_claiming(width: int, height: int) -> bytes:
+    """A tiny BMP whose header claims a huge image: decoding it would exhaust a Pi's memory."""
+    ok, small = cv2.imencode(".bmp", np.zeros((2, 2, 3), np.uint8))
+    assert ok
+    data = bytearray(small.tobytes())
+    data[18:26] = struct.pack("<ii", width, height)
+    return bytes(data)
+
+
 @pytest.mark.parametrize("data, status, words", [
     (b"", 400, "empty"),
     (b"this is not an image at all", 400, "not an image"),
     (PNG_SIGNATURE + b"\x00" * 40, 400, "not an image"),
     (png_header_claiming(30000, 30000), 413, "too many pixels"),
+    (bmp_header_claiming(30000, 30000), 413, "too many pixels"),
+    (bmp_header_claiming(7000, 7000), 413, "too many pixels"),
     (jpeg_of(np.zeros((120, 160, 3), np.uint8)), 422, "No face found"),
 ])
 def test_photo_upload_bad_input(client, data, status, words):

@@ -7,6 +7,7 @@ huge image, and decoding that would exhaust a Raspberry Pi's memory.
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -60,11 +61,30 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _other_format_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a WebP, BMP, TIFF ... from its header (Pillow reads no pixels here).
+
+    OpenCV decodes those too, and a compressed one can claim far more pixels than it carries.
+    """
+    try:
+        from PIL import Image  # installed with cairosvg
+    except ImportError:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Image.DecompressionBombError:
+        raise UploadError(413, "The photo has too many pixels; send one of at most "
+                               f"{MAX_PIXELS // 1_000_000} megapixels.") from None
+    except Exception:  # not an image Pillow knows: OpenCV decides
+        return None
+
+
 def decode_photo(data: bytes) -> np.ndarray:
     """The upload as an RGB uint8 image (phone EXIF rotation applied); UploadError if it is not one."""
     if not data:
         raise UploadError(400, "The upload is empty: choose a photo (JPEG or PNG).")
-    size = image_size(data)
+    size = image_size(data) or _other_format_size(data)
     if size is not None and size[0] * size[1] > MAX_PIXELS:
         raise UploadError(413, f"The photo has too many pixels ({size[0]}x{size[1]}); "
                                f"send one of at most {MAX_PIXELS // 1_000_000} megapixels.")

@@ -65,7 +65,7 @@ def put_look():
     preset = fields.pop("preset", None)
     base = kiosk().load_look()
     if preset is not None:
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             return bad_field("preset", f"preset: {preset!r} is not one of {', '.join(PRESETS)}")
         base = PRESETS[preset]
     try:
