@@ -67,7 +67,7 @@ def _other_format_size(data: bytes) -> tuple[int, int] | None:
     OpenCV decodes those too, and a compressed one can claim far more pixels than it carries.
     """
     try:
-        from PIL import Image  # installed with cairosvg
+        from PIL import Image
     except ImportError:
         return None
     try:
