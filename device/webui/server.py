@@ -62,7 +62,11 @@ class ServerHandle:
         self._closed = True
         # Close the sockets from inside the server's own loop thread, which then exits
         # because nothing is left to watch; closing them from here would race its select().
-        self.server.trigger.pull_trigger(lambda: _close_all(self.server))
+        try:
+            self.server.trigger.pull_trigger(lambda: _close_all(self.server))
+        except OSError:
+            # The loop already stopped and closed its trigger: nothing races us now.
+            _close_all(self.server)
         self.thread.join(timeout)
         self.server.task_dispatcher.shutdown(timeout=timeout)
         if self.thread.is_alive():
