@@ -25,6 +25,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".p
 REPLAY_CACHE_FRAMES = 16  # a folder this small is decoded once and kept (~15 MB at 640x480)
 WEBCAM_FIRST_FRAME_S = 3.0  # how long a webcam may take to deliver its first frame
 WEBCAM_FAILED_READS = 10  # consecutive failed reads that mean the webcam is gone
+PICAMERA_FRAME_TIMEOUT_S = 2.0  # a Pi camera frame later than this means the camera hung
 
 
 class CameraError(RuntimeError):
@@ -146,8 +147,12 @@ class PiCameraSource(FrameSource):
     LORES_FORMAT = "YUV420"  # the only lores format a Pi 4 offers
 
     def __init__(self, camera_num: int = 0, size: tuple[int, int] = (640, 480),
-                 detect_size: tuple[int, int] | None = (320, 240)):
+                 detect_size: tuple[int, int] | None = (320, 240),
+                 frame_timeout: float = PICAMERA_FRAME_TIMEOUT_S):
+        """frame_timeout: seconds a read (and close) may wait on the camera before
+        it counts as hung (cable pulled, driver stall)."""
         self.name = "picamera2" if camera_num == 0 else f"picamera2:{camera_num}"
+        self.frame_timeout = frame_timeout
         try:
             picamera2_class = _import_picamera2()
         except ImportError as error:
@@ -187,11 +192,18 @@ class PiCameraSource(FrameSource):
         self._streams = list(streams)
 
     def read(self, timeout: float = 0.0) -> Frame:
-        """Blocks until the camera's next frame (the camera paces the loop)."""
+        """Blocks until the camera's next frame (the camera paces the loop), at
+        most `frame_timeout` seconds: a hung camera must not freeze the booth."""
         if self._camera is None:
             raise CameraLost(f"{self.name} is closed")
         try:
-            arrays, _metadata = self._camera.capture_arrays(self._streams)
+            # wait=False hands back a job at once; picamera2's wait(job, timeout)
+            # raises TimeoutError when the frame does not arrive in time.
+            job = self._camera.capture_arrays(self._streams, wait=False)
+            arrays, _metadata = self._camera.wait(job, timeout=self.frame_timeout)
+        except TimeoutError as error:
+            raise CameraLost(f"{self.name} delivered no frame within {self.frame_timeout:g} s "
+                             "(camera hung or cable loose)") from error
         except Exception as error:
             raise CameraLost(f"{self.name} stopped delivering frames: {error}") from error
         t = time.monotonic()
@@ -203,9 +215,21 @@ class PiCameraSource(FrameSource):
         return Frame(image=image, detect=detect, t=t)
 
     def close(self) -> None:
+        """Stops and closes the camera in a helper thread, waiting at most
+        `frame_timeout`: a hung driver can block stop() forever, and the booth
+        must still get on to reopening it."""
         camera, self._camera = self._camera, None
         if camera is None:
             return
+        closer = threading.Thread(target=self._stop_and_close, args=(camera,),
+                                  name=f"close-{self.name}", daemon=True)
+        closer.start()
+        closer.join(timeout=self.frame_timeout)
+        if closer.is_alive():
+            log.warning("%s: the camera did not close within %g s; left to the driver",
+                        self.name, self.frame_timeout)
+
+    def _stop_and_close(self, camera: Any) -> None:
         for step in (camera.stop, camera.close):
             try:
                 step()

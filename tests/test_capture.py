@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 
 import cv2
 import numpy as np
@@ -35,12 +36,17 @@ def i420_with_stride(rgb_colour, width, height, stride):
 class FakePicamera2:
     """Follows picamera2's documented API: Picamera2(camera_num), global_camera_info(),
     create_preview_configuration(main=..., lores=...), configure, start,
-    capture_array(name), capture_arrays(names) -> (arrays, metadata), stop, close.
-    The `main` stream is "RGB888" (B, G, R in memory); `lores` is "YUV420"."""
+    capture_array(name), capture_arrays(names, wait=None) -> (arrays, metadata), stop, close.
+    With wait=False a capture returns a job at once and wait(job, timeout) gives its
+    result or raises TimeoutError, as picamera2's Job (a concurrent Future) does.
+    The `main` stream is "RGB888" (B, G, R in memory); `lores` is "YUV420".
+    `stalled`: the camera hangs: captures never complete and stop() blocks."""
 
     cameras = [{"Model": "imx708", "Num": 0}]
     instances: list[FakePicamera2] = []
     unplugged = False
+    stalled = False
+    unstall = threading.Event()  # set to let a blocked stop() return
 
     def __init__(self, camera_num=None):
         if FakePicamera2.unplugged:
@@ -81,11 +87,22 @@ class FakePicamera2:
         assert stream["format"] == "YUV420"
         return i420_with_stride(RGB_LORES, width, height, stride=width + 64)
 
-    def capture_arrays(self, names=("main",)):
-        arrays = [self.capture_array(name) for name in names]
-        return arrays, {"SensorTimestamp": time.monotonic_ns()}
+    def capture_arrays(self, names=("main",), wait=None):
+        job = Future()
+        if not FakePicamera2.stalled:  # a stalled camera never finishes the job
+            try:
+                arrays = [self.capture_array(name) for name in names]
+                job.set_result((arrays, {"SensorTimestamp": time.monotonic_ns()}))
+            except Exception as error:
+                job.set_exception(error)
+        return job if wait is False else self.wait(job)
+
+    def wait(self, job, timeout=None):
+        return job.result(timeout=timeout)
 
     def stop(self):
+        if FakePicamera2.stalled:
+            FakePicamera2.unstall.wait()
         if FakePicamera2.unplugged:
             raise RuntimeError("camera is gone")
         self.started = False
@@ -99,8 +116,11 @@ def fake_picamera2(monkeypatch):
     FakePicamera2.cameras = [{"Model": "imx708", "Num": 0}]
     FakePicamera2.instances = []
     FakePicamera2.unplugged = False
+    FakePicamera2.stalled = False
+    FakePicamera2.unstall = threading.Event()
     monkeypatch.setattr(capture, "_import_picamera2", lambda: FakePicamera2)
-    return FakePicamera2
+    yield FakePicamera2
+    FakePicamera2.unstall.set()  # free any stop() a test left blocked
 
 
 def no_picamera2():
@@ -184,6 +204,26 @@ def test_picamera2_unplugged_mid_run_is_camera_lost_and_reopens(fake_picamera2):
     fake_picamera2.unplugged = False  # plugged back in: the loop's next try works
     with open_source("picamera2") as reopened:
         assert tuple(reopened.read().image[0, 0]) == RGB_MAIN
+
+
+def test_picamera2_hung_camera_is_camera_lost_within_the_timeout(fake_picamera2):
+    source = PiCameraSource(frame_timeout=0.2)
+    assert source.read() is not None
+    fake_picamera2.stalled = True  # driver stall: the frame never arrives
+    started = time.monotonic()
+    with pytest.raises(CameraLost, match=r"picamera2 delivered no frame within 0.2 s"):
+        source.read()
+    assert 0.15 <= time.monotonic() - started < 1.0
+    started = time.monotonic()
+    source.close()  # stop() blocks on the hung camera: close gives up after the timeout
+    assert time.monotonic() - started < 1.0
+    with pytest.raises(CameraLost, match="closed"):
+        source.read()
+    fake_picamera2.unstall.set()  # the driver lets go at last: the camera is still closed
+    for thread in threading.enumerate():
+        if thread.name == "close-picamera2":
+            thread.join(timeout=1.0)
+    assert fake_picamera2.instances[0].closed
 
 
 def test_picamera2_without_a_camera_names_the_source(fake_picamera2):
