@@ -77,3 +77,16 @@ def expression_model():
     from device.infer import ExpressionModel
 
     return ExpressionModel()
+
+
+@pytest.fixture
+def mock_pins():
+    """gpiozero's mock pins for one test (pin.drive_low() presses a button)."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    previous = Device.pin_factory
+    Device.pin_factory = MockFactory()
+    yield Device.pin_factory
+    Device.pin_factory.reset()
+    Device.pin_factory = previous

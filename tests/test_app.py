@@ -227,18 +227,6 @@ def test_button_press_on_real_happy_faces_saves_a_happy_memoji(tmp_path, clear_f
 # ------------------------------------------------------------------ capture
 
 
-@pytest.fixture
-def mock_pins():
-    from gpiozero import Device
-    from gpiozero.pins.mock import MockFactory
-
-    previous = Device.pin_factory
-    Device.pin_factory = MockFactory()
-    yield Device.pin_factory
-    Device.pin_factory.reset()
-    Device.pin_factory = previous
-
-
 def test_button_press_counts_down_and_saves_png_with_metadata(tmp_path, mock_pins):
     config = make_config(tmp_path, button__enabled=True, button__pin=17, button__led_pin=22,
                          booth__countdown_s=1)

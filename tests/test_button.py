@@ -7,20 +7,9 @@ import queue
 import time
 
 import pytest
-from gpiozero import Device
 from gpiozero.exc import BadPinFactory
-from gpiozero.pins.mock import MockFactory
 
 from device.button import CaptureButton
-
-
-@pytest.fixture
-def mock_pins():
-    previous = Device.pin_factory
-    Device.pin_factory = MockFactory()
-    yield Device.pin_factory
-    Device.pin_factory.reset()
-    Device.pin_factory = previous
 
 
 def test_press_posts_one_event(mock_pins):

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from device.avatar import PRESETS, Look, LookError
 from device.gallery import StorageFullError
 from device.labels import EXPRESSIONS
 from device.webui.blueprints._common import entry_json, kiosk, parse_page
-from device.webui.blueprints.gallery import memoji_path
+from device.webui.blueprints.gallery import delete_memoji
 from device.webui.blueprints.photo import make_memoji_from_upload
 from device.webui.errors import error_response
 from device.webui.kiosk import KioskUnavailable, jsonable
@@ -167,11 +167,7 @@ def gallery():
 @operator_required
 def delete(name: str):
     """Delete one memoji (operator only)."""
-    memoji_path(name)
-    try:
-        kiosk().gallery.delete(name)
-    except KeyError:
-        abort(404, description="No such memoji. It may have been deleted already.")
+    delete_memoji(name)
     return "", 204
 
 

@@ -39,6 +39,15 @@ def memoji_path(name: str) -> Path:
     return path
 
 
+def delete_memoji(name: str) -> None:
+    """Delete a saved memoji (and its photo); 404 if it is not there (any more)."""
+    memoji_path(name)
+    try:
+        kiosk().gallery.delete(name)
+    except KeyError:
+        abort(404, description="No such memoji. It may have been deleted already.")
+
+
 def find_entry(name: str):
     memoji_path(name)
     for entry in kiosk().gallery.entries():
@@ -83,9 +92,5 @@ def download(name: str):
 @operator_required
 def delete(name: str):
     """Delete from the plain form (operator only)."""
-    memoji_path(name)
-    try:
-        kiosk().gallery.delete(name)
-    except KeyError:
-        abort(404, description="No such memoji. It may have been deleted already.")
+    delete_memoji(name)
     return redirect(url_for("gallery.index"), code=303)
