@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from device.storage import atomic_write_text
 from training import data as fer
 
 
@@ -193,7 +194,7 @@ def train(
                 _atomic_save(self.model, best_path)
             state["epochs_done"] = epoch + 1
             state["best_val_accuracy"] = best_so_far
-            _atomic_write_text(state_path, json.dumps(state, indent=2))
+            atomic_write_text(state_path, json.dumps(state, indent=2))
             _log(
                 f"epoch {epoch + 1}/{epochs}: loss {logs.get('loss', 0):.4f} "
                 f"acc {logs.get('accuracy', 0):.4f} val_loss {logs.get('val_loss', 0):.4f} "
@@ -267,8 +268,3 @@ def _atomic_save(model, path: Path) -> None:
     model.save(tmp)
     os.replace(tmp, path)
 
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
