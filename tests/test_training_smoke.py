@@ -119,3 +119,24 @@ def test_evaluate_unknown_split_is_a_clear_error(small_fer, trained, capsys):
     assert main(["evaluate", "--model", str(run / "best.keras"), "--data", str(small_fer),
                  "--split", "PrivateTest"]) == 2
     assert "no rows with Usage 'PrivateTest'" in capsys.readouterr().err
+
+
+def test_resume_with_another_recipe_is_refused(small_fer, trained):
+    from training.__main__ import main
+
+    run, _ = trained
+    before = (run / "history.csv").read_text()
+    with pytest.raises(SystemExit, match="augment differ"):
+        main(["train", "--data", str(small_fer), "--arch", "default", "--out", str(run),
+              "--seed", "3", "--epochs", "3", "--set", "augment=1.0"])
+    assert (run / "history.csv").read_text() == before
+
+
+def test_best_model_is_kept_without_optimizer_state(trained):
+    import zipfile
+
+    run, _ = trained
+    best = zipfile.ZipFile(run / "best.keras").namelist()
+    last = zipfile.ZipFile(run / "last.keras").namelist()
+    assert (run / "best.keras").stat().st_size < (run / "last.keras").stat().st_size / 2
+    assert set(best) <= set(last)

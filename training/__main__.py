@@ -20,10 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     train = commands.add_parser("train", help="train a model on Training, select on PublicTest")
     train.add_argument("--data", required=True, help="fer2013.csv(.gz) or a train/ test/ folder tree")
     train.add_argument("--arch", choices=("seed", "default"), default="default")
-    train.add_argument("--epochs", type=int, default=60)
+    train.add_argument("--epochs", type=int, default=80)
     train.add_argument("--out", required=True, help="run folder (checkpoints; resumed if present)")
     train.add_argument("--seed", type=int, default=1)
-    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                       help="override a recipe field, e.g. --set augment=1.0 --set batch_size=128")
     train.add_argument("--limit", type=int, default=None, help="use only about N Training faces (smoke runs)")
 
     evaluate = commands.add_parser("evaluate", help="accuracy, macro-F1, recall, confusion matrix")
@@ -53,8 +54,14 @@ def _train(args, argv) -> int:
     from training.train import train
 
     command = "python -m training " + shlex.join(argv if argv is not None else sys.argv[1:])
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item}: expected FIELD=VALUE")
+        overrides[key.strip()] = value.strip()
     train(args.data, args.arch, args.epochs, args.out, seed=args.seed, limit=args.limit,
-          batch_size=args.batch_size, command=command)
+          overrides=overrides, command=command)
     return 0
 
 

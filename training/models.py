@@ -115,11 +115,13 @@ def build_default(
 ARCHITECTURES = {"seed": build_seed, "default": build_default}
 
 
-def build(arch: str, blur_sigma: float = 0.0, dropout: float = 0.4, l2: float = 1e-4) -> keras.Model:
-    """Build `arch`; only `default` takes the inference-time blur and the
-    regularisation settings (the seed stays exactly the original design)."""
+def build(arch: str, blur_sigma: float = 0.0, dropout: float = 0.4, l2: float = 1e-4,
+          widths: tuple[int, ...] = (32, 64, 128, 256), dense: int = 256) -> keras.Model:
+    """Build `arch`; only `default` takes the inference-time blur, the widths
+    and the regularisation settings (the seed stays exactly the original design)."""
     if arch == "default":
-        return build_default(blur_sigma=blur_sigma, dropout=dropout, weight_decay=l2)
+        return build_default(widths=widths, dense=dense, blur_sigma=blur_sigma,
+                             dropout=dropout, weight_decay=l2)
     if arch == "seed":
         return build_seed()
     raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")

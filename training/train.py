@@ -2,8 +2,13 @@
 
 A run lives in one folder: `last.keras` (checkpoint after every epoch, with
 optimizer state, so a killed run resumes where it stopped), `best.keras` (the
-epoch with the best PublicTest accuracy), `history.csv`, `run.json` (the
-recipe and the command) and, at the end, `curves.png`.
+epoch with the best PublicTest accuracy; the model alone, without optimizer
+state, once the run ends), `history.csv`, `run.json` (the recipe and the
+command) and, at the end, `curves.png`.
+
+The batches are NumPy arrays (training.batches), so a run works on any Keras
+backend: TensorFlow on a CPU, or `KERAS_BACKEND=jax` on a GPU machine. The
+`.keras` files it writes load on either.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +42,33 @@ class Recipe:
     label_smoothing: float = 0.0
     warmup_epochs: int = 0
     cosine: bool = False
+    widths: tuple[int, ...] = (32, 64, 128, 256)  # `default` only: filters per stage
+    dense: int = 256  # `default` only: units before the classifier
+
+    def with_overrides(self, overrides: dict[str, str]) -> Recipe:
+        """This recipe with some fields set from text (`--set augment=1.0`,
+        `--set widths=40,80,160,320`); an unknown field or bad value is a
+        ValueError naming it."""
+        fields = asdict(self)
+        changed = {}
+        for key, text in overrides.items():
+            if key not in fields:
+                raise ValueError(f"--set {key}: unknown recipe field; fields: {', '.join(fields)}")
+            current = fields[key]
+            try:
+                if isinstance(current, bool):
+                    if text.lower() not in ("true", "false"):
+                        raise ValueError(text)
+                    changed[key] = text.lower() == "true"
+                elif isinstance(current, tuple):
+                    changed[key] = tuple(int(part) for part in text.split(","))
+                else:
+                    changed[key] = type(current)(text)
+            except ValueError:
+                raise ValueError(
+                    f"--set {key}={text}: expected {type(current).__name__} like {current!r}"
+                ) from None
+        return replace(self, **changed)
 
 
 RECIPES = {
@@ -66,25 +98,28 @@ def train(
     out: str | Path,
     seed: int = 1,
     limit: int | None = None,
-    batch_size: int | None = None,
+    overrides: dict[str, str] | None = None,
     command: str | None = None,
 ) -> Path:
-    """Train (or resume) a run in `out`; returns the path of `best.keras`."""
+    """Train (or resume) a run in `out`; returns the path of `best.keras`.
+
+    `overrides` sets recipe fields over the architecture's recipe (RECIPES).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import tensorflow as tf
 
-    from training.augment import augment_batch
+    from training.batches import FaceBatches
     from training.models import build
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    recipe = RECIPES[arch]
-    if batch_size:
-        recipe = Recipe(**{**asdict(recipe), "batch_size": batch_size})
+    recipe = RECIPES[arch].with_overrides(overrides or {})
 
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
 
     dataset = fer.load(data_path, {"Training", "PublicTest"})
     x_train, y_train = dataset.split("Training")
@@ -108,6 +143,14 @@ def train(
                 f"{out} holds a run of arch={state.get('arch')} seed={state.get('seed')}; "
                 "use another --out or the same arch and seed to resume"
             )
+        stored = Recipe(**{k: tuple(v) if isinstance(v, list) else v
+                           for k, v in state.get("recipe", {}).items()})
+        if stored != recipe:
+            changed = sorted(k for k, v in asdict(recipe).items() if asdict(stored)[k] != v)
+            raise SystemExit(
+                f"{out} was trained with another recipe ({', '.join(changed)} differ); "
+                "resume with the same --set options or use another --out"
+            )
         initial_epoch = int(state.get("epochs_done", 0))
         model = keras.models.load_model(last_path)
         _log(f"resuming from {last_path} after epoch {initial_epoch}")
@@ -117,14 +160,16 @@ def train(
         state_blur = estimate_blur_sigma(x_train, x_val) if arch == "default" else 0.0
         _log(f"Training faces are blurred like PublicTest faces at sigma {state_blur:.1f} px"
              + (" (matched at inference)" if state_blur else ""))
-        model = build(arch, blur_sigma=state_blur, dropout=recipe.dropout, l2=recipe.l2)
+        model = build(arch, blur_sigma=state_blur, dropout=recipe.dropout, l2=recipe.l2,
+                      widths=recipe.widths, dense=recipe.dense)
         model.compile(
             optimizer=_optimizer(keras, recipe, steps, epochs),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
             metrics=["accuracy"],
         )
         history_path.unlink(missing_ok=True)
-    _log(f"model {model.name}: {model.count_params():,} parameters")
+    _log(f"model {model.name}: {model.count_params():,} parameters, "
+         f"Keras backend {keras.backend.backend()}")
 
     state = {
         "arch": arch,
@@ -141,33 +186,9 @@ def train(
         return best_path
 
     num_classes = model.output_shape[-1]
-
-    def epoch_batches(epoch):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(len(y_train)), seed=tf.stack([tf.cast(seed, tf.int64), epoch])
-        )
-        ds = tf.data.Dataset.from_tensor_slices(order).batch(recipe.batch_size)
-        ds = ds.enumerate()
-
-        def gather(index, ids):
-            x = tf.cast(tf.gather(x_train_t, ids), tf.float32)[..., None]
-            y = tf.one_hot(tf.gather(y_train_t, ids), num_classes)
-            if recipe.augment:
-                x = augment_batch(
-                    x, tf.stack([epoch * 100_003 + index, tf.cast(seed, tf.int64)]), recipe.augment
-                )
-            return x, y
-
-        return ds.map(gather, num_parallel_calls=1)
-
-    x_train_t = tf.constant(x_train)
-    y_train_t = tf.constant(y_train)
-    train_ds = (
-        tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches).prefetch(2)
-    )
-    val_ds = tf.data.Dataset.from_tensor_slices(
-        (x_val.astype(np.float32)[..., None], keras.utils.to_categorical(y_val, num_classes))
-    ).batch(256)
+    train_batches = FaceBatches(x_train, y_train, num_classes, recipe.batch_size,
+                                recipe.augment, seed, initial_epoch)
+    val_targets = keras.utils.to_categorical(y_val, num_classes)
 
     best_so_far = _best_val_accuracy(history_path)
 
@@ -203,18 +224,18 @@ def train(
             )
 
     model.fit(
-        train_ds,
+        train_batches,
         epochs=epochs,
         initial_epoch=initial_epoch,
-        steps_per_epoch=steps,
-        validation_data=val_ds,
+        validation_data=(x_val.astype(np.float32)[..., None], val_targets),
+        validation_batch_size=256,
         callbacks=[Checkpoint()],
-        shuffle=False,  # the batches are already shuffled per epoch, from the seed
         verbose=2 if sys.stdout.isatty() else 0,
     )
     from training.reports import plot_curves
 
     plot_curves(history_path, out / "curves.png", title=f"{arch} on FER-2013")
+    _strip_optimizer(keras, best_path)
     _log(f"best PublicTest accuracy {best_so_far:.4f}; model {best_path}")
     return best_path
 
@@ -261,6 +282,13 @@ def _best_val_accuracy(path: Path) -> float:
     with open(path, newline="") as handle:
         values = [float(r["val_accuracy"]) for r in csv.DictReader(handle) if r.get("val_accuracy")]
     return max(values, default=-1.0)
+
+
+def _strip_optimizer(keras, path: Path) -> None:
+    """Rewrite `best.keras` as the model alone: the optimizer's moments are
+    two thirds of the file and only `last.keras` needs them (to resume)."""
+    if path.exists():
+        _atomic_save(keras.models.load_model(path, compile=False), path)
 
 
 def _atomic_save(model, path: Path) -> None:
