@@ -6,8 +6,9 @@ scene, show it, ping the systemd watchdog, handle events. Everything that
 arrives from elsewhere (GPIO button, keyboard, web page, the saver) enters
 through one queue. Slow work never runs here: the seven memojis render on the
 AvatarCache's worker, saving (full-size render + atomic write) on a saver
-thread, and reopening a lost camera on a thread of its own; their results
-come back as events or are picked up on the next frame.
+thread, closing and reopening a lost camera on a thread of its own, and the
+LAN address for the on-screen URL (DNS may be slow) on netinfo's; their
+results come back as events or are picked up on the next frame.
 
 A camera that is missing or lost, a missing model and a full disk are shown on
 screen and never end the process; only a camera named explicitly that cannot
@@ -39,7 +40,7 @@ from device.capture import CameraLost, NoCameraError, open_source
 from device.faces import FaceDetector
 from device.gallery import Gallery, LookStore, StorageFullError
 from device.infer import ExpressionModel, ExpressionSmoother, ModelMissingError
-from device.netinfo import web_url
+from device.netinfo import LanAddress, is_wildcard, web_url
 from device.pipeline import Analyser
 from device.sdnotify import Notifier
 
@@ -187,8 +188,7 @@ class Booth:
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memoji-save")
 
         self._web = None
-        self._base_url = ""
-        self._url_checked = -math.inf
+        self._lan: LanAddress | None = None  # started on first use, when web.host is a wildcard
         self._ready_sent = False
         self._last_ping = -math.inf
         self._idle_ticks = 0
@@ -409,10 +409,9 @@ class Booth:
     def _camera_lost(self, error: Exception, now: float) -> None:
         old, self._source = self._source, None
         if old is not None and self._opener() is not None:
-            try:
-                old.close()
-            except Exception:
-                log.debug("closing the lost camera failed", exc_info=True)
+            # Off the display thread: a stuck driver can hold close() for seconds. The
+            # one-worker opener pool finishes it before it starts the reopen.
+            self._opener_pool.submit(self._close_lost, old)
         with self._lock:
             self._camera_state = CameraState.LOST
             self._camera_problem = str(error)
@@ -422,6 +421,14 @@ class Booth:
         self._backoff = min(self._backoff * 2, LOST_BACKOFF_S[1])
         if self._source_arg is not None and self._opener() is None:
             self._pending_source = old  # the same object is read again after the backoff
+
+    @staticmethod
+    def _close_lost(source: Any) -> None:
+        """On the opener pool: close a lost camera (bounded by the source's own timeout)."""
+        try:
+            source.close()
+        except Exception:
+            log.debug("closing the lost camera failed", exc_info=True)
 
     def _try_reopen(self, now: float) -> None:
         """Reopen off the display thread; the result is picked up on a later frame."""
@@ -539,7 +546,7 @@ class Booth:
             self._led(True)
             self._banner = _Banner(screens.ErrorScene(
                 "No face to save", "Stand in front of the camera and press the button again.",
-                self._web_url(now)), now + ERROR_BANNER_S)
+                self._web_url()), now + ERROR_BANNER_S)
             log.info("capture: no face seen, nothing saved")
             return
         look = self.avatars.look or self._look
@@ -565,7 +572,7 @@ class Booth:
     def _on_saved(self, entry: Any, now: float) -> None:
         self._saving = False
         self._led(True)  # ready for the next press
-        url = self._web_url(now, f"/gallery/{entry.name}") if self.config.web.enabled else ""
+        url = self._web_url(f"/gallery/{entry.name}") if self.config.web.enabled else ""
         scene = screens.SavedScene(url, entry.expression, self.avatars.get(entry.expression),
                                    self.avatars.version)
         self._banner = _Banner(scene, now + SAVED_SCENE_S)
@@ -580,7 +587,7 @@ class Booth:
         else:
             title = "Could not save"
             detail = f"This memoji was not saved: {error}"
-        self._banner = _Banner(screens.ErrorScene(title, detail, self._web_url(now)),
+        self._banner = _Banner(screens.ErrorScene(title, detail, self._web_url()),
                                now + ERROR_BANNER_S)
 
     # ------------------------------------------------------------ scenes
@@ -592,7 +599,7 @@ class Booth:
         return scene
 
     def _choose_scene(self, now: float) -> tuple[Any, str]:
-        url = self._web_url(now)
+        url = self._web_url()
         if self._banner is not None:
             if now < self._banner.until:
                 kind = "saved" if isinstance(self._banner.scene, screens.SavedScene) else "error"
@@ -639,13 +646,19 @@ class Booth:
         version = self.avatars.version  # read first: a newer image under an old key is re-made
         return self.avatars.get(expression), version
 
-    def _web_url(self, now: float, path: str = "") -> str:
+    def _web_url(self, path: str = "") -> str:
+        """The page's URL for the screen, "" while unknown. Never looks anything up
+        here: finding the LAN address may wait on DNS, so a LanAddress thread does it."""
         if not self.config.web.enabled:
             return ""
-        if now - self._url_checked >= URL_REFRESH_S or not self._base_url:
-            self._url_checked = now
-            self._base_url = web_url(self.config.web.port, host=self.config.web.host)
-        return self._base_url + path
+        host = self.config.web.host
+        if is_wildcard(host):
+            if self._lan is None:
+                self._lan = LanAddress(URL_REFRESH_S)
+            host = self._lan.current
+            if not host:
+                return ""
+        return web_url(self.config.web.port, path, host=host)
 
     # ------------------------------------------------------------ watchdog, web, signals
 
@@ -669,7 +682,7 @@ class Booth:
 
             app = create_app(self.config, booth=self)
             self._web = start_in_thread(app, self.config.web.host, self.config.web.port)
-            log.info("web page: %s", getattr(self._web, "url", self._web_url(self._clock())))
+            log.info("web page: %s", getattr(self._web, "url", self._web_url()))
         except Exception:
             log.exception("the web page could not start; the booth runs without it")
             self._web = None
@@ -707,5 +720,7 @@ class Booth:
                 self._source.close()
             except Exception:
                 log.warning("closing the camera failed", exc_info=True)
+        if self._lan is not None:
+            self._lan.close()
         self.avatars.close()
         self.display.close()

@@ -25,6 +25,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".p
 REPLAY_CACHE_FRAMES = 16  # a folder this small is decoded once and kept (~15 MB at 640x480)
 WEBCAM_FIRST_FRAME_S = 3.0  # how long a webcam may take to deliver its first frame
 WEBCAM_FAILED_READS = 10  # consecutive failed reads that mean the webcam is gone
+WEBCAM_CLOSE_S = 2.0  # how long close() waits for the grabber to let go of the webcam
 PICAMERA_FRAME_TIMEOUT_S = 2.0  # a Pi camera frame later than this means the camera hung
 
 
@@ -247,25 +248,35 @@ def _open_video_capture(target: int | str) -> Any:
 
 class WebcamSource(FrameSource):
     """A USB webcam. A grabber thread keeps only the newest frame: when the loop
-    falls behind, older frames are dropped (and counted), never queued."""
+    falls behind, older frames are dropped (and counted), never queued.
 
-    def __init__(self, index: int = 0, size: tuple[int, int] = (640, 480)):
+    The grabber thread owns the cv2.VideoCapture and releases it itself when it
+    stops: a read() can block inside the driver, and releasing the capture under
+    it is undefined behaviour in OpenCV.
+    """
+
+    def __init__(self, index: int = 0, size: tuple[int, int] = (640, 480),
+                 close_timeout: float = WEBCAM_CLOSE_S):
+        """close_timeout: how long close() waits for a grabber stuck in the driver."""
         self.name = f"webcam:{index}"
         self.size = size
+        self.close_timeout = close_timeout
         self.dropped = 0
-        self._capture = _open_video_capture(index)
-        if not self._capture.isOpened():
-            self._capture.release()
+        capture = _open_video_capture(index)
+        if not capture.isOpened():
+            capture.release()
             raise CameraError(f"{self.name}: cannot open video device {index}")
-        self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
-        self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
-        self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         self._lock = threading.Condition()
         self._latest: tuple[np.ndarray, float] | None = None
         self._fresh = False
         self._error: str | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._grab, name=f"grab-{self.name}", daemon=True)
+        # The capture goes to the thread, not to self: nothing else may touch it.
+        self._thread = threading.Thread(target=self._grab, args=(capture,),
+                                        name=f"grab-{self.name}", daemon=True)
         self._thread.start()
         with self._lock:
             self._lock.wait_for(lambda: self._latest is not None or self._error is not None,
@@ -276,11 +287,21 @@ class WebcamSource(FrameSource):
             self.close()
             raise CameraError(f"{self.name}: opened but delivers no frames ({why})")
 
-    def _grab(self) -> None:
+    def _grab(self, capture: Any) -> None:
+        """The grabber thread: reads until stopped or failed, then releases the capture."""
+        try:
+            self._grab_until_stopped(capture)
+        finally:
+            try:
+                capture.release()
+            except Exception as error:  # an unplugged camera may fail to release
+                log.debug("%s: release failed: %s", self.name, error)
+
+    def _grab_until_stopped(self, capture: Any) -> None:
         failures = 0
         while not self._stop.is_set():
             try:
-                ok, image = self._capture.read()
+                ok, image = capture.read()
             except Exception as error:  # a driver error: the camera is gone
                 ok, image, failures = False, None, WEBCAM_FAILED_READS - 1
                 log.debug("%s: read raised %s", self.name, error)
@@ -292,10 +313,12 @@ class WebcamSource(FrameSource):
                         self._error = f"{failures} reads failed in a row"
                         self._lock.notify_all()
                     return
-                time.sleep(0.01)
+                self._stop.wait(0.01)
                 continue
             failures = 0
             with self._lock:
+                if self._stop.is_set():  # closed while the driver had us: publish nothing
+                    return
                 if self._fresh:
                     self.dropped += 1  # the previous frame was never read
                 self._latest, self._fresh = (image, t), True
@@ -304,8 +327,12 @@ class WebcamSource(FrameSource):
     def read(self, timeout: float = 0.0) -> Frame | None:
         """The newest frame not yet read, or None; waits up to `timeout` seconds for one."""
         with self._lock:
-            if timeout and not self._fresh and self._error is None:
-                self._lock.wait_for(lambda: self._fresh or self._error is not None, timeout)
+            if timeout and not self._fresh and self._error is None and not self._stop.is_set():
+                self._lock.wait_for(
+                    lambda: self._fresh or self._error is not None or self._stop.is_set(),
+                    timeout)
+            if self._stop.is_set():
+                raise CameraLost(f"{self.name} is closed")
             if self._fresh:
                 image, t = self._latest
                 self._fresh = False
@@ -317,13 +344,21 @@ class WebcamSource(FrameSource):
         return Frame(image=fit_to_size(_to_rgb(image, layout), self.size), detect=None, t=t)
 
     def close(self) -> None:
-        self._stop.set()
-        thread = getattr(self, "_thread", None)
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=2.0)
-        capture, self._capture = self._capture, None
-        if capture is not None:
-            capture.release()
+        """Stops the grabber, which releases the webcam; waits at most `close_timeout`.
+
+        A grabber stuck in the driver is left to finish on its own (it releases
+        the webcam when the driver lets go): the booth must get on to reopening.
+        """
+        with self._lock:
+            self._stop.set()  # under the lock: no frame is published after this
+            self._lock.notify_all()
+        thread = self._thread
+        if thread is threading.current_thread():
+            return
+        thread.join(timeout=self.close_timeout)
+        if thread.is_alive():
+            log.warning("%s: the webcam did not stop within %g s; it is released when "
+                        "the driver returns", self.name, self.close_timeout)
 
 
 # --- Replay: an image, a folder of images, or a video ------------------------

@@ -647,7 +647,7 @@ def _draw_countdown(d: Display, target: pygame.Surface, scene: CountdownScene) -
 
 def _draw_saved(d: Display, target: pygame.Surface, scene: SavedScene) -> None:
     _memoji(d, target, scene.avatar, scene.avatar_version, scene.expression)
-    if not scene.url:  # the web page is off: nowhere to download from
+    if not scene.url:  # web page off, or LAN address not known yet: nowhere to download from
         _blit_text(d, target, "Saved!", 96, GOOD, 790, 262, "center")
         return
     _blit_text(d, target, "Saved!", 64, GOOD, 790, 40, "midtop")

@@ -279,6 +279,9 @@ def test_the_led_is_lit_while_the_booth_is_ready_and_off_when_it_stops(tmp_path,
 
 
 def test_saved_scene_links_to_the_gallery_page(tmp_path, monkeypatch):
+    from device import netinfo
+
+    monkeypatch.setattr(netinfo, "routed_lan_address", lambda: "192.168.1.20")
     config = make_config(tmp_path, web__enabled=True, web__port=8123)
     booth_ref = []
     display = RecordingDisplay(
@@ -290,7 +293,46 @@ def test_saved_scene_links_to_the_gallery_page(tmp_path, monkeypatch):
     booth.run(frames=3000)
     saved = [s for s in display.scenes if isinstance(s, screens.SavedScene)]
     name = booth.gallery.entries()[0].name
-    assert saved[0].url.startswith("http://") and saved[0].url.endswith(f":8123/gallery/{name}")
+    assert saved[0].url == f"http://192.168.1.20:8123/gallery/{name}"
+
+
+def test_the_screen_never_waits_for_dns_to_show_the_web_address(tmp_path, monkeypatch):
+    """web.host 0.0.0.0 shows the LAN address; without a route it comes from DNS,
+    which can hang for seconds: the display thread must never be the one waiting."""
+    from device import netinfo
+
+    display_thread = threading.current_thread()
+    asked, answer = threading.Event(), threading.Event()
+
+    def hanging_dns(name):
+        if threading.current_thread() is display_thread:
+            raise AssertionError("DNS lookup on the display thread")
+        asked.set()
+        answer.wait(timeout=30)  # a bound only in case the test itself fails
+        return "10.0.0.7"
+
+    monkeypatch.setattr(netinfo, "_routed_address", lambda target: None)  # no route: DNS it is
+    monkeypatch.setattr(netinfo.socket, "gethostbyname", hanging_dns)
+    urls = []
+
+    def on_scene(scene):
+        if not hasattr(scene, "web_url"):
+            return
+        urls.append(scene.web_url)
+        if len(urls) == 1:
+            assert asked.wait(timeout=10)  # the lookup hangs on its own thread ...
+            answer.set()  # ... while this frame is drawn; now DNS answers
+            assert booth._lan.wait(timeout=10) == "10.0.0.7"
+        elif len(urls) == 3:
+            booth.stop()
+
+    config = make_config(tmp_path, web__enabled=True, web__port=8123)  # web.host: 0.0.0.0
+    booth = make_booth(config, display=RecordingDisplay(on_scene), source=ScriptedSource([FACE]))
+    monkeypatch.setattr(booth, "_start_web", lambda: None)
+    booth.run(frames=100)
+    answer.set()
+    assert urls[0] == ""  # not known yet: no URL rather than a frozen screen
+    assert urls[-1] == "http://10.0.0.7:8123"
 
 
 def test_storage_full_is_shown_and_the_loop_goes_on(tmp_path):
@@ -377,6 +419,52 @@ def test_camera_lost_mid_run_is_reopened_with_backoff(tmp_path):
     lost = [s for s in booth.display.scenes if isinstance(s, screens.ErrorScene)]
     assert lost and lost[0].title == "Camera lost" and "unplugged" in lost[0].detail
     assert sources[0].closed
+    assert booth.status()["camera_state"] == "ok"
+
+
+def test_closing_a_lost_camera_never_holds_up_the_screen(tmp_path):
+    """A stuck driver can hold a camera's close() for seconds: the screen goes on
+    meanwhile, and the camera is reopened only once the old one is closed."""
+    display_thread = threading.current_thread()
+    closing, let_go = threading.Event(), threading.Event()
+    order: list[str] = []
+    sources = []
+
+    class StuckOnClose(ScriptedSource):
+        closed_on = None
+
+        def close(self):
+            self.closed_on = threading.current_thread()
+            closing.set()
+            if self.closed_on is not display_thread:  # never hang the test itself
+                let_go.wait(timeout=30)
+            order.append("closed")
+            self.closed = True
+
+    def opener():
+        order.append("opened")
+        source = StuckOnClose([FACE, CameraLost("webcam:0: unplugged")]) if not sources \
+            else ScriptedSource([FACE])
+        sources.append(source)
+        return source
+
+    lost_frames = []
+
+    def on_scene(scene):
+        if isinstance(scene, screens.ErrorScene):
+            lost_frames.append(let_go.is_set())
+            if len(lost_frames) == 5:
+                assert closing.wait(timeout=10)
+                let_go.set()  # the driver lets go, after 5 frames drawn meanwhile
+        elif isinstance(scene, screens.LiveScene) and len(sources) == 2:
+            booth.stop()
+
+    booth = make_booth(make_config(tmp_path), source=opener, display=RecordingDisplay(on_scene))
+    booth.run(frames=5000)
+    let_go.set()
+    assert sources[0].closed_on is not display_thread
+    assert order == ["opened", "closed", "opened"]  # reopened only after the close finished
+    assert lost_frames[:5] == [False] * 5
     assert booth.status()["camera_state"] == "ok"
 
 

@@ -336,6 +336,105 @@ def test_webcam_close_stops_the_grabber(monkeypatch):
     assert not any(t.name == "grab-webcam:0" for t in threading.enumerate())
 
 
+class HangingVideoCapture:
+    """cv2.VideoCapture stand-in like a driver that hangs: the first read answers,
+    every later one blocks until `unblock` is set. Records who released it, and whether
+    a read was still running then. Frames carry `tag` in every blue pixel."""
+
+    def __init__(self, tag):
+        self.tag = tag
+        self.reads = 0
+        self.reading = False
+        self.blocked = threading.Event()  # a read is stuck in the "driver"
+        self.unblock = threading.Event()
+        self.released = threading.Event()
+        self.released_while_reading = None
+        self.released_by = None
+
+    def isOpened(self):  # noqa: N802 (OpenCV's name)
+        return True
+
+    def set(self, prop, value):
+        return True
+
+    def read(self):
+        self.reading = True
+        try:
+            self.reads += 1
+            if self.reads > 1:
+                self.blocked.set()
+                self.unblock.wait(timeout=30)  # a bound only in case the test itself fails
+            frame = np.zeros((48, 64, 3), np.uint8)
+            frame[:, :, 0] = self.tag
+            return True, frame
+        finally:
+            self.reading = False
+
+    def release(self):
+        self.released_while_reading = self.reading
+        self.released_by = threading.current_thread()
+        self.released.set()
+
+
+def use_hanging_webcams(monkeypatch):
+    made = []
+
+    def open_capture(index):
+        made.append(HangingVideoCapture(tag=len(made) + 1))
+        return made[-1]
+
+    monkeypatch.setattr(capture, "_open_video_capture", open_capture)
+    return made
+
+
+def close_in_a_thread(source):
+    """close() on a helper thread, so that a close that hangs fails the test, not the run."""
+    closer = threading.Thread(target=source.close, daemon=True)
+    closer.start()
+    closer.join(timeout=10)
+    return not closer.is_alive()
+
+
+def test_webcam_close_while_the_driver_hangs_never_releases_under_the_reader(monkeypatch):
+    made = use_hanging_webcams(monkeypatch)
+    source = WebcamSource(0, size=(64, 48), close_timeout=0.05)
+    camera = made[0]
+    try:
+        assert camera.blocked.wait(timeout=10)  # the grabber is stuck inside read()
+        assert close_in_a_thread(source), "close() must not hang on a stuck driver"
+        assert not camera.released.is_set(), "released while the grabber was inside read()"
+        with pytest.raises(CameraLost, match="closed"):
+            source.read()
+    finally:
+        camera.unblock.set()  # the driver lets go
+    assert camera.released.wait(timeout=10)  # ... and the grabber releases the webcam itself
+    assert camera.released_while_reading is False
+    assert camera.released_by.name == "grab-webcam:0"
+    with pytest.raises(CameraLost, match="closed"):  # the late frame was not handed out
+        source.read()
+
+
+def test_webcam_reopened_while_the_old_grabber_hangs_shares_nothing_with_it(monkeypatch):
+    made = use_hanging_webcams(monkeypatch)
+    old = WebcamSource(0, size=(64, 48), close_timeout=0.05)
+    assert made[0].blocked.wait(timeout=10)
+    assert close_in_a_thread(old)
+    new = WebcamSource(0, size=(64, 48), close_timeout=0.05)  # the booth reopens the camera
+    try:
+        made[0].unblock.set()  # the old read returns a frame after its source was closed
+        assert made[0].released.wait(timeout=10)  # by its own grabber, after its last read
+        assert made[0].released_while_reading is False
+        assert made[0].released_by.name == "grab-webcam:0"
+        frame = new.read(timeout=1.0)
+        assert frame is not None and int(frame.image[0, 0, 2]) == made[1].tag  # BGR -> RGB
+        assert new.read() is None and new.dropped == 0  # nothing from the old camera arrived
+        assert not made[1].released.is_set()
+    finally:
+        made[1].unblock.set()
+    assert close_in_a_thread(new)
+    assert made[1].released.wait(timeout=10) and made[1].released_while_reading is False
+
+
 # --- replay -----------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 
 import pytest
 
@@ -96,3 +97,100 @@ def test_web_url_uses_the_lan_address_for_a_wildcard_host(fake_socket):
 def test_web_url_keeps_a_specific_host():
     assert netinfo.web_url(8000, host="10.1.2.3") == "http://10.1.2.3:8000"
     assert netinfo.web_url(8000, "/", host="fd00::5") == "http://[fd00::5]:8000/"
+
+
+class BlockingResolver:
+    """socket.gethostbyname stand-in like a resolver that hangs: blocks until `answer`
+    is set. Called on `forbidden_thread` (the display's) it fails the test instead."""
+
+    def __init__(self, address="10.0.0.7", forbidden_thread=None):
+        self.address = address
+        self.forbidden_thread = forbidden_thread
+        self.asked = threading.Event()
+        self.answer = threading.Event()
+
+    def __call__(self, name):
+        if threading.current_thread() is self.forbidden_thread:
+            raise AssertionError("DNS lookup on the display thread")
+        self.asked.set()
+        self.answer.wait(timeout=30)  # a bound only in case the test itself fails
+        return self.address
+
+
+@pytest.fixture
+def no_route_slow_dns(fake_socket, monkeypatch):
+    """No route to the LAN, so the address must come from DNS, which hangs until answered."""
+    fake_socket.fail_connect = True
+    resolver = BlockingResolver(forbidden_thread=threading.current_thread())
+    monkeypatch.setattr(netinfo.socket, "gethostname", lambda: "booth")
+    monkeypatch.setattr(netinfo.socket, "gethostbyname", resolver)
+    yield resolver
+    resolver.answer.set()
+
+
+def test_lan_address_watcher_answers_at_once_while_dns_hangs(no_route_slow_dns):
+    watcher = netinfo.LanAddress(refresh_s=3600)
+    try:
+        assert no_route_slow_dns.asked.wait(timeout=10)  # the lookup runs, elsewhere
+        assert watcher.current == ""  # not known yet, and no waiting for it
+        no_route_slow_dns.answer.set()
+        assert watcher.wait(timeout=10) == "10.0.0.7"
+        assert watcher.current == "10.0.0.7"
+    finally:
+        watcher.close()
+
+
+def test_lan_address_watcher_knows_the_routed_address_before_its_first_lookup(fake_socket):
+    resolver = BlockingResolver(address="192.168.1.99")
+    watcher = netinfo.LanAddress(refresh_s=3600, lookup=lambda: resolver("booth"))
+    try:
+        assert watcher.current == "192.168.1.20"  # the route lookup: instant, no DNS
+        resolver.answer.set()
+        assert watcher.wait(timeout=10) == "192.168.1.99"
+    finally:
+        watcher.close()
+        resolver.answer.set()
+
+
+def test_lan_address_watcher_follows_a_new_dhcp_address():
+    answers = ["192.168.1.20", "192.168.1.57", "192.168.1.57"]
+    asked = [threading.Event() for _ in answers]  # lookup n has begun
+    answer = [threading.Event() for _ in answers]  # lookup n may return
+
+    def lookup():
+        n = sum(event.is_set() for event in asked)
+        asked[n].set()
+        answer[n].wait(timeout=30)  # a bound only in case the test itself fails
+        return answers[n]
+
+    watcher = netinfo.LanAddress(refresh_s=0.001, lookup=lookup)
+    try:
+        answer[0].set()
+        assert asked[1].wait(timeout=10)  # lookup 1 began, so lookup 0's answer is in
+        assert watcher.current == "192.168.1.20"
+        answer[1].set()  # the lease was renewed with another address
+        assert asked[2].wait(timeout=10)
+        assert watcher.current == "192.168.1.57"
+    finally:
+        watcher.close()
+        for event in answer:
+            event.set()
+
+
+def test_lan_address_watcher_survives_a_failing_lookup():
+    calls = []
+    second = threading.Event()
+
+    def lookup():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("resolver crashed")
+        second.set()
+        return "192.168.1.20"
+
+    watcher = netinfo.LanAddress(refresh_s=0.001, lookup=lookup)
+    try:
+        assert second.wait(timeout=10)
+        assert watcher.wait(timeout=10) == "192.168.1.20"
+    finally:
+        watcher.close()
