@@ -335,6 +335,16 @@ def test_capture_with_a_booth_starts_its_countdown(make_app, tmp_path, result, s
     assert booth.captures == 1
 
 
+def test_capture_without_a_model_is_503_naming_the_missing_file(make_app, tmp_path):
+    """Not 409: the request is fine, the booth cannot serve it until the operator adds the model."""
+    missing = "Expression model not found: /opt/booth/emotion.tflite. Point `model.path` at a .tflite file."
+    booth = FakeBooth(tmp_path, capture_result=False, status={"model_error": missing})
+    client = make_app(booth=booth).test_client()
+    response = client.post("/api/capture", headers=browser_headers(client))
+    assert response.status_code == 503
+    assert response.get_json() == {"error": f"Capture is unavailable on this booth: {missing}", "status": 503}
+
+
 # ---------------------------------------------------------------- gallery
 
 
@@ -757,6 +767,28 @@ def test_with_the_real_booth_capture_and_status_go_through_its_loop(tmp_path):
     assert status["state"] == "countdown"  # the web's capture started the kiosk's countdown
     assert status["expression"] == "happy" and status["face"] == [160, 120, 320, 240]
     assert LookStore(tmp_path / "data" / "look.json").load() == PRESETS["male"]
+
+
+def test_with_the_real_booth_and_no_model_capture_is_503_with_the_path(tmp_path):
+    from device.app import Booth
+
+    frame = tmp_path / "frame.png"
+    cv2.imwrite(str(frame), np.full((480, 640, 3), 180, np.uint8))
+    missing = tmp_path / "models" / "emotion.tflite"
+    config = make_config(tmp_path / "data", display_mode="none", button_enabled=False, web_enabled=False,
+                         camera_source=str(frame), model_path=str(missing))
+    booth = Booth(config, button=False)
+    assert booth.analyser is None and booth.model_error
+    client = create_app(config, booth=booth, test_config={"TESTING": True}).test_client()
+    try:
+        response = client.post("/api/capture")
+    finally:
+        booth.run(frames=1)  # shows the model error and shuts down its threads
+    assert response.status_code == 503
+    error = response.get_json()["error"]
+    assert booth.model_error in error
+    if "Expression model" in booth.model_error:  # else the face detector's weights went first
+        assert str(missing) in error
 
 
 def test_a_full_disk_is_reported_not_crashed(client, monkeypatch):

@@ -8,6 +8,7 @@ docs/screenshots/ for the README.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from pathlib import Path
@@ -189,3 +190,72 @@ def test_the_live_page_says_the_kiosk_is_elsewhere_and_disables_capture(page):
     page.wait_for_selector("#meta:has-text('not running')")
     assert page.is_disabled("#capture")
     screenshot(page, "live")
+
+
+# Before the page's scripts: document.visibilityState follows window.__hidden, and every
+# /api/status fetch is timed and held for STATUS_DELAY_MS, so a visibility change can land
+# while a poll is in flight (where a second loop used to start).
+STATUS_DELAY_MS = 300
+POLL_MS = 500  # live.js
+VISIBILITY_STUB = """
+(() => {
+  window.__hidden = false;
+  window.__statusStarts = [];
+  window.__statusInFlight = 0;
+  Object.defineProperty(document, "hidden", { configurable: true, get: () => window.__hidden });
+  Object.defineProperty(document, "visibilityState", {
+    configurable: true, get: () => (window.__hidden ? "hidden" : "visible") });
+  window.__setHidden = (hidden) => {
+    window.__hidden = hidden;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+  const realFetch = window.fetch.bind(window);
+  window.fetch = async (url, options) => {
+    if (!String(url).includes("/api/status")) return realFetch(url, options);
+    window.__statusStarts.push(performance.now());
+    window.__statusInFlight += 1;
+    try {
+      const response = await realFetch(url, options);
+      await new Promise((resolve) => setTimeout(resolve, STATUS_DELAY_MS));
+      return response;
+    } finally {
+      window.__statusInFlight -= 1;
+    }
+  };
+})();
+""".replace("STATUS_DELAY_MS", str(STATUS_DELAY_MS))
+
+
+def _status_starts(page) -> list[float]:
+    return page.evaluate("window.__statusStarts.slice()")
+
+
+def _assert_one_loop(starts: list[float]) -> None:
+    """Two loops would start polls less than STATUS_DELAY_MS apart; one never starts them closer than POLL_MS."""
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert gaps and min(gaps) >= POLL_MS - 20, f"polls started {gaps} ms apart: more than one loop"
+
+
+def test_the_live_page_polls_in_one_loop_pausing_while_hidden(page):
+    page.add_init_script(VISIBILITY_STUB)
+    page.goto("/live")
+    page.wait_for_function("window.__statusInFlight > 0")
+    page.evaluate("[true, false, true, false].forEach((hidden) => window.__setHidden(hidden))")
+    flipped = len(_status_starts(page))
+    page.wait_for_timeout(3000)
+    after_flips = _status_starts(page)[flipped - 1:]
+    assert len(after_flips) >= 3  # still polling
+    _assert_one_loop(after_flips)
+
+    page.evaluate("window.__setHidden(true)")
+    page.wait_for_function("window.__statusInFlight === 0")
+    hidden_at = len(_status_starts(page))
+    page.wait_for_timeout(3 * POLL_MS)
+    assert len(_status_starts(page)) == hidden_at  # paused while hidden
+
+    page.evaluate("window.__setHidden(false); window.__setHidden(false)")
+    page.wait_for_function(f"window.__statusStarts.length > {hidden_at}")  # at once, not after a timer
+    page.wait_for_timeout(3000)
+    resumed = _status_starts(page)[hidden_at:]
+    assert len(resumed) >= 3
+    _assert_one_loop(resumed)

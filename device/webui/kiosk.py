@@ -67,10 +67,20 @@ class KioskLink:
         return {"running": True, **jsonable(self._booth.status())}
 
     def request_capture(self) -> Any:
-        """Start the kiosk's countdown, exactly as the GPIO button does."""
+        """Start the kiosk's countdown, exactly as the GPIO button does.
+
+        The booth answers False both when it is busy and when it has no model;
+        only the second needs the operator (and cannot be retried), so it is
+        told apart by the booth's `model_error` and raised with the fix.
+        """
         if self._booth is None:
             raise KioskUnavailable(NOT_RUNNING_MESSAGE)
-        return self._booth.request_capture()
+        accepted = self._booth.request_capture()
+        if accepted is False:
+            model_error = self._booth.status().get("model_error")
+            if model_error:
+                raise AnalyserUnavailable(f"Capture is unavailable on this booth: {model_error}")
+        return accepted
 
     # ------------------------------------------------------------ look
 

@@ -4,7 +4,8 @@
   is wrong (400). 401: the operator PIN is needed; 403: missing CSRF token;
   404: no such memoji; 409: the kiosk is busy; 413: upload too large;
   422: no face in the photo; 429: too many wrong PINs; 503: no kiosk in this
-  process (capture) or no model (photo); 507: storage full.
+  process (capture) or no model loaded (capture, photo; the message names
+  the missing file and how to get it); 507: storage full.
 - Changing the look, capturing and deleting need the PIN when `web.pin` is
   set: a logged-in session, or the header `X-Booth-Pin`.
 - From a browser, state-changing calls carry `X-CSRF-Token` (the page's
@@ -24,7 +25,7 @@ from device.webui.blueprints._common import entry_json, kiosk, parse_page
 from device.webui.blueprints.gallery import delete_memoji
 from device.webui.blueprints.photo import make_memoji_from_upload
 from device.webui.errors import error_response
-from device.webui.kiosk import KioskUnavailable, jsonable
+from device.webui.kiosk import AnalyserUnavailable, KioskUnavailable, jsonable
 from device.webui.looks import (
     DEFAULT_PREVIEW_SIZE,
     PreviewError,
@@ -135,7 +136,7 @@ def capture():
     """Start the kiosk's countdown, as the GPIO button does."""
     try:
         accepted = kiosk().request_capture()
-    except KioskUnavailable as error:
+    except (KioskUnavailable, AnalyserUnavailable) as error:
         return error_response(503, str(error))
     if accepted is False:
         return error_response(409, "The kiosk is busy (a countdown or save is under way). Try again in a moment.")

@@ -12,7 +12,10 @@
   document.querySelectorAll("#bars li").forEach((row) => rows.set(row.dataset.expression, row));
   const POLL_MS = 500;
   let shownExpression = null;
+  // One polling loop at most: a poll is either waiting on its timer or in flight, never both,
+  // and nothing starts another while either is true.
   let timer = null;
+  let inFlight = false;
 
   function capitalise(text) { return text ? text[0].toUpperCase() + text.slice(1) : "—"; }
 
@@ -58,17 +61,32 @@
 
   async function poll() {
     timer = null;
+    inFlight = true;
     try {
       if (polls++ % LOOK_EVERY === LOOK_EVERY - 1) await followLook();
       show(await Booth.request(data.statusUrl));
     } catch (error) {
       meta.textContent = error.message;
+    } finally {
+      inFlight = false;
     }
     if (document.visibilityState === "visible") timer = setTimeout(poll, POLL_MS);
   }
 
+  // Poll now unless the loop is already alive: a poll in flight reschedules itself when it ends.
+  function resume() {
+    if (document.visibilityState === "visible" && timer === null && !inFlight) poll();
+  }
+
+  // A hidden page polls nothing: drop the waiting timer; a poll in flight stops after it ends.
+  function pause() {
+    clearTimeout(timer);
+    timer = null;
+  }
+
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible" && timer === null) poll();
+    if (document.visibilityState === "visible") resume();
+    else pause();
   });
 
   captureButton.addEventListener("click", async () => {
@@ -87,5 +105,5 @@
     }
   });
 
-  poll();
+  resume();
 })();
