@@ -6,7 +6,7 @@ reports the median and 95th percentile milliseconds of each stage:
 
 - ``read``: the next frame from the source
 - ``detect``: BlazeFace on the frame
-- ``classify``: the expression model on the face crop
+- ``classify``: the expression model on the face's crops (infer.FER_CROP_SCALES), averaged
 - ``render``: composing the scene (memoji surface, preview, bars) off-screen
 - ``draw``: presenting it (a no-op without a screen)
 
@@ -144,7 +144,7 @@ def run_bench(source: str | Path, frames: int = 300, size: tuple[int, int] = (10
             _Timed(FaceDetector(min_score=config.detector.min_score, num_threads=1),
                    "detect", "detect", times),
             _Timed(ExpressionModel(config.model.path or None, num_threads=1),
-                   "classify", "classify", times))
+                   "classify_views", "classify", times))
         display = Display("none", size)
         booth = Booth(config, display=display, button=False, analyser=analyser, profiler=times,
                       notifier=_Silent())

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from device.faces import Face, FaceDetector
-from device.infer import Expression, ExpressionModel, crop_face
+from device.infer import Expression, ExpressionModel, crop_views
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,6 @@ class Analyser:
         for i, face in enumerate(faces):
             expression = None
             if all_faces or i == 0:
-                expression = self.model.classify(crop_face(rgb, face, self.crop_size))
+                expression = self.model.classify_views(crop_views(rgb, face, self.crop_size))
             results.append(FaceResult(face=face, expression=expression))
         return results

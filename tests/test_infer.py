@@ -126,6 +126,31 @@ def test_input_scale_other_than_one_is_honoured(monkeypatch, model_files):
     assert int(interpreter.fed[0, 0, 0, 0]) == 100 - 128
 
 
+class ScoresByBrightness(FakeInterpreter):
+    """Answers 'happy' for a bright crop and 'sad' for a dark one (float scores)."""
+
+    def get_tensor(self, index):
+        bright = float(self.fed.mean()) > 127
+        scores = [0.0] * 7
+        scores[EXPRESSIONS.index("happy" if bright else "sad")] = 0.9
+        scores[EXPRESSIONS.index("neutral")] = 0.1
+        return np.asarray(scores, np.float32)[None]
+
+
+def test_classify_views_averages_the_scores_of_the_crops(monkeypatch, model_files):
+    interpreter = ScoresByBrightness(np.uint8, (1.0, 0), np.float32, (0.0, 0), [0] * 7)
+    model = fake_model(monkeypatch, model_files, interpreter)
+    bright, dark = np.full((48, 48), 220, np.uint8), np.full((48, 48), 30, np.uint8)
+    assert model.classify_views([bright]) == model.classify(bright)
+    mixed = model.classify_views([bright, dark, bright])
+    assert mixed.label == "happy"
+    assert mixed.scores["happy"] == pytest.approx(0.6)
+    assert mixed.scores["sad"] == pytest.approx(0.3)
+    assert mixed.scores["neutral"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="at least one crop"):
+        model.classify_views([])
+
+
 def test_wrong_crop_size_is_refused(monkeypatch, model_files):
     interpreter = FakeInterpreter(np.uint8, (1.0, 0), np.float32, (0.0, 0), [1] + [0] * 6)
     model = fake_model(monkeypatch, model_files, interpreter)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from device.infer import Expression
+from device.infer import FER_CROP_SCALES, Expression
 from device.labels import EXPRESSIONS
 from device.pipeline import Analyser, FaceResult
 from tests.fer_frames import face_square_in_frame, make_background, make_frame
@@ -23,8 +23,8 @@ class RecordingModel:
     def __init__(self):
         self.crops = []
 
-    def classify(self, gray48):
-        self.crops.append(gray48)
+    def classify_views(self, crops):
+        self.crops.append(list(crops))
         scores = {label: (1.0 if label == "neutral" else 0.0) for label in EXPRESSIONS}
         return Expression("neutral", 1.0, scores)
 
@@ -43,7 +43,10 @@ def test_only_the_largest_face_is_classified_by_default(face_detector, two_face_
     assert [type(r) for r in results] == [FaceResult, FaceResult]
     assert results[0].face.area > results[1].face.area
     assert results[0].expression.label == "neutral" and results[1].expression is None
-    assert len(model.crops) == 1 and model.crops[0].shape == (48, 48)
+    assert len(model.crops) == 1  # one face, seen at every crop scale
+    assert [crop.shape for crop in model.crops[0]] == [(48, 48)] * len(FER_CROP_SCALES)
+    # a larger scale shows more around the face: its centre is a smaller part of it
+    assert not np.array_equal(model.crops[0][0], model.crops[0][-1])
 
 
 def test_all_faces_are_classified_on_request(face_detector, two_face_frame):
