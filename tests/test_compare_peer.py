@@ -110,10 +110,11 @@ def test_short_comparison_reports_both_pipelines(capsys):
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["frames"]["total"] == 14
-    for name in ("ours", "peer"):
-        side = report[name]
+    assert set(report["sets"]) == {"noise", "continued"}
+    for name, edge in ((n, e) for n in ("ours", "peer") for e in report["sets"]):
+        side = report["sets"][edge][name]
         assert side["frames"] == 14
-        assert side["faces_found_rate"] >= 0.7, name  # both detectors see most faces
+        assert side["faces_found_rate"] >= 0.7, (name, edge)  # both detectors see most faces
         assert 0.0 <= side["accuracy"] <= side["accuracy_where_found"] <= 1.0
         assert set(side["per_class_recall"]) == set(compare_peer.PEER_LABELS)
         assert side["median_ms_per_frame"] > 0
