@@ -117,7 +117,10 @@ class ExpressionModel:
     inputs get the raw values too. Outputs may be quantized or float.
     """
 
-    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1):
+    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1,
+                 labels: Sequence[str] | None = None):
+        """`labels` stands in for the model card, for a model that has none yet
+        (the conversion step scores a candidate before it writes the card)."""
         self.path = Path(model_path) if model_path else DEFAULT_MODEL_PATH
         card_path = self.path.with_suffix(".json")
         if not self.path.is_file():
@@ -127,15 +130,21 @@ class ExpressionModel:
                 "`python -m conversion --keras MODEL.keras --data FER2013.csv --out "
                 f"{self.path}`, or point `model.path` at a .tflite file."
             )
-        if not card_path.is_file():
+        if labels is not None:
+            card = {"labels": list(labels)}
+        elif not card_path.is_file():
             raise ModelMissingError(
                 f"Model card not found: {card_path}. `python -m conversion` writes it beside "
                 "the .tflite; it lists the model's `labels`."
             )
+        else:
+            try:
+                card = json.loads(card_path.read_text(encoding="utf-8"))
+            except ValueError as error:
+                raise ModelMissingError(f"Model card {card_path} is unreadable: {error}") from error
         try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
             self.labels: tuple[str, ...] = tuple(str(label) for label in card["labels"])
-        except (ValueError, KeyError, TypeError) as error:
+        except (KeyError, TypeError) as error:
             raise ModelMissingError(
                 f"Model card {card_path} is unreadable or has no `labels` list: {error}"
             ) from error
@@ -174,15 +183,16 @@ class ExpressionModel:
 
     def classify(self, gray48: np.ndarray) -> Expression:
         """Classify one grey face crop of the model's input size (uint8, HxW)."""
-        return self._expression(self._scores(gray48))
+        return self._expression(self.scores(gray48))
 
     def classify_views(self, crops: Sequence[np.ndarray]) -> Expression:
         """Classify one face from several crops of it: the mean of their scores."""
         if not crops:
             raise ValueError("classify_views() needs at least one crop")
-        return self._expression(np.mean([self._scores(crop) for crop in crops], axis=0))
+        return self._expression(np.mean([self.scores(crop) for crop in crops], axis=0))
 
-    def _scores(self, gray48: np.ndarray) -> np.ndarray:
+    def scores(self, gray48: np.ndarray) -> np.ndarray:
+        """The model's dequantized scores for one crop, in `labels` order."""
         height, width = self.input_shape[1], self.input_shape[2]
         if gray48.shape[:2] != (height, width):
             raise ValueError(

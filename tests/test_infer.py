@@ -126,6 +126,20 @@ def test_input_scale_other_than_one_is_honoured(monkeypatch, model_files):
     assert int(interpreter.fed[0, 0, 0, 0]) == 100 - 128
 
 
+def test_labels_given_stand_in_for_a_missing_card(monkeypatch, model_files):
+    """The conversion step scores a candidate model before its card exists."""
+    model_files.with_suffix(".json").unlink()
+    interpreter = FakeInterpreter(np.uint8, (1.0, 0), np.float32, (0.0, 0), [0.2] + [0.8 / 6] * 6)
+    monkeypatch.setattr(infer, "load_interpreter", lambda path, num_threads=1: interpreter)
+    with pytest.raises(ModelMissingError, match="Model card not found"):
+        ExpressionModel(model_files)
+    model = ExpressionModel(model_files, labels=EXPRESSIONS)
+    assert model.labels == tuple(EXPRESSIONS)
+    assert model.scores(gradient48()) == pytest.approx([0.2] + [0.8 / 6] * 6)
+    with pytest.raises(ModelMissingError, match="outputs 7 scores"):
+        ExpressionModel(model_files, labels=["happy", "sad"])
+
+
 class ScoresByBrightness(FakeInterpreter):
     """Answers 'happy' for a bright crop and 'sad' for a dark one (float scores)."""
 

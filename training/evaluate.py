@@ -72,38 +72,12 @@ def predict_keras(model_or_path, faces: np.ndarray, batch_size: int = 256) -> np
 
 
 def predict_tflite(path: str | Path, faces: np.ndarray) -> np.ndarray:
-    """Class scores (N, 7) from a `.tflite` file, one face per invoke as on
-    the device, through the tensors' own quantization."""
-    from device.infer import load_interpreter
+    """Class scores (N, 7) from a `.tflite` file, one face per invoke through
+    the booth's own ExpressionModel, so it is judged exactly as it will run."""
+    from device.infer import ExpressionModel
 
-    interpreter = load_interpreter(path, num_threads=max(1, os.cpu_count() or 1))
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    scores = np.empty((len(faces), out["shape"][-1]), dtype=np.float32)
-    for i, face in enumerate(faces):
-        interpreter.set_tensor(inp["index"], quantize(face[None, ..., None], inp))
-        interpreter.invoke()
-        scores[i] = dequantize(interpreter.get_tensor(out["index"])[0], out)
-    return scores
-
-
-def quantize(values: np.ndarray, detail: dict) -> np.ndarray:
-    """Real values -> the tensor's dtype via its (scale, zero point)."""
-    dtype = detail["dtype"]
-    scale, zero_point = detail["quantization"]
-    if np.issubdtype(dtype, np.floating) or not scale:
-        return values.astype(dtype)
-    info = np.iinfo(dtype)
-    q = np.round(values.astype(np.float32) / scale + zero_point)
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero_point = detail["quantization"]
-    if np.issubdtype(values.dtype, np.floating) or not scale:
-        return values.astype(np.float32)
-    return (values.astype(np.float32) - zero_point) * scale
+    model = ExpressionModel(path, num_threads=max(1, os.cpu_count() or 1), labels=EXPRESSIONS)
+    return np.stack([model.scores(face) for face in faces]).astype(np.float32)
 
 
 def predict(model_path: str | Path, faces: np.ndarray) -> np.ndarray:
