@@ -123,12 +123,14 @@ def test_evaluate_unknown_split_is_a_clear_error(small_fer, trained, capsys):
 
 def test_resume_with_another_recipe_is_refused(small_fer, trained):
     from training.__main__ import main
+    from training.train import RECIPES
 
     run, _ = trained
     before = (run / "history.csv").read_text()
+    other = RECIPES["default"].augment / 2
     with pytest.raises(SystemExit, match="augment differ"):
         main(["train", "--data", str(small_fer), "--arch", "default", "--out", str(run),
-              "--seed", "3", "--epochs", "3", "--set", "augment=1.0"])
+              "--seed", "3", "--epochs", "3", "--set", f"augment={other}"])
     assert (run / "history.csv").read_text() == before
 
 
