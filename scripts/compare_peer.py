@@ -56,8 +56,9 @@ if str(REPO) not in sys.path:  # for `python scripts/compare_peer.py`
 FER_VERSION = "25.10.3"
 FER_INSTALL = f".venv/bin/pip install --no-deps fer=={FER_VERSION}"
 CASCADE_PYTHON_ENV = "COMPARE_PEER_CASCADE_PYTHON"
-CASCADE_PYTHON_SETUP = ("python3 -m venv /tmp/peer-cv4 && /tmp/peer-cv4/bin/pip install "
-                        "numpy 'opencv-python-headless<5'")
+CASCADE_PYTHON_SETUP = ("`make test` makes one at .venv/peer-cv4; or: python3 -m venv "
+                        "/tmp/peer-cv4 && /tmp/peer-cv4/bin/pip install numpy "
+                        "'opencv-python-headless<5'")
 
 # fer/fer.py (25.10.3): FER.__init__ defaults, PADDING, _get_labels, input size.
 PEER_SCALE_FACTOR = 1.1
@@ -121,7 +122,7 @@ def require_cascade(helper_python: str | None) -> None:
         raise PeerMissingError(
             f"This OpenCV ({cv2.__version__}) has no CascadeClassifier, which the fer "
             f"package's face detector needs. Make a helper Python with OpenCV 4 "
-            f"({CASCADE_PYTHON_SETUP}) and pass --cascade-python /tmp/peer-cv4/bin/python "
+            f"({CASCADE_PYTHON_SETUP}) and pass --cascade-python PATH/bin/python "
             f"or set {CASCADE_PYTHON_ENV}.")
     if not Path(helper_python).is_file():
         raise PeerMissingError(f"Cascade helper Python not found: {helper_python} "

@@ -96,9 +96,11 @@ def _peer_or_skip() -> None:
         compare_peer.find_fer_files()
     except compare_peer.PeerMissingError:
         pytest.skip(f"fer package not installed: {compare_peer.FER_INSTALL}")
-    if not compare_peer.has_cascade_classifier() and not compare_peer.cascade_python():
-        pytest.skip(f"no Haar cascade in this OpenCV: {compare_peer.CASCADE_PYTHON_SETUP}, "
-                    f"then set {compare_peer.CASCADE_PYTHON_ENV}=/tmp/peer-cv4/bin/python")
+    helper = compare_peer.cascade_python()
+    if not compare_peer.has_cascade_classifier() and not (helper and Path(helper).is_file()):
+        pytest.skip(f"no Haar cascade in this OpenCV and no helper Python at {helper}: "
+                    f"{compare_peer.CASCADE_PYTHON_SETUP}, then set "
+                    f"{compare_peer.CASCADE_PYTHON_ENV}=PATH/bin/python")
     if not FER_CSV.is_file():
         pytest.skip(f"FER-2013 CSV not found: {FER_CSV}")
 

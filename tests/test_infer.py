@@ -189,7 +189,7 @@ def test_missing_or_broken_card_is_named(tmp_path, model_files):
 def test_card_that_does_not_fit_the_model(monkeypatch, model_files, tmp_path):
     (tmp_path / "emotion.json").write_text(json.dumps({"labels": ["happy", "sad"]}))
     interpreter = FakeInterpreter(np.uint8, (1.0, 0), np.float32, (0.0, 0), [0] * 7)
-    with pytest.raises(ModelMissingError, match="2 labels but"):
+    with pytest.raises(ModelMissingError, match="name 2 labels"):
         fake_model(monkeypatch, model_files, interpreter)
 
 

@@ -26,7 +26,10 @@ def test_shape_dtype_and_range(faces):
     out = augment_batch(faces, np.random.default_rng(7), 1.0)
     assert out.shape == (8, 48, 48, 1) and out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 255.0
-    assert faces.dtype == np.uint8  # the caller's array is not touched
+    floats = faces.astype(np.float32)
+    before = floats.copy()
+    augment_batch(floats, np.random.default_rng(7), 1.0)
+    assert np.array_equal(floats, before)  # the caller's array is not touched
 
 
 def test_strength_zero_only_mirrors(faces):
@@ -55,7 +58,7 @@ def test_face_batches_are_a_function_of_seed_epoch_and_index():
     x0, y0 = a[0]
     assert x0.shape == (32, 48, 48, 1) and y0.shape == (32, 7)
     assert np.array_equal(y0.sum(axis=1), np.ones(32))
-    a.on_epoch_end()
+    a.start_epoch(1)
     resumed = FaceBatches(faces, labels, 7, batch_size=32, augment=0.5, seed=5, epoch=1)
     assert np.array_equal(a[2][0], resumed[2][0])  # a resumed run sees the same batches
     seen = np.concatenate([resumed[i][1].argmax(1) for i in range(len(resumed))])

@@ -38,13 +38,26 @@ def small_fer(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(small_fer, tmp_path_factory):
+    """A two-epoch run killed after epoch 1's checkpoint, then resumed."""
+    import training.train as train_module
     from training.__main__ import main
 
     run = tmp_path_factory.mktemp("run")
-    args = ["train", "--data", str(small_fer), "--arch", "default", "--out", str(run), "--seed", "3"]
-    assert main([*args, "--epochs", "1"]) == 0
+    args = ["train", "--data", str(small_fer), "--arch", "default", "--out", str(run),
+            "--seed", "3", "--epochs", "2"]
+    log = train_module._log
+
+    def log_then_die(message):
+        log(message)
+        if message.startswith("epoch 1/2"):  # printed once epoch 1 is saved
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_module, "_log", log_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            main(args)
     first_history = (run / "history.csv").read_text()
-    assert main([*args, "--epochs", "2"]) == 0  # resumes after epoch 1
+    assert main(args) == 0  # resumes after epoch 1
     return run, first_history
 
 
@@ -56,18 +69,20 @@ def test_train_checkpoints_resumes_and_reports(trained):
     assert state["epochs_done"] == 2 and state["arch"] == "default"
     rows = (run / "history.csv").read_text().splitlines()
     assert len(rows) == 3  # header + epoch 1 + epoch 2 (resumed, not restarted)
+    assert len(first_history.splitlines()) == 2  # the killed run had saved epoch 1
     assert (run / "history.csv").read_text().startswith(first_history)
 
 
-def test_same_seed_same_run(small_fer, trained, tmp_path):
+def test_same_seed_same_run_and_resume_changes_nothing(small_fer, trained, tmp_path):
+    """Two epochs in one go give the very losses of one epoch, then a resumed second."""
     from training.__main__ import main
 
-    run, first_history = trained
+    run, _ = trained
     assert main(["train", "--data", str(small_fer), "--arch", "default", "--out", str(tmp_path),
-                 "--seed", "3", "--epochs", "1"]) == 0
+                 "--seed", "3", "--epochs", "2"]) == 0
     def losses(text):
-        return [row.split(",")[:3] for row in text.splitlines()]
-    assert losses((tmp_path / "history.csv").read_text()) == losses(first_history)
+        return [row.split(",")[:5] for row in text.splitlines()]
+    assert losses((tmp_path / "history.csv").read_text()) == losses((run / "history.csv").read_text())
 
 
 def test_convert_int8_and_evaluate_both_formats(small_fer, trained, tmp_path, capsys):
@@ -121,6 +136,16 @@ def test_evaluate_unknown_split_is_a_clear_error(small_fer, trained, capsys):
     assert "no rows with Usage 'PrivateTest'" in capsys.readouterr().err
 
 
+def test_resume_with_other_epochs_is_refused(small_fer, trained):
+    """The learning-rate schedule was planned for the first --epochs: it cannot stretch."""
+    from training.__main__ import main
+
+    run, _ = trained
+    with pytest.raises(SystemExit, match="planned for 2 epochs"):
+        main(["train", "--data", str(small_fer), "--arch", "default", "--out", str(run),
+              "--seed", "3", "--epochs", "4"])
+
+
 def test_resume_with_another_recipe_is_refused(small_fer, trained):
     from training.__main__ import main
     from training.train import RECIPES
@@ -130,7 +155,7 @@ def test_resume_with_another_recipe_is_refused(small_fer, trained):
     other = RECIPES["default"].augment / 2
     with pytest.raises(SystemExit, match="augment differ"):
         main(["train", "--data", str(small_fer), "--arch", "default", "--out", str(run),
-              "--seed", "3", "--epochs", "3", "--set", f"augment={other}"])
+              "--seed", "3", "--epochs", "2", "--set", f"augment={other}"])
     assert (run / "history.csv").read_text() == before
 
 

@@ -239,23 +239,21 @@ def _assert_one_loop(starts: list[float]) -> None:
 def test_the_live_page_polls_in_one_loop_pausing_while_hidden(page):
     page.add_init_script(VISIBILITY_STUB)
     page.goto("/live")
-    page.wait_for_function("window.__statusInFlight > 0")
+    page.wait_for_function("() => window.__statusInFlight > 0")
     page.evaluate("[true, false, true, false].forEach((hidden) => window.__setHidden(hidden))")
     flipped = len(_status_starts(page))
-    page.wait_for_timeout(3000)
+    page.wait_for_function(f"() => window.__statusStarts.length >= {flipped + 3}")  # still polling
     after_flips = _status_starts(page)[flipped - 1:]
-    assert len(after_flips) >= 3  # still polling
     _assert_one_loop(after_flips)
 
     page.evaluate("window.__setHidden(true)")
-    page.wait_for_function("window.__statusInFlight === 0")
+    page.wait_for_function("() => window.__statusInFlight === 0")
     hidden_at = len(_status_starts(page))
     page.wait_for_timeout(3 * POLL_MS)
     assert len(_status_starts(page)) == hidden_at  # paused while hidden
 
     page.evaluate("window.__setHidden(false); window.__setHidden(false)")
-    page.wait_for_function(f"window.__statusStarts.length > {hidden_at}")  # at once, not after a timer
-    page.wait_for_timeout(3000)
+    page.wait_for_function(f"() => window.__statusStarts.length > {hidden_at}")  # at once, not after a timer
+    page.wait_for_function(f"() => window.__statusStarts.length >= {hidden_at + 4}")
     resumed = _status_starts(page)[hidden_at:]
-    assert len(resumed) >= 3
     _assert_one_loop(resumed)

@@ -28,7 +28,7 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, strength: float 
     result is float32 (B, H, W, 1) in 0..255. `strength` scales every range
     (and the erase probability), 1.0 being the constants above.
     """
-    faces = np.asarray(images, dtype=np.float32).reshape(images.shape[:3])
+    faces = np.array(images, dtype=np.float32).reshape(images.shape[:3])  # a copy: flipped in place
     batch, height, width = faces.shape
     draws = rng.random((batch, 10), dtype=np.float64)
 

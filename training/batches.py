@@ -9,6 +9,8 @@ import numpy as np
 
 from training.augment import augment_batch
 
+_ORDER, _AUGMENT = 1, 2  # seed tags of the two random streams
+
 
 class FaceBatches(keras.utils.PyDataset):
     """One epoch of shuffled, augmented Training batches.
@@ -16,8 +18,10 @@ class FaceBatches(keras.utils.PyDataset):
     Batch `index` of epoch `e` is a function of (seed, e, index) alone: the
     order comes from a generator seeded with (seed, e) and each batch's
     augmentation from (seed, e, index), so a resumed run sees the batches an
-    uninterrupted one would have. Keras calls on_epoch_end after every epoch,
-    which moves on to the next epoch's order.
+    uninterrupted one would have. The trainer says which epoch is starting
+    (`start_epoch`, from a callback's on_epoch_begin): Keras's own epoch hooks
+    on a PyDataset also fire once before the first epoch, so they are not
+    counted on. Fit with shuffle=False: the order is ours.
     """
 
     def __init__(self, faces: np.ndarray, labels: np.ndarray, num_classes: int,
@@ -25,11 +29,14 @@ class FaceBatches(keras.utils.PyDataset):
         super().__init__(workers=1, use_multiprocessing=False)
         self.faces, self.labels, self.num_classes = faces, labels, num_classes
         self.batch_size, self.augment, self.seed = batch_size, augment, seed
-        self.epoch = epoch
-        self._order = self._shuffle()
+        self.start_epoch(epoch)
 
-    def _shuffle(self) -> np.ndarray:
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.labels))
+    def start_epoch(self, epoch: int) -> None:
+        """Serve epoch `epoch` (0-based) from now on."""
+        self.epoch = epoch
+        # Distinct middle tags keep the two streams apart (NumPy ignores trailing zeros).
+        order_rng = np.random.default_rng([self.seed, _ORDER, epoch])
+        self._order = order_rng.permutation(len(self.labels))
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
@@ -38,13 +45,9 @@ class FaceBatches(keras.utils.PyDataset):
         ids = self._order[index * self.batch_size:(index + 1) * self.batch_size]
         faces = self.faces[ids]
         if self.augment:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
+            rng = np.random.default_rng([self.seed, _AUGMENT, self.epoch, index])
             faces = augment_batch(faces, rng, self.augment)
         else:
             faces = faces.astype(np.float32)[..., None]
         targets = np.eye(self.num_classes, dtype=np.float32)[self.labels[ids]]
         return faces, targets
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self._order = self._shuffle()

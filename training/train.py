@@ -151,6 +151,12 @@ def train(
                 f"{out} was trained with another recipe ({', '.join(changed)} differ); "
                 "resume with the same --set options or use another --out"
             )
+        planned = int(state.get("epochs", epochs))
+        if planned != epochs and (recipe.cosine or recipe.warmup_epochs):
+            raise SystemExit(
+                f"{out} was planned for {planned} epochs and its learning-rate schedule ends "
+                f"there: resume with --epochs {planned}, or train afresh in another --out"
+            )
         initial_epoch = int(state.get("epochs_done", 0))
         model = keras.models.load_model(last_path)
         _log(f"resuming from {last_path} after epoch {initial_epoch}")
@@ -200,6 +206,8 @@ def train(
             self.started = time.monotonic()
 
         def on_epoch_begin(self, epoch, logs=None):
+            train_batches.start_epoch(epoch)
+            _reseed_dropout(keras, self.model, seed, epoch)
             self.started = time.monotonic()
 
         def on_epoch_end(self, epoch, logs=None):
@@ -230,6 +238,7 @@ def train(
         validation_data=(x_val.astype(np.float32)[..., None], val_targets),
         validation_batch_size=256,
         callbacks=[Checkpoint()],
+        shuffle=False,  # FaceBatches shuffles, from the seed and the epoch
         verbose=2 if sys.stdout.isatty() else 0,
     )
     from training.reports import plot_curves
@@ -282,6 +291,20 @@ def _best_val_accuracy(path: Path) -> float:
     with open(path, newline="") as handle:
         values = [float(r["val_accuracy"]) for r in csv.DictReader(handle) if r.get("val_accuracy")]
     return max(values, default=-1.0)
+
+
+def _reseed_dropout(keras, model, seed: int, epoch: int) -> None:
+    """Set every dropout layer's random state from (seed, epoch, layer).
+
+    Keras does not save its layers' seed generators, so a resumed run would
+    otherwise draw other dropout masks than an uninterrupted one.
+    """
+    for index, layer in enumerate(model.layers):
+        generator = getattr(layer, "seed_generator", None)
+        if generator is not None:
+            value = (seed * 1_000_003 + epoch * 1_009 + index) % 2**31
+            generator.state.assign(
+                keras.ops.convert_to_tensor([value, 0], dtype=generator.state.dtype))
 
 
 def _strip_optimizer(keras, path: Path) -> None:
