@@ -44,11 +44,10 @@ FER_CROP_DY = -0.10
 # (the IQR above), so one crop at the median is often framed too tight or too
 # loose. The live expression averages the model's scores over three crops that
 # span that range. On 416 PublicTest faces in 640x480 frames
-# (scripts/compare_peer.py's frames), the shipped model scored 44.7% with the
-# single 1.18 crop and 47.6% with these three (raw 48x48 faces: 54.6%), with
-# the model shipped before the current one (same architecture; the current
-# one also scores 47.6% with the three crops). A crop costs about 0.35 ms on
-# one core.
+# (scripts/compare_peer.py's frames), the previous model of the same
+# architecture scored 44.7% with the single 1.18 crop and 47.6% with these
+# three (raw 48x48 faces: 54.6%); the current model also scores 47.6% with the
+# three. Each crop costs one model run, about 0.35 ms on one core.
 FER_CROP_SCALES = (1.05, 1.18, 1.32)
 
 

@@ -77,7 +77,7 @@ def predict_tflite(path: str | Path, faces: np.ndarray) -> np.ndarray:
     from device.infer import ExpressionModel
 
     model = ExpressionModel(path, num_threads=max(1, os.cpu_count() or 1), labels=EXPRESSIONS)
-    return np.stack([model.scores(face) for face in faces]).astype(np.float32)
+    return np.stack([model.scores(face) for face in faces])  # float32, dequantized
 
 
 def predict(model_path: str | Path, faces: np.ndarray) -> np.ndarray:
