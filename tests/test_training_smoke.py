@@ -167,3 +167,33 @@ def test_best_model_is_kept_without_optimizer_state(trained):
     last = zipfile.ZipFile(run / "last.keras").namelist()
     assert (run / "best.keras").stat().st_size < (run / "last.keras").stat().st_size / 2
     assert set(best) <= set(last)
+
+
+def test_blur_sweep_at_the_models_own_sigma_matches_evaluate(small_fer, trained):
+    """scripts/blur_sweep.py rebuilds the model at other blurs: at its own it is the model."""
+    import importlib.util
+
+    import keras
+
+    from training.evaluate import evaluate
+    from training.models import MatchTrainingBlur
+
+    spec = importlib.util.spec_from_file_location(
+        "blur_sweep", Path(__file__).resolve().parents[1] / "scripts" / "blur_sweep.py")
+    blur_sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(blur_sweep)
+
+    run, _ = trained
+    model = keras.models.load_model(run / "best.keras", compile=False)
+    own = next(layer.sigma for layer in model.layers if isinstance(layer, MatchTrainingBlur))
+    results = blur_sweep.sweep(run / "best.keras", small_fer, (0.0, own))
+    faces, labels = _publictest(small_fer)
+    assert results[own] == pytest.approx(
+        evaluate(run / "best.keras", faces, labels, "PublicTest").accuracy)
+    assert set(results) == {0.0, own} and 0.0 <= results[0.0] <= 1.0
+
+
+def _publictest(path):
+    from training import data as fer
+
+    return fer.load(path, {"PublicTest"}).split("PublicTest")
