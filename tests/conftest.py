@@ -5,6 +5,8 @@ Tests are headless: pygame gets SDL's dummy drivers before anything imports it.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import os
 from pathlib import Path
 
@@ -90,3 +92,55 @@ def mock_pins():
     yield Device.pin_factory
     Device.pin_factory.reset()
     Device.pin_factory = previous
+
+
+# --- training: a small real FER-2013 CSV and a short run on it (shared by the training tests)
+
+FER = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013" / "fer2013.csv.gz"
+TRAIN_ROWS, TEST_ROWS = 350, 140
+
+
+@pytest.fixture(scope="session")
+def small_fer(tmp_path_factory):
+    """A small CSV of real FER-2013 rows: the first Training and PublicTest faces."""
+    if not FER.exists():
+        pytest.skip(f"{FER} is not there")
+    out = tmp_path_factory.mktemp("fer") / "small.csv"
+    kept = {"Training": 0, "PublicTest": 0}
+    limit = {"Training": TRAIN_ROWS, "PublicTest": TEST_ROWS}
+    with gzip.open(FER, "rt", newline="") as source, open(out, "w", newline="") as sink:
+        reader, writer = csv.reader(source), csv.writer(sink)
+        writer.writerow(next(reader))
+        for row in reader:
+            if kept[row[2]] < limit[row[2]]:
+                writer.writerow(row)
+                kept[row[2]] += 1
+            if kept["PublicTest"] >= TEST_ROWS:
+                break
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained(small_fer, tmp_path_factory):
+    """A two-epoch run killed after epoch 1's checkpoint, then resumed."""
+    pytest.importorskip("tensorflow", reason="the training extra (tensorflow-cpu) is not installed")
+    import training.train as train_module
+    from training.__main__ import main
+
+    run = tmp_path_factory.mktemp("run")
+    args = ["train", "--data", str(small_fer), "--arch", "default", "--out", str(run),
+            "--seed", "3", "--epochs", "2"]
+    log = train_module._log
+
+    def log_then_die(message):
+        log(message)
+        if message.startswith("epoch 1/2"):  # printed once epoch 1 is saved
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_module, "_log", log_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            main(args)
+    first_history = (run / "history.csv").read_text()
+    assert main(args) == 0  # resumes after epoch 1
+    return run, first_history

@@ -1,4 +1,4 @@
-"""`python -m training train|evaluate`: the training-machine command line."""
+"""`python -m training train|teach|evaluate|sharpness`: the training-machine command line."""
 
 from __future__ import annotations
 
@@ -27,6 +27,15 @@ def main(argv: list[str] | None = None) -> int:
                        help="override a recipe field, e.g. --set augment=1.0 --set batch_size=128")
     train.add_argument("--limit", type=int, default=None, help="use only about N Training faces (smoke runs)")
 
+    train.add_argument("--teacher-scores", default=None, metavar="NPZ",
+                       help="distil from these teacher scores (from `teach`); weight them with --set distill=W")
+
+    teach = commands.add_parser("teach", help="score the Training faces with teacher models, for distillation")
+    teach.add_argument("--teacher", action="append", required=True, metavar="MODEL",
+                       help="a trained .keras model; repeat for an ensemble")
+    teach.add_argument("--data", required=True)
+    teach.add_argument("--out", required=True, help="the scores file to write (.npz)")
+
     evaluate = commands.add_parser("evaluate", help="accuracy, macro-F1, recall, confusion matrix")
     evaluate.add_argument("--model", required=True, help=".keras or .tflite")
     evaluate.add_argument("--data", required=True)
@@ -42,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args, argv)
+        if args.command == "teach":
+            return _teach(args, argv)
         if args.command == "sharpness":
             return _sharpness(args)
         return _evaluate(args)
@@ -61,7 +72,21 @@ def _train(args, argv) -> int:
             raise ValueError(f"--set {item}: expected FIELD=VALUE")
         overrides[key.strip()] = value.strip()
     train(args.data, args.arch, args.epochs, args.out, seed=args.seed, limit=args.limit,
-          overrides=overrides, command=command)
+          overrides=overrides, teacher_scores=args.teacher_scores, command=command)
+    return 0
+
+
+def _teach(args, argv) -> int:
+    from training import data as fer
+    from training import teach
+
+    command = "python -m training " + shlex.join(argv if argv is not None else sys.argv[1:])
+    dataset = fer.load(args.data, {"Training", "PublicTest"})
+    faces, labels = dataset.split("Training")
+    check = dataset.splits.get("PublicTest")
+    scores = teach.teach(args.teacher, faces, labels, command, check=check)
+    teach.save(args.out, scores)
+    print(f"teacher scores for {len(labels)} Training faces: {args.out}")
     return 0
 
 

@@ -22,13 +22,20 @@ class FaceBatches(keras.utils.PyDataset):
     (`start_epoch`, from a callback's on_epoch_begin): Keras's own epoch hooks
     on a PyDataset also fire once before the first epoch, so they are not
     counted on. Fit with shuffle=False: the order is ours.
+
+    With `teacher_scores` (N, classes) each target is the one-hot label mixed
+    with the teachers' scores for that face, `distill` being their weight.
     """
 
     def __init__(self, faces: np.ndarray, labels: np.ndarray, num_classes: int,
-                 batch_size: int, augment: float, seed: int, epoch: int = 0):
+                 batch_size: int, augment: float, seed: int, epoch: int = 0,
+                 teacher_scores: np.ndarray | None = None, distill: float = 0.0):
         super().__init__(workers=1, use_multiprocessing=False)
+        if distill and (teacher_scores is None or teacher_scores.shape != (len(labels), num_classes)):
+            raise ValueError(f"distillation needs teacher scores of shape ({len(labels)}, {num_classes})")
         self.faces, self.labels, self.num_classes = faces, labels, num_classes
         self.batch_size, self.augment, self.seed = batch_size, augment, seed
+        self.teacher_scores, self.distill = teacher_scores, distill
         self.start_epoch(epoch)
 
     def start_epoch(self, epoch: int) -> None:
@@ -50,4 +57,6 @@ class FaceBatches(keras.utils.PyDataset):
         else:
             faces = faces.astype(np.float32)[..., None]
         targets = np.eye(self.num_classes, dtype=np.float32)[self.labels[ids]]
+        if self.distill:
+            targets = (1 - self.distill) * targets + self.distill * self.teacher_scores[ids]
         return faces, targets

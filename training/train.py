@@ -44,6 +44,7 @@ class Recipe:
     cosine: bool = False
     widths: tuple[int, ...] = (32, 64, 128, 256)  # `default` only: filters per stage
     dense: int = 256  # `default` only: units before the classifier
+    distill: float = 0.0  # weight of teacher scores in each target (training.teach), 0 = labels only
 
     def with_overrides(self, overrides: dict[str, str]) -> Recipe:
         """This recipe with some fields set from text (`--set augment=1.0`,
@@ -99,11 +100,14 @@ def train(
     seed: int = 1,
     limit: int | None = None,
     overrides: dict[str, str] | None = None,
+    teacher_scores: str | Path | None = None,
     command: str | None = None,
 ) -> Path:
     """Train (or resume) a run in `out`; returns the path of `best.keras`.
 
     `overrides` sets recipe fields over the architecture's recipe (RECIPES).
+    `teacher_scores` (from `python -m training teach`) are mixed into the
+    targets with the recipe's `distill` weight.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -114,6 +118,12 @@ def train(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     recipe = RECIPES[arch].with_overrides(overrides or {})
+    if not 0.0 <= recipe.distill <= 1.0:
+        raise ValueError(f"--set distill={recipe.distill}: the teachers' weight must be between 0 and 1")
+    if recipe.distill and teacher_scores is None:
+        raise ValueError("--set distill needs --teacher-scores (made by `python -m training teach`)")
+    if teacher_scores is not None and not recipe.distill:
+        raise ValueError("--teacher-scores has no effect without a weight: add --set distill=W (0 < W <= 1)")
 
     keras.utils.set_random_seed(seed)
     if keras.backend.backend() == "tensorflow":
@@ -124,9 +134,19 @@ def train(
     dataset = fer.load(data_path, {"Training", "PublicTest"})
     x_train, y_train = dataset.split("Training")
     x_val, y_val = dataset.split("PublicTest")
+    soft = None
+    if teacher_scores is not None:
+        from training import teach
+
+        taught = teach.load(teacher_scores, x_train, y_train)
+        soft = taught.scores
+        _log(f"distilling from {len(taught.teachers)} teachers ({teacher_scores}), weight {recipe.distill}")
     if limit:
-        x_train, y_train = _stratified_head(x_train, y_train, limit, seed)
-        x_val, y_val = _stratified_head(x_val, y_val, max(limit // 4, 70), seed)
+        picks = _stratified_picks(y_train, limit, seed)
+        x_train, y_train = x_train[picks], y_train[picks]
+        soft = soft[picks] if soft is not None else None
+        val_picks = _stratified_picks(y_val, max(limit // 4, 70), seed)
+        x_val, y_val = x_val[val_picks], y_val[val_picks]
     _log(
         f"data: {len(y_train)} Training faces, {len(y_val)} PublicTest faces from {dataset.source}"
     )
@@ -150,6 +170,12 @@ def train(
             raise SystemExit(
                 f"{out} was trained with another recipe ({', '.join(changed)} differ); "
                 "resume with the same --set options or use another --out"
+            )
+        stored_teachers = (state.get("teacher_scores") or {}).get("teachers")
+        if recipe.distill and stored_teachers != list(taught.teachers):
+            raise SystemExit(
+                f"{out} was distilled from other teachers ({stored_teachers}); resume with the "
+                "same --teacher-scores or train afresh in another --out"
             )
         planned = int(state.get("epochs", epochs))
         if planned != epochs and (recipe.cosine or recipe.warmup_epochs):
@@ -185,6 +211,8 @@ def train(
         "recipe": asdict(recipe),
         "data": str(data_path),
         "limit": limit,
+        "teacher_scores": None if teacher_scores is None else {
+            "path": str(teacher_scores), "fingerprint": taught.fingerprint, "teachers": list(taught.teachers)},
         "command": command or " ".join(sys.argv),
     }
     if initial_epoch >= epochs:
@@ -193,7 +221,8 @@ def train(
 
     num_classes = model.output_shape[-1]
     train_batches = FaceBatches(x_train, y_train, num_classes, recipe.batch_size,
-                                recipe.augment, seed, initial_epoch)
+                                recipe.augment, seed, initial_epoch,
+                                teacher_scores=soft, distill=recipe.distill)
     val_targets = keras.utils.to_categorical(y_val, num_classes)
 
     best_so_far = _best_val_accuracy(history_path)
@@ -264,16 +293,15 @@ def _optimizer(keras, recipe: Recipe, steps: int, epochs: int):
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
-def _stratified_head(x, y, n, seed):
-    """A small class-balanced-ish subset for smoke runs: every class kept."""
+def _stratified_picks(y, n, seed) -> np.ndarray:
+    """Indices of a small class-balanced-ish subset for smoke runs: every class kept."""
     rng = np.random.default_rng(seed)
     picks = []
     per_class = max(1, n // int(y.max() + 1))
     for label in np.unique(y):
         ids = np.flatnonzero(y == label)
         picks.extend(rng.permutation(ids)[:per_class])
-    picks = np.sort(np.asarray(picks))
-    return x[picks], y[picks]
+    return np.sort(np.asarray(picks))
 
 
 def _append_history(path: Path, row: dict) -> None:
