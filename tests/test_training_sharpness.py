@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from training.sharpness import blur, estimate_blur_sigma
+from training.sharpness import blur, blur_profile, estimate_blur_sigma
 
 
 def _textures(n, seed):
@@ -19,6 +19,23 @@ def test_recovers_the_blur_between_two_sets(sigma):
     sharp = _textures(400, seed=1)
     blurred = blur(_textures(800, seed=2), sigma)
     assert estimate_blur_sigma(blurred, sharp, samples=400) == pytest.approx(sigma, abs=0.25)
+
+
+def test_blur_profile_reads_the_sigma_of_a_gaussian_blur_at_every_frequency():
+    sharp = _textures(400, seed=6)
+    blurred = blur(_textures(800, seed=7), 2.0)
+    profile = blur_profile(blurred, sharp, max_radius=8)
+    assert [row["cycles_per_face"] for row in profile] == list(range(1, 9))
+    # The window smears the lowest two radii a little; up to 8 the blur is still above the noise.
+    for row in profile[2:]:
+        assert row["implied_sigma"] == pytest.approx(2.0, abs=0.2)
+    assert profile[0]["power_ratio"] > profile[5]["power_ratio"]
+
+
+def test_blur_profile_of_equally_sharp_sets_is_flat():
+    profile = blur_profile(_textures(800, seed=8), _textures(400, seed=9), max_radius=8)
+    for row in profile:
+        assert row["power_ratio"] == pytest.approx(1.0, abs=0.15)
 
 
 def test_equally_sharp_sets_need_no_blur():

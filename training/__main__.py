@@ -92,7 +92,7 @@ def _teach(args, argv) -> int:
 
 def _sharpness(args) -> int:
     from training import data as fer
-    from training.sharpness import estimate_blur_sigma, laplacian_variance
+    from training.sharpness import blur_profile, estimate_blur_sigma, laplacian_variance
 
     dataset = fer.load(args.data)
     report = {
@@ -100,9 +100,11 @@ def _sharpness(args) -> int:
         for usage, (faces, _) in sorted(dataset.splits.items())
     }
     if "Training" in dataset.splits and "PublicTest" in dataset.splits:
-        report["blur_sigma_matching_publictest_to_training"] = estimate_blur_sigma(
-            dataset.split("Training")[0], dataset.split("PublicTest")[0]
-        )
+        train, test = dataset.split("Training")[0], dataset.split("PublicTest")[0]
+        report["blur_sigma_matching_publictest_to_training"] = estimate_blur_sigma(train, test)
+        report["training_power_over_publictest_by_frequency"] = [
+            {**row, "power_ratio": float(f"{row['power_ratio']:.3g}")} for row in blur_profile(train, test)
+        ]
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
