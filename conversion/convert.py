@@ -218,6 +218,7 @@ def model_card(model, keras_path, tflite_path, quantize, keras_metrics, tflite_m
             "epochs": run.get("epochs_done"),
             "seed": run.get("seed"),
             "recipe": run.get("recipe"),
+            "teacher_scores": run.get("teacher_scores"),  # None unless distilled
             "command": run.get("command"),
         },
         "publictest": {

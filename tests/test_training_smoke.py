@@ -52,6 +52,7 @@ def test_convert_int8_and_evaluate_both_formats(small_fer, trained, tmp_path, ca
     assert card["labels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     assert card["file_bytes"] == out.stat().st_size
     assert card["publictest"]["faces"] == TEST_ROWS
+    assert card["training"]["epochs"] == 2 and card["training"]["teacher_scores"] is None
     capsys.readouterr()
 
     for model in (run / "best.keras", out):
