@@ -100,15 +100,58 @@ def test_targets_mix_labels_with_teacher_scores():
         FaceBatches(faces, labels, 7, batch_size=8, augment=0.0, seed=1, distill=0.5)
 
 
-def test_student_trains_on_teacher_scores(small_fer, scores_file, tmp_path):
+def test_student_trains_on_teacher_scores(small_fer, scores_file, trained, tmp_path, monkeypatch):
+    """The student's batches get each face's own teacher scores (also with --limit),
+    and a resume with other scores is refused."""
+    import training.batches
+    from training import teach
     from training.__main__ import main
 
-    assert main(["train", "--data", str(small_fer), "--arch", "default", "--out", str(tmp_path),
-                 "--epochs", "1", "--teacher-scores", str(scores_file), "--set", "distill=0.7"]) == 0
+    seen = {}
+    original = training.batches.FaceBatches.__init__
+
+    def spy(self, faces, labels, *args, **kwargs):
+        seen.update(faces=faces, scores=kwargs.get("teacher_scores"), distill=kwargs.get("distill"))
+        original(self, faces, labels, *args, **kwargs)
+
+    monkeypatch.setattr(training.batches.FaceBatches, "__init__", spy)
+    args = ["train", "--data", str(small_fer), "--arch", "default", "--out", str(tmp_path),
+            "--epochs", "1", "--limit", "140", "--teacher-scores", str(scores_file), "--set", "distill=0.7"]
+    assert main(args) == 0
     state = json.loads((tmp_path / "run.json").read_text())
-    assert state["recipe"]["distill"] == 0.7
-    assert len(state["teacher_scores"]["teachers"]) == 2
-    assert (tmp_path / "best.keras").exists()
+    assert state["recipe"]["distill"] == 0.7 and len(state["teacher_scores"]["teachers"]) == 2
+
+    faces, labels = _training(small_fer)
+    full = teach.load(scores_file, faces, labels).scores
+    row_of = {face.tobytes(): i for i, face in enumerate(faces)}
+    assert seen["distill"] == 0.7 and 0 < len(seen["faces"]) < len(faces)
+    expected = full[[row_of[face.tobytes()] for face in seen["faces"]]]
+    np.testing.assert_array_equal(seen["scores"], expected)
+
+    other = tmp_path.parent / "not-yet" / "other-scores.npz"  # teach makes the folder
+    run, _ = trained
+    assert main(["teach", "--teacher", str(run / "best.keras"), "--data", str(small_fer),
+                 "--out", str(other)]) == 0
+    args[args.index(str(scores_file))] = str(other)
+    with pytest.raises(SystemExit, match="distilled from other teacher scores"):
+        main(args)
+
+
+def test_a_file_that_is_not_teacher_scores_is_named(small_fer, tmp_path):
+    from training import teach
+
+    faces, labels = _training(small_fer)
+    npy = tmp_path / "scores.npy"
+    np.save(npy, np.zeros((len(labels), 7)))
+    text = tmp_path / "scores.npz"
+    text.write_text("not a zip")
+    wrong_shape = tmp_path / "five.npz"
+    teach.save(wrong_shape, teach.TeacherScores(np.zeros((len(labels), 5)), "x", ("t",), "c"))
+    for path, message in ((npy, "not a teacher-scores file"), (text, "not a teacher-scores file"),
+                          (wrong_shape, "expected \\(faces, 7\\)")):
+        with pytest.raises(ValueError, match=message) as error:
+            teach.load(path, faces, labels)
+        assert str(path) in str(error.value)
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -119,7 +162,8 @@ def test_student_trains_on_teacher_scores(small_fer, scores_file, tmp_path):
 def test_distillation_options_must_come_together(small_fer, scores_file, tmp_path, capsys, extra, message):
     from training.__main__ import main
 
+    tmp_path = tmp_path / "run"
     extra = [str(scores_file) if part == "SCORES" else part for part in extra]
     assert main(["train", "--data", str(small_fer), "--out", str(tmp_path), "--epochs", "1", *extra]) == 2
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "run.json").exists()
+    assert not tmp_path.exists()  # refused before anything was written

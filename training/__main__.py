@@ -81,11 +81,13 @@ def _teach(args, argv) -> int:
     from training import teach
 
     command = "python -m training " + shlex.join(argv if argv is not None else sys.argv[1:])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)  # before the minutes of scoring, not after
     dataset = fer.load(args.data, {"Training", "PublicTest"})
     faces, labels = dataset.split("Training")
     check = dataset.splits.get("PublicTest")
     scores = teach.teach(args.teacher, faces, labels, command, check=check)
-    teach.save(args.out, scores)
+    teach.save(out, scores)
     print(f"teacher scores for {len(labels)} Training faces: {args.out}")
     return 0
 

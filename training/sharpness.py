@@ -57,8 +57,11 @@ def blur_profile(train: np.ndarray, test: np.ndarray, max_radius: int = 16) -> l
     for r in range(1, max_radius + 1):
         ring = np.abs(radius - r) < 0.5
         ratio = float(train_power[ring].mean() / test_power[ring].mean())
-        sigma = float(np.sqrt(-np.log(ratio)) / (2 * np.pi * r / size)) if ratio < 1 else 0.0
-        rows.append({"cycles_per_face": r, "power_ratio": ratio, "implied_sigma": round(sigma, 2)})
+        if ratio <= 0:  # nothing left at all: no finite sigma
+            sigma = None
+        else:
+            sigma = round(float(np.sqrt(-np.log(ratio)) / (2 * np.pi * r / size)), 2) if ratio < 1 else 0.0
+        rows.append({"cycles_per_face": r, "power_ratio": ratio, "implied_sigma": sigma})
     return rows
 
 

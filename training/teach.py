@@ -5,9 +5,9 @@ of them, but the booth runs one small model. Training that model towards the
 ensemble's scores for each Training face, as well as towards the labels
 (knowledge distillation), hands on part of the ensemble's gain at no cost on
 the device. The scores are computed once, averaged over the teachers and over
-each face and its mirror image (the student is trained on mirrored faces too),
-and saved with a fingerprint of the faces, so they are never applied to other
-data.
+each face and its mirror image (the student's augmentation mirrors faces, and
+a mirrored face keeps its expression), and saved with a fingerprint of the
+faces, so they are never applied to other data.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from device.labels import EXPRESSIONS
 from device.storage import atomic_write_bytes
+
+NUM_CLASSES = len(EXPRESSIONS)
 
 FORMAT = "memoji-booth teacher scores v1"
 
@@ -33,6 +36,11 @@ class TeacherScores:
     fingerprint: str
     teachers: tuple[str, ...]
     command: str
+
+    @property
+    def digest(self) -> str:
+        """Identifies these scores: a resumed student must learn from the same ones."""
+        return hashlib.sha256(np.ascontiguousarray(self.scores, dtype=np.float32).tobytes()).hexdigest()[:20]
 
 
 def fingerprint(faces: np.ndarray, labels: np.ndarray) -> str:
@@ -84,7 +92,8 @@ def teach(teachers: list[str | Path], faces: np.ndarray, labels: np.ndarray, com
     """The teachers' mean scores for the Training faces.
 
     `check` (PublicTest faces and labels) is only reported on: each teacher's
-    accuracy and the ensemble's, so the user sees what there is to distil.
+    accuracy and the ensemble's (one view, no mirror, as `evaluate` scores),
+    so the user sees what there is to distil.
     """
     if not teachers:
         raise ValueError("give at least one --teacher model")
@@ -127,15 +136,18 @@ def load(path: str | Path, faces: np.ndarray, labels: np.ndarray) -> TeacherScor
         with np.load(path, allow_pickle=False) as stored:
             meta = json.loads(str(stored["meta"]))
             scores = stored["scores"].astype(np.float32)
-    except (OSError, KeyError, ValueError) as error:
-        raise ValueError(f"{path}: not a teacher-scores file ({error})") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a teacher-scores file (format {meta.get('format')!r})")
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ValueError("no teacher-scores header")
+        made_for, teachers = meta["fingerprint"], tuple(meta["teachers"])
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as error:
+        raise ValueError(f"{path}: not a teacher-scores file made by `python -m training teach` ({error})") from None
+    if scores.ndim != 2 or scores.shape[1] != NUM_CLASSES:
+        raise ValueError(f"{path}: scores of shape {scores.shape}; expected (faces, {NUM_CLASSES})")
     expected = fingerprint(faces, labels)
-    if meta["fingerprint"] != expected or scores.shape[0] != len(labels):
+    if made_for != expected or scores.shape[0] != len(labels):
         raise ValueError(
             f"{path}: these scores were made for other Training faces ({scores.shape[0]} faces, "
-            f"fingerprint {meta['fingerprint']}; this data has {len(labels)}, {expected}); "
+            f"fingerprint {made_for}; this data has {len(labels)}, {expected}); "
             "run `python -m training teach` on this data"
         )
-    return TeacherScores(scores, meta["fingerprint"], tuple(meta["teachers"]), meta["command"])
+    return TeacherScores(scores, made_for, teachers, str(meta.get("command", "")))

@@ -107,7 +107,10 @@ def train(
 
     `overrides` sets recipe fields over the architecture's recipe (RECIPES).
     `teacher_scores` (from `python -m training teach`) are mixed into the
-    targets with the recipe's `distill` weight.
+    targets with the recipe's `distill` weight; the recipe's label smoothing
+    then applies to the mixed targets, and the logged training `acc` is
+    agreement with the mixed targets' top class (PublicTest accuracy, which
+    selects `best.keras`, is always against the labels).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -116,7 +119,6 @@ def train(
     from training.models import build
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     recipe = RECIPES[arch].with_overrides(overrides or {})
     if not 0.0 <= recipe.distill <= 1.0:
         raise ValueError(f"--set distill={recipe.distill}: the teachers' weight must be between 0 and 1")
@@ -124,6 +126,7 @@ def train(
         raise ValueError("--set distill needs --teacher-scores (made by `python -m training teach`)")
     if teacher_scores is not None and not recipe.distill:
         raise ValueError("--teacher-scores has no effect without a weight: add --set distill=W (0 < W <= 1)")
+    out.mkdir(parents=True, exist_ok=True)
 
     keras.utils.set_random_seed(seed)
     if keras.backend.backend() == "tensorflow":
@@ -171,11 +174,12 @@ def train(
                 f"{out} was trained with another recipe ({', '.join(changed)} differ); "
                 "resume with the same --set options or use another --out"
             )
-        stored_teachers = (state.get("teacher_scores") or {}).get("teachers")
-        if recipe.distill and stored_teachers != list(taught.teachers):
+        stored = state.get("teacher_scores") or {}
+        if recipe.distill and stored.get("digest") != taught.digest:
             raise SystemExit(
-                f"{out} was distilled from other teachers ({stored_teachers}); resume with the "
-                "same --teacher-scores or train afresh in another --out"
+                f"{out} was distilled from other teacher scores ({stored.get('path')}, teachers "
+                f"{stored.get('teachers')}) than {teacher_scores} (teachers {list(taught.teachers)}); "
+                "resume with the same scores or train afresh in another --out"
             )
         planned = int(state.get("epochs", epochs))
         if planned != epochs and (recipe.cosine or recipe.warmup_epochs):
@@ -212,7 +216,7 @@ def train(
         "data": str(data_path),
         "limit": limit,
         "teacher_scores": None if teacher_scores is None else {
-            "path": str(teacher_scores), "fingerprint": taught.fingerprint, "teachers": list(taught.teachers)},
+            "path": str(teacher_scores), "digest": taught.digest, "teachers": list(taught.teachers)},
         "command": command or " ".join(sys.argv),
     }
     if initial_epoch >= epochs:
