@@ -177,8 +177,9 @@ def train(
         stored = state.get("teacher_scores") or {}
         if recipe.distill and stored.get("digest") != taught.digest:
             raise SystemExit(
-                f"{out} was distilled from other teacher scores ({stored.get('path')}, teachers "
-                f"{stored.get('teachers')}) than {teacher_scores} (teachers {list(taught.teachers)}); "
+                f"{out} was distilled from other teacher scores (digest "
+                f"{stored.get('digest') or 'not recorded'}, from {stored.get('path')}) than "
+                f"{teacher_scores} (digest {taught.digest}); "
                 "resume with the same scores or train afresh in another --out"
             )
         planned = int(state.get("epochs", epochs))
