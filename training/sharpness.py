@@ -59,8 +59,10 @@ def blur_profile(train: np.ndarray, test: np.ndarray, max_radius: int = 16) -> l
         ratio = float(train_power[ring].mean() / test_power[ring].mean())
         if ratio <= 0:  # nothing left at all: no finite sigma
             sigma = None
+        elif ratio >= 1:  # nothing lost: no blur
+            sigma = 0.0
         else:
-            sigma = round(float(np.sqrt(-np.log(ratio)) / (2 * np.pi * r / size)), 2) if ratio < 1 else 0.0
+            sigma = round(float(np.sqrt(-np.log(ratio)) / (2 * np.pi * r / size)), 2)
         rows.append({"cycles_per_face": r, "power_ratio": ratio, "implied_sigma": sigma})
     return rows
 
