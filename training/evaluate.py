@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.labels import EXPRESSIONS
+from device.labels import EXPRESSIONS, NUM_CLASSES
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Metrics:
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, split: str) -> Metrics:
-    n = len(EXPRESSIONS)
+    n = NUM_CLASSES
     confusion = np.zeros((n, n), dtype=np.int64)
     np.add.at(confusion, (y_true, y_pred), 1)
     true_counts = confusion.sum(axis=1)

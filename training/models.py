@@ -11,10 +11,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from device.labels import EXPRESSIONS
+from device.labels import NUM_CLASSES
 
 INPUT_SHAPE = (48, 48, 1)
-NUM_CLASSES = len(EXPRESSIONS)
 
 
 def build_seed() -> keras.Model:

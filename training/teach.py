@@ -20,10 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from device.labels import EXPRESSIONS
+from device.labels import NUM_CLASSES
 from device.storage import atomic_write_bytes
-
-NUM_CLASSES = len(EXPRESSIONS)
 
 FORMAT = "memoji-booth teacher scores v1"
 
