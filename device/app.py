@@ -58,6 +58,7 @@ FRAME_FRESH_S = 5.0  # watchdog pings stop when no frame arrived for this long
 REOPEN_STUCK_S = 60.0  # a reopen hanging this long stops the pings too (systemd restarts us)
 LOOK_POLL_S = 1.0  # a standalone `memoji-booth web` may change the look file
 URL_REFRESH_S = 30.0  # the LAN address may change (DHCP)
+WEB_RETRY_S = 30.0  # the page could not start (port taken, address not up yet): try again this often
 FPS_WINDOW_S = 2.0
 IDLE_SLEEP_S = 0.005  # no new frame: wait this long before looking again
 IDLE_REDRAW_TICKS = 20  # ... and redraw at least every this many idle ticks (~10 Hz)
@@ -188,6 +189,7 @@ class Booth:
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memoji-save")
 
         self._web = None
+        self._web_retry_at: float | None = None  # set while a failed page start waits to be retried
         self._lan: LanAddress | None = None  # started on first use, when web.host is a wildcard
         self._ready_sent = False
         self._last_ping = -math.inf
@@ -290,6 +292,8 @@ class Booth:
         now = self._clock()
         self._handle_events(now)
         self._poll_look(now)
+        if self._web_retry_at is not None and now >= self._web_retry_at:
+            self._start_web()
         timer = time.perf_counter()
         frame = self._read_frame(now)
         if frame is not None:
@@ -649,8 +653,10 @@ class Booth:
     def _web_url(self, path: str = "") -> str:
         """The page's URL for the screen, "" while unknown. Never looks anything up
         here: finding the LAN address may wait on DNS, so a LanAddress thread does it."""
-        if not self.config.web.enabled:
-            return ""
+        if not self.config.web.enabled or self._web is None:
+            return ""  # never advertise a page that is not being served
+        if self.config.web.public_url:
+            return self.config.web.public_url.rstrip("/") + path
         host = self.config.web.host
         if is_wildcard(host):
             if self._lan is None:
@@ -674,18 +680,27 @@ class Booth:
             self.notifier.watchdog()
 
     def _start_web(self) -> None:
-        """Serve the LAN page on a thread; if it cannot start, the kiosk runs without it."""
+        """Serve the LAN page on a thread; if it cannot start, the kiosk runs without it
+        (and shows no address) and tries again every WEB_RETRY_S."""
         if not self.config.web.enabled:
             return
+        first_try = self._web_retry_at is None
         try:
             from device.webui import create_app, start_in_thread
 
             app = create_app(self.config, booth=self)
             self._web = start_in_thread(app, self.config.web.host, self.config.web.port)
-            log.info("web page: %s", getattr(self._web, "url", self._web_url()))
-        except Exception:
-            log.exception("the web page could not start; the booth runs without it")
+        except Exception as error:
             self._web = None
+            self._web_retry_at = self._clock() + WEB_RETRY_S
+            if first_try:
+                log.exception("the web page could not start; the booth runs without it and "
+                              "tries again every %.0f s", WEB_RETRY_S)
+            else:
+                log.debug("the web page still cannot start: %s", error)
+            return
+        self._web_retry_at = None
+        log.info("web page: %s", getattr(self._web, "url", None) or self._web_url())
 
     def _install_sigterm(self) -> Callable[[], None]:
         """SIGTERM (systemctl stop) ends the loop cleanly; only possible on the main thread."""

@@ -34,11 +34,15 @@ __all__ = [
     "FIELD_LABELS",
     "LOOK_CHOICES",
     "PRESETS",
+    "PRESET_FIELDS",
     "AvatarCache",
     "Look",
     "LookError",
+    "OWN_COLOUR_CLOTHING",
+    "apply_preset",
     "choice_label",
     "decode_png_rgba",
+    "preset_fields",
     "render_png",
     "render_rgba",
     "render_svg",
@@ -46,6 +50,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# Clothes drawn in fixed colours: the clothing colour does not change them (the
+# gladiator's shows only as a thin outline), and the editor says so.
+OWN_COLOUR_CLOTHING: tuple[str, ...] = ("ASTRONAUT_SUIT", "GLADIATOR")
 
 # Look field -> the python-avatars enum its values name.
 _FIELD_ENUMS: dict[str, type[pa.AvatarEnum]] = {
@@ -181,6 +189,22 @@ PRESETS: dict[str, Look] = {
     ),
 }
 
+# What a gender preset sets: the styled parts. Skin colour, hair colour and
+# glasses belong to the guest, so choosing a preset keeps them.
+PRESET_FIELDS: tuple[str, ...] = ("hair_type", "clothing_type", "clothing_color", "facial_hair")
+
+
+def preset_fields(name: str) -> dict[str, str]:
+    """The fields preset `name` sets (KeyError for an unknown preset)."""
+    preset = PRESETS[name]
+    return {field: getattr(preset, field) for field in PRESET_FIELDS}
+
+
+def apply_preset(look: Look, name: str) -> Look:
+    """`look` styled by preset `name`, keeping its skin colour, hair colour and glasses."""
+    return look.replace(**preset_fields(name))
+
+
 DEFAULT_LOOK = Look()
 
 
@@ -241,12 +265,32 @@ def render_svg(look: Look, expression: str) -> str:
         "shirt_graphic": _SHIRT_GRAPHIC,
     }
     svg = pa.Avatar(top=hair, **common).render()  # render(path=None) returns text, writes nothing
+    if hair in _FIXED_HAIR_FILLS:
+        svg = _recolour_hair(svg, hair, hair_color)
     missing = [
         slot
         for slot, part in (("Facial-Hair", facial_hair), ("Accessory", accessory))
         if part.value and not _hair_has_slot(hair, slot)
     ]
     return _add_missing_slots(svg, missing, common) if missing else svg
+
+
+# Hair styles whose drawings fix their hair's fill where python-avatars does not
+# reach (no `Hair-Color` element, or a child that overrides its fill): the ids
+# of the shapes that are the hair, so the chosen hair colour still applies.
+_FIXED_HAIR_FILLS: dict[pa.HairType, tuple[str, ...]] = {
+    pa.HairType.SHAVED_SIDES: ("Hair", "Copetón"),
+    pa.HairType.STRAIGHT_2: ("Mask-Hair", "Color"),
+}
+
+
+def _recolour_hair(svg: str, hair: pa.HairType, colour: pa.HairColor) -> str:
+    root = ET.fromstring(svg)
+    for name in _FIXED_HAIR_FILLS[hair]:
+        shape = _find_id(root, f"{hair.value}_{name}")
+        if shape is not None:
+            shape.set("fill", str(colour.value))
+    return ET.tostring(root, encoding="unicode")
 
 
 def _add_missing_slots(svg: str, slots: list[str], common: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -109,6 +110,17 @@ _PIN_OR_EMPTY = Rule(
 )
 _BCM_PIN = _between(0, 27)
 
+
+def _is_public_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not (parts.query or parts.fragment)
+
+
+_PUBLIC_URL_OR_EMPTY = Rule(
+    "empty, or an http(s) address such as http://booth.lan:8000",
+    lambda value: not value or _is_public_url(value),
+)
+
 # ---------------------------------------------------------------- the schema
 
 # fmt: off
@@ -175,6 +187,10 @@ SETTINGS: list[Setting] = [
             check=_PIN_OR_EMPTY),
     Setting("web", "max_upload_mb", int, 10, "largest photo the page accepts, megabytes",
             check=_between(1, 100)),
+    Setting("web", "public_url", str, "",
+            "the page's address when phones reach it under another name or through a proxy: "
+            "the QR codes point there and the page answers to that name; empty = this "
+            "machine's LAN address", check=_PUBLIC_URL_OR_EMPTY),
 ]
 # fmt: on
 

@@ -278,6 +278,19 @@ def test_the_led_is_lit_while_the_booth_is_ready_and_off_when_it_stops(tmp_path,
     assert not mock_pins.pin(22).state  # the booth stopped: dark
 
 
+class StartedPage:
+    """Stands in for the page's server: the booth advertises only a page that started."""
+
+    url = "http://127.0.0.1:0"
+
+    def close(self) -> None:
+        pass
+
+
+def pretend_the_page_started(booth, monkeypatch):
+    monkeypatch.setattr(booth, "_start_web", lambda: setattr(booth, "_web", StartedPage()))
+
+
 def test_saved_scene_links_to_the_gallery_page(tmp_path, monkeypatch):
     from device import netinfo
 
@@ -288,7 +301,7 @@ def test_saved_scene_links_to_the_gallery_page(tmp_path, monkeypatch):
         on_scene=lambda s: isinstance(s, screens.SavedScene) and booth_ref[0].stop())
     booth = make_booth(config, display=display, source=ScriptedSource([FACE]), clock=FakeClock())
     booth_ref.append(booth)
-    monkeypatch.setattr(booth, "_start_web", lambda: None)
+    pretend_the_page_started(booth, monkeypatch)
     booth.request_capture()
     booth.run(frames=3000)
     saved = [s for s in display.scenes if isinstance(s, screens.SavedScene)]
@@ -328,7 +341,7 @@ def test_the_screen_never_waits_for_dns_to_show_the_web_address(tmp_path, monkey
 
     config = make_config(tmp_path, web__enabled=True, web__port=8123)  # web.host: 0.0.0.0
     booth = make_booth(config, display=RecordingDisplay(on_scene), source=ScriptedSource([FACE]))
-    monkeypatch.setattr(booth, "_start_web", lambda: None)
+    pretend_the_page_started(booth, monkeypatch)
     booth.run(frames=100)
     answer.set()
     assert urls[0] == ""  # not known yet: no URL rather than a frozen screen

@@ -13,10 +13,13 @@ from device.avatar import (
     DEFAULT_LOOK,
     EXPRESSION_PARTS,
     LOOK_CHOICES,
+    OWN_COLOUR_CLOTHING,
+    PRESET_FIELDS,
     PRESETS,
     AvatarCache,
     Look,
     LookError,
+    apply_preset,
     render_png,
     render_rgba,
     render_svg,
@@ -47,6 +50,38 @@ def test_presets_differ_as_designed():
     assert female.facial_hair == "NONE" and "LONG" in female.hair_type
     assert male.hair_type.startswith("SHORT") and male.facial_hair != "NONE"
     assert DEFAULT_LOOK == Look()
+
+
+def test_a_preset_styles_the_look_and_keeps_what_belongs_to_the_guest():
+    guest = Look(skin_color="DARK_BROWN", hair_color="RED", accessory="ROUND", facial_hair="MOUSTACHE_FANCY")
+    for name, preset in PRESETS.items():
+        styled = apply_preset(guest, name)
+        assert {f: getattr(styled, f) for f in PRESET_FIELDS} == {f: getattr(preset, f) for f in PRESET_FIELDS}
+        assert (styled.skin_color, styled.hair_color, styled.accessory) == ("DARK_BROWN", "RED", "ROUND")
+    with pytest.raises(KeyError):
+        apply_preset(guest, "robot")
+
+
+def changed_pixels(a: Look, b: Look, size: int = 128) -> int:
+    first = render_rgba(a, "happy", size).astype(int)
+    second = render_rgba(b, "happy", size).astype(int)
+    return int((np.abs(first - second).max(axis=2) > 30).sum())
+
+
+def test_every_hair_style_takes_the_hair_colour():
+    """Some drawings fix their hair's fill where python-avatars does not reach (SHAVED_SIDES,
+    STRAIGHT_2): the chosen colour must show on every style that has hair."""
+    ignored = [hair for hair in LOOK_CHOICES["hair_type"] if hair != "NONE"
+               and changed_pixels(Look(hair_type=hair, hair_color="RED"),
+                                  Look(hair_type=hair, hair_color="BLACK")) < 50]
+    assert ignored == []
+
+
+def test_clothes_take_the_clothing_colour_except_those_drawn_in_their_own():
+    ignored = [clothing for clothing in LOOK_CHOICES["clothing_type"]
+               if changed_pixels(Look(clothing_type=clothing, clothing_color="RED"),
+                                 Look(clothing_type=clothing, clothing_color="BLACK")) < 50]
+    assert ignored == list(OWN_COLOUR_CLOTHING)  # the editor says so under the colours
 
 
 def test_from_dict_round_trip_partial_and_case():

@@ -135,6 +135,9 @@ def test_config_is_frozen():
         ("[camera]\nsource = '/no/such/video.mp4'", "camera.source", "replay"),
         ("[detector]\nmin_score = 1.5", "detector.min_score", "from 0.0 to 1.0"),
         ("[model]\nsmoothing_s = nan", "model.smoothing_s", "finite"),
+        ("[web]\npublic_url = 'booth.lan:8000'", "web.public_url", "http(s) address"),
+        ("[web]\npublic_url = 'ftp://booth.lan'", "web.public_url", "http(s) address"),
+        ("[web]\npublic_url = 'http://booth.lan/?x=1'", "web.public_url", "http(s) address"),
     ],
 )
 def test_bad_settings_name_key_file_and_what_is_allowed(tmp_path, text, key, phrase):

@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import stat
 import struct
 import threading
 import urllib.error
 import urllib.request
 import zlib
+from urllib.parse import unquote
 
 import cv2
 import numpy as np
 import pytest
 
-from device.avatar import DEFAULT_LOOK, PRESETS, Look, render_png
+from device.avatar import DEFAULT_LOOK, PRESETS, Look, apply_preset, preset_fields, render_png
 from device.gallery import Gallery, LookStore
 from device.labels import EXPRESSIONS
 from device.webui import create_app, start_in_thread
@@ -146,6 +148,7 @@ def test_look_page_offers_every_choice_and_the_saved_look(client):
                                   html, re.S).group(1))
     assert editor["look"] == DEFAULT_LOOK.to_dict()
     assert set(editor["presets"]) == set(PRESETS)
+    assert "The astronaut suit and the gladiator keep their own colours." in html
 
 
 # ---------------------------------------------------------------- look API
@@ -170,8 +173,8 @@ def test_put_look_with_a_booth_applies_it_at_once(make_app, tmp_path):
     booth = FakeBooth(tmp_path)
     client = make_app(booth=booth).test_client()
     assert client.put("/api/look", json={"preset": "male"}).status_code == 200
-    assert booth.looks == [PRESETS["male"]]
-    assert LookStore(tmp_path / "data" / "look.json").load() == PRESETS["male"]
+    assert booth.looks == [apply_preset(DEFAULT_LOOK, "male")]
+    assert LookStore(tmp_path / "data" / "look.json").load() == apply_preset(DEFAULT_LOOK, "male")
 
 
 @pytest.mark.parametrize("body, field", [
@@ -203,6 +206,13 @@ def test_put_look_needs_a_json_object(client, data, content_type):
     assert "JSON object" in response.get_json()["error"]
 
 
+def test_put_look_with_json_nested_beyond_recursion_is_400(app):
+    deep = "[" * 100_000 + "]" * 100_000
+    response = app.test_client(use_cookies=False).put("/api/look", data=deep,
+                                                      content_type="application/json")
+    assert response.status_code == 400 and "JSON object" in response.get_json()["error"]
+
+
 def test_look_options_list_fields_presets_and_expressions(client):
     options = client.get("/api/look/options").get_json()
     names = [f["name"] for f in options["fields"]]
@@ -210,7 +220,7 @@ def test_look_options_list_fields_presets_and_expressions(client):
     hair = next(f for f in options["fields"] if f["name"] == "hair_color")
     assert all(re.fullmatch(r"#[0-9A-Fa-f]{6}", o["swatch"]) for o in hair["options"])
     assert options["expressions"] == list(EXPRESSIONS)
-    assert options["presets"]["female"] == PRESETS["female"].to_dict()
+    assert options["presets"]["female"] == preset_fields("female")
 
 
 def test_random_look_is_valid_and_not_saved(client):
@@ -250,8 +260,32 @@ def test_the_plain_form_saves_the_look_without_javascript(client):
     assert client.get("/api/look").get_json()["hair_color"] == "RED"
     response = client.post("/look", data={"preset": "female", "csrf_token": token})
     assert response.status_code == 303
-    assert client.get("/api/look").get_json() == PRESETS["female"].to_dict()
+    styled = apply_preset(DEFAULT_LOOK.replace(hair_color="RED"), "female")
+    assert client.get("/api/look").get_json() == styled.to_dict()  # the preset kept the red hair
     assert "Saved." in client.get("/look?saved=1").get_data(as_text=True)
+
+
+def test_a_gender_preset_keeps_the_guests_skin_hair_colour_and_glasses(client):
+    chosen = {"skin_color": "DARK_BROWN", "hair_color": "RED", "accessory": "ROUND"}
+    client.put("/api/look", json=chosen)
+    look = client.put("/api/look", json={"preset": "female"}).get_json()
+    assert look == {**look, **chosen, **preset_fields("female")}
+    token = csrf_of(client)
+    client.post("/look", data={**look, "csrf_token": token, "preset": "male"})
+    assert client.get("/api/look").get_json() == {**look, **chosen, **preset_fields("male")}
+
+
+def test_colour_swatches_are_coloured_without_javascript(client):
+    """The security policy allows no inline styles, so the colours come from a stylesheet."""
+    page = client.get("/look").get_data(as_text=True)
+    sheet = re.search(r'<link rel="stylesheet" href="(/look/swatches\.css)">', page).group(1)
+    response = client.get(sheet)
+    assert response.status_code == 200 and response.mimetype == "text/css"
+    css = response.get_data(as_text=True)
+    for swatch in set(re.findall(r'data-swatch="(#[0-9A-Fa-f]{6})"', page)):
+        assert f'.dot[data-swatch="{swatch}"] {{ background-color: {swatch}; }}' in css
+    app_css = client.get("/static/app.css").get_data(as_text=True)
+    assert re.search(r"\[hidden\]\s*\{\s*display:\s*none\s*!important", app_css)  # Random stays hidden
 
 
 def test_the_plain_form_rejects_a_bad_value_with_a_page_naming_it(client):
@@ -367,6 +401,7 @@ def test_gallery_api_pages_newest_first(app, client):
 @pytest.mark.parametrize("query, field", [
     ("page=0", "page"), ("page=-1", "page"), ("page=two", "page"),
     ("per_page=0", "per_page"), ("per_page=1000", "per_page"), ("per_page=x", "per_page"),
+    ("page=%C2%B2", "page"), ("per_page=%C2%B2", "per_page"),  # "²": isdigit() yet not int()
 ])
 def test_gallery_api_rejects_bad_paging(client, query, field):
     response = client.get(f"/api/gallery?{query}")
@@ -447,7 +482,7 @@ def test_photo_upload_makes_a_memoji_in_the_current_look(app, client, analyser, 
     memoji = response.get_json()
     assert memoji["expression"] == "surprise"
     assert memoji["scores"]["surprise"] == pytest.approx(0.9)
-    assert memoji["look"] == PRESETS["female"].to_dict()
+    assert memoji["look"] == apply_preset(DEFAULT_LOOK, "female").to_dict()
     saved = client.get(memoji["image"])
     assert saved.status_code == 200 and saved.data.startswith(PNG_SIGNATURE)
     gallery = Gallery(tmp_path / "data" / "gallery", keep=10)
@@ -474,6 +509,12 @@ def test_the_analyser_is_built_once_per_app(make_app):
     for _ in range(3):
         assert upload(client, bright_photo()).status_code == 201
     assert len(built) == 1
+
+
+def test_the_photo_picker_offers_existing_photos_too(client):
+    """`capture` would make phones open the camera only, with no way to pick a saved photo."""
+    picker = re.search(r'<input type="file"[^>]*>', client.get("/photo").get_data(as_text=True)).group(0)
+    assert "capture" not in picker and 'accept="image/jpeg,image/png,image/*"' in picker
 
 
 def test_photo_form_without_javascript_shows_the_new_memoji(client):
@@ -630,6 +671,29 @@ def test_login_redirects_only_within_the_booth(pin_client, target, landing):
     assert response.headers["Location"] == landing
 
 
+@pytest.mark.parametrize("target", ["/%09/evil.example", "/%0a/evil.example", "/%0d%0a/evil.example",
+                                    "/%7f/evil.example"])
+def test_login_never_redirects_off_site_through_control_characters(pin_client, client, target):
+    """Browsers drop tabs and newlines from a Location: `/<tab>/evil.example` leaves the booth."""
+    assert client.get(f"/login?next={target}").headers["Location"] == "/look"  # no PIN set
+    token = csrf_of(pin_client, "/login")
+    response = pin_client.post("/login", data={"pin": PIN, "csrf_token": token,
+                                               "next": unquote(target)})
+    assert response.status_code == 303 and response.headers["Location"] == "/look"
+
+
+def test_a_form_sent_after_the_login_lapsed_comes_back_to_its_page(pin_client):
+    name = saved_gallery(pin_client.application, 1)[0]
+    token = csrf_of(pin_client, f"/gallery/{name}")
+    response = pin_client.post(f"/gallery/{name}/delete", data={"csrf_token": token},
+                               headers={"Referer": f"http://localhost/gallery/{name}"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/login?next=/gallery/{name}"  # not the POST-only address
+    foreign = pin_client.post(f"/gallery/{name}/delete", data={"csrf_token": token},
+                              headers={"Referer": "http://localhost.evil.example/x"})
+    assert foreign.headers["Location"] == "/login?next=/look"
+
+
 def test_login_page_without_a_pin_goes_straight_on(client):
     response = client.get("/login?next=/gallery")
     assert response.status_code == 302 and response.headers["Location"] == "/gallery"
@@ -652,6 +716,24 @@ def test_browser_requests_without_the_csrf_token_are_refused(client, method, pat
         assert response.status_code == 403, headers
         assert "CSRF" in response.get_data(as_text=True)
     assert client.get("/api/look").get_json() == DEFAULT_LOOK.to_dict()
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8000", "localhost.evil.example"])
+def test_a_name_that_is_not_the_booths_is_refused(app, host):
+    """DNS rebinding: a page on a rebound name must not read the page or use its token."""
+    fresh = app.test_client()
+    for method, path in (("get", "/look"), ("get", "/api/look"), ("delete", "/api/gallery/x.png")):
+        response = getattr(fresh, method)(path, headers={"Host": host})
+        assert response.status_code == 400, (method, path)
+        assert "web.public_url" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1:8000", "192.168.1.20:8000", "[::1]:8000",
+                                  "[fe80::1]", "BOOTH-7", "booth-7.local:8000", "booth.lan:8080"])
+def test_the_booths_own_names_and_addresses_are_served(make_app, monkeypatch, host):
+    monkeypatch.setattr("socket.gethostname", lambda: "booth-7")
+    app = make_app(web_public_url="http://booth.lan:8080")
+    assert app.test_client().get("/api/look", headers={"Host": host}).status_code == 200
 
 
 def test_a_cross_site_request_without_cookies_is_refused(app):
@@ -724,6 +806,18 @@ def test_a_login_survives_a_restart(make_app):
 # ---------------------------------------------------------------- the server
 
 
+def test_the_server_refuses_a_body_beyond_the_upload_limit_before_reading_it(make_app):
+    """Flask checks MAX_CONTENT_LENGTH only after waitress has buffered the whole body (up to
+    1 GiB by default, on the SD card): waitress itself must answer 413 from the header."""
+    app = make_app(web_max_upload_mb=1)
+    with start_in_thread(app, "127.0.0.1", 0) as handle:
+        port = int(handle.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(b"POST /api/photo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               b"Content-Length: 500000000\r\n\r\n" + b"\0" * 65536)
+            assert connection.recv(64).startswith(b"HTTP/1.1 413")
+
+
 def test_start_in_thread_serves_on_an_ephemeral_port_and_closes(app):
     handle = start_in_thread(app, "127.0.0.1", 0)
     try:
@@ -766,7 +860,7 @@ def test_with_the_real_booth_capture_and_status_go_through_its_loop(tmp_path):
     assert status["running"] is True
     assert status["state"] == "countdown"  # the web's capture started the kiosk's countdown
     assert status["expression"] == "happy" and status["face"] == [160, 120, 320, 240]
-    assert LookStore(tmp_path / "data" / "look.json").load() == PRESETS["male"]
+    assert LookStore(tmp_path / "data" / "look.json").load() == apply_preset(DEFAULT_LOOK, "male")
 
 
 def test_with_the_real_booth_and_no_model_capture_is_503_with_the_path(tmp_path):

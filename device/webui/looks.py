@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 import python_avatars as pa
 
-from device.avatar import FIELD_LABELS, LOOK_CHOICES, Look, LookError, choice_label, render_png
+from device.avatar import (
+    FIELD_LABELS,
+    LOOK_CHOICES,
+    OWN_COLOUR_CLOTHING,
+    Look,
+    LookError,
+    choice_label,
+    render_png,
+)
 from device.labels import EXPRESSIONS
 
 PREVIEW_SIZES = (128, 256, 384, 512)
@@ -35,6 +43,7 @@ class Field:
     name: str
     label: str
     options: tuple[Option, ...]
+    hint: str = ""  # shown under the field: when a choice does not apply
 
     @property
     def is_colour(self) -> bool:
@@ -52,6 +61,12 @@ def _swatch(field: str, value: str) -> str | None:
     return colour if isinstance(colour, str) and colour.startswith("#") else None
 
 
+_FIELD_HINTS = {
+    "clothing_color": "The {} keep their own colours.".format(
+        " and the ".join(choice_label(value).lower() for value in OWN_COLOUR_CLOTHING)),
+}
+
+
 @functools.cache
 def look_fields() -> tuple[Field, ...]:
     """Every look attribute with its choices, in the order the editor shows them."""
@@ -60,6 +75,7 @@ def look_fields() -> tuple[Field, ...]:
             name=name,
             label=FIELD_LABELS.get(name, name.replace("_", " ").capitalize()),
             options=tuple(Option(value, choice_label(value), _swatch(name, value)) for value in choices),
+            hint=_FIELD_HINTS.get(name, ""),
         )
         for name, choices in LOOK_CHOICES.items()
     )

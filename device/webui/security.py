@@ -10,6 +10,9 @@
   (curl, no cookie, no `Origin`) may call the API without one: a cross-site
   page cannot forge such a request, because browsers always send `Origin`
   with a cross-site POST, PUT or DELETE.
+- Host: the page answers to IP addresses, localhost, this machine's hostname
+  (and `<hostname>.local`) and the host of `web.public_url`, and refuses any
+  other name, so a web page on a DNS name rebound to the booth cannot use it.
 - The session key lives in `<data_dir>/secret_key` (0600), so logins survive
   a restart.
 """
@@ -18,14 +21,17 @@ from __future__ import annotations
 
 import functools
 import hmac
+import ipaddress
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 
@@ -185,16 +191,73 @@ def operator_required(view: Callable[..., Any]) -> Callable[..., Any]:
         if request.path.startswith("/api/"):
             abort(401, description=f"This needs the operator PIN: log in at /login, or send it in the "
                                    f"{PIN_HEADER} header.")
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return redirect(url_for("auth.login", next=_come_back_to()))
 
     return guarded
 
 
+def _come_back_to() -> str:
+    """Where the login should return: this page, or for a form that posted here (a lapsed
+    login), the page the form was on, since its POST-only address cannot be opened."""
+    if request.method in SAFE_METHODS:
+        return request.full_path.rstrip("?")
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and referrer.path:
+        return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return url_for("look.edit")
+
+
 def safe_next(target: str | None, fallback: str = "/") -> str:
-    """A redirect target on this site only (no `//evil.example` or absolute URLs)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """A redirect target on this site only (no `//evil.example` or absolute URLs).
+
+    Control characters are refused outright: browsers and Werkzeug strip tabs
+    and newlines from a Location, so `/\t/evil.example` would become
+    `//evil.example` after this check had passed it.
+    """
+    if not target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not parts.scheme and not parts.netloc):
         return target
     return fallback
+
+
+# ---------------------------------------------------------------- host names
+
+def allowed_host_names(public_url: str = "") -> frozenset[str]:
+    """The names this page answers to besides IP addresses: localhost, this machine's
+    hostname (and its mDNS .local name) and the host of `web.public_url`."""
+    names = {"localhost"}
+    hostname = socket.gethostname().lower()
+    if hostname:
+        names |= {hostname, f"{hostname}.local"}
+    public_host = urlsplit(public_url).hostname if public_url else None
+    if public_host:
+        names.add(public_host.lower())
+    return frozenset(names)
+
+
+def host_allowed(host_header: str, names: frozenset[str]) -> bool:
+    """Is the request's Host one of ours? An IP literal always is (phones open the QR code's
+    address); any other name must be listed, so a web page on a rebound DNS name
+    cannot read the page or use its CSRF token."""
+    host = urlsplit(f"//{host_header}").hostname if host_header else None
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return host.rstrip(".").lower() in names
+
+
+def check_host() -> None:
+    """400 for a request whose Host names someone else (DNS rebinding)."""
+    if not host_allowed(request.host, current_app.extensions["allowed_hosts"]):
+        abort(400, description=(
+            f"This booth does not answer to the name {request.host!r}. Open it by its address "
+            f"(as on the kiosk's screen), or set web.public_url to the address you use."))
 
 
 # ---------------------------------------------------------------- wiring
@@ -208,8 +271,10 @@ def _security_headers(response: Any) -> Any:
 
 
 def install_security(app: Flask) -> None:
-    """CSRF check before every request, safe headers after, and template helpers."""
+    """Host and CSRF checks before every request, safe headers after, and template helpers."""
     app.extensions["pin_throttle"] = WrongPinThrottle()
+    app.extensions["allowed_hosts"] = allowed_host_names(app.config.get("PUBLIC_URL", ""))
+    app.before_request(check_host)
     app.before_request(check_csrf)
     app.after_request(_security_headers)
     app.jinja_env.globals.update(

@@ -21,10 +21,29 @@ log = logging.getLogger(__name__)
 __all__ = ["ServerHandle", "serve", "start_in_thread"]
 
 
+# Room for the multipart framing and the form's other fields around an upload.
+FORM_OVERHEAD_BYTES = 1024 * 1024
+
+
+def _body_limit(app: Any) -> int | None:
+    """The largest request body waitress should accept, from the app's upload limit.
+
+    Flask only applies MAX_CONTENT_LENGTH once the body has arrived, and
+    waitress buffers up to 1 GiB by default (spilling to a temporary file on
+    the SD card), so the limit has to be enforced here, before buffering.
+    """
+    limit = getattr(app, "config", {}).get("MAX_CONTENT_LENGTH")
+    return None if limit is None else int(limit) + FORM_OVERHEAD_BYTES
+
+
 def _make_server(app: Any, host: str, port: int, threads: int) -> BaseWSGIServer:
     # ident: do not advertise the server software; clear_untrusted_proxy_headers: no proxy is trusted.
+    options: dict[str, Any] = {}
+    limit = _body_limit(app)
+    if limit is not None:
+        options["max_request_body_size"] = limit
     return create_server(app, host=host, port=port, threads=threads, ident="memoji-booth",
-                         clear_untrusted_proxy_headers=True)
+                         clear_untrusted_proxy_headers=True, **options)
 
 
 def _url(server: BaseWSGIServer) -> str:

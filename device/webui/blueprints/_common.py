@@ -27,10 +27,15 @@ def entry_json(entry: Any) -> dict[str, Any]:
     }
 
 
+def is_whole_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() then refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_page(text: str | None) -> int:
     """A page number from the query (1 when absent); ValueError for anything but a positive integer."""
     if text is None or text == "":
         return 1
-    if not text.isdigit() or int(text) < 1:
+    if not is_whole_number(text) or int(text) < 1:
         raise ValueError(f"page: must be a whole number from 1, got {text!r}")
     return int(text)

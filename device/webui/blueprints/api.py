@@ -18,10 +18,10 @@ import math
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from device.avatar import PRESETS, Look, LookError
+from device.avatar import PRESETS, Look, LookError, apply_preset, preset_fields
 from device.gallery import StorageFullError
 from device.labels import EXPRESSIONS
-from device.webui.blueprints._common import entry_json, kiosk, parse_page
+from device.webui.blueprints._common import entry_json, is_whole_number, kiosk, parse_page
 from device.webui.blueprints.gallery import delete_memoji
 from device.webui.blueprints.photo import make_memoji_from_upload
 from device.webui.errors import error_response
@@ -59,7 +59,10 @@ def get_look():
 @operator_required
 def put_look():
     """Change the look: all or some fields, or {"preset": "female"}; applies to the kiosk at once."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # json nests deeper than Python recurses: not a look either
+        body = None
     if not isinstance(body, dict):
         return bad_field("", 'Send a JSON object of look fields, e.g. {"hair_color": "BLACK"}.')
     fields = dict(body)
@@ -68,7 +71,7 @@ def put_look():
     if preset is not None:
         if not isinstance(preset, str) or preset not in PRESETS:
             return bad_field("preset", f"preset: {preset!r} is not one of {', '.join(PRESETS)}")
-        base = PRESETS[preset]
+        base = apply_preset(base, preset)
     try:
         look = look_from_fields(fields, base)
     except LookError as error:
@@ -89,7 +92,7 @@ def look_options():
              "options": [{"value": o.value, "label": o.label, "swatch": o.swatch} for o in f.options]}
             for f in look_fields()
         ],
-        "presets": {name: look.to_dict() for name, look in PRESETS.items()},
+        "presets": {name: preset_fields(name) for name in PRESETS},
         "expressions": list(EXPRESSIONS),
     })
 
@@ -151,7 +154,7 @@ def gallery():
     except ValueError as error:
         return bad_field("page", str(error))
     per_page_text = request.args.get("per_page", str(current_app.config["GALLERY_PER_PAGE"]))
-    if not per_page_text.isdigit() or not 1 <= int(per_page_text) <= MAX_PER_PAGE:
+    if not is_whole_number(per_page_text) or not 1 <= int(per_page_text) <= MAX_PER_PAGE:
         return bad_field("per_page", f"per_page: must be a whole number from 1 to {MAX_PER_PAGE}")
     per_page = int(per_page_text)
     entries, total = kiosk().gallery.page(number, per_page)

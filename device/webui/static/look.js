@@ -11,11 +11,6 @@
   let saved = { ...data.look };
   let expression = "happy";
 
-  // Colour dots get their colour here (the page's security policy allows no inline styles).
-  document.querySelectorAll(".dot[data-swatch]").forEach((dot) => {
-    dot.style.backgroundColor = dot.dataset.swatch;
-  });
-
   function currentLook() {
     const look = {};
     for (const name of fieldNames) {
