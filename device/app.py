@@ -536,6 +536,7 @@ class Booth:
             log.info("capture ignored: no expression model")
             return
         self._countdown_end = now + float(self.config.booth.countdown_s)
+        self._banner = None  # a press during "Saved!" or "No face" must show its own countdown
         if self.button is not None:
             self.button.blink()
         log.info("capture: countdown %ss", self.config.booth.countdown_s)

@@ -38,7 +38,7 @@ class CaptureButton:
         self._led = None
         try:
             from gpiozero import LED, Button
-            from gpiozero.exc import BadPinFactory, GPIOZeroError
+            from gpiozero.exc import BadPinFactory
         except ImportError:  # gpiozero itself missing: same outcome as no pin library
             log.warning("capture button disabled: gpiozero is not installed")
             return
@@ -58,7 +58,10 @@ class CaptureButton:
                 "set GPIOZERO_PIN_FACTORY=mock to simulate one"
             )
             return
-        except (GPIOZeroError, OSError, RuntimeError) as error:
+        except Exception as error:  # pin libraries raise their own classes
+            # gpiozero's errors, OSError, and e.g. lgpio's `error` ("GPIO busy": another
+            # process or an overlay holds the pin), which derives from Exception only.
+            # The booth must start without its button rather than not at all.
             self._close_devices()
             log.warning("capture button disabled: GPIO%s cannot be used: %s", pin, error)
             return
@@ -75,17 +78,29 @@ class CaptureButton:
         self.on_press()
 
     def led_on(self) -> None:
-        if self._led is not None:
-            self._led.on()
+        self._drive_led("on")
 
     def led_off(self) -> None:
-        if self._led is not None:
-            self._led.off()
+        self._drive_led("off")
 
     def blink(self, on_time: float = 0.25, off_time: float = 0.25) -> None:
         """Blink the LED in the background (gpiozero's thread), e.g. during the countdown."""
-        if self._led is not None:
-            self._led.blink(on_time=on_time, off_time=off_time, background=True)
+        self._drive_led("blink", on_time=on_time, off_time=off_time, background=True)
+
+    def _drive_led(self, action: str, **options: object) -> None:
+        """The LED is a nicety: these calls come from the display loop, so a pin that
+        fails switches the LED off for good (one log line) instead of stopping the loop."""
+        if self._led is None:
+            return
+        try:
+            getattr(self._led, action)(**options)
+        except Exception as error:  # any pin library's error
+            log.warning("status LED disabled: %s failed: %s", action, error)
+            led, self._led = self._led, None
+            try:
+                led.close()
+            except Exception:
+                log.debug("closing the LED failed", exc_info=True)
 
     def _close_devices(self) -> None:
         for device in (self._led, self._button):

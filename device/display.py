@@ -222,12 +222,16 @@ class Display:
         self._screen: pygame.Surface | None = None
         pygame.font.init()
         if self.mode != "none":
+            asked_driver = os.environ.get("SDL_VIDEODRIVER")
             try:
                 self._screen = self._open(self.mode, size)
-            except DisplayError:
-                if mode != "auto":
+            except DisplayError as error:
+                # A driver named in the environment (the systemd unit names kmsdrm) is a
+                # request for that screen: fail, so systemd starts the booth again until
+                # the screen is up, rather than run forever with a black one.
+                if mode != "auto" or asked_driver:
                     raise
-                log.warning("no usable display; running without a screen")
+                log.warning("no usable display (%s); running without a screen", error)
                 self.mode = "none"
         self.size = self._screen.get_size() if self._screen is not None else tuple(size)
         self._canvas: pygame.Surface | None = None
@@ -280,7 +284,8 @@ class Display:
         else:
             os.environ.pop("SDL_VIDEODRIVER", None)
         raise DisplayError(f"cannot open a {mode} display ({'; '.join(errors)}); "
-                           "use --display none to run without a screen")
+                           "use --display none (or display.mode = \"none\" in the settings) "
+                           "to run without a screen")
 
     @property
     def headless(self) -> bool:

@@ -196,19 +196,32 @@ class Gallery:
                     "Software": f"Memoji Booth {__version__}",
                 },
             )
-            written: list[Path] = []
             try:
-                if photo_jpeg is not None:
-                    self._write(entry.photo_name, photo_jpeg)
-                    written.append(self.folder / entry.photo_name)
-                self._write(entry.name, data)
-            except BaseException:
-                for path in written:
-                    path.unlink(missing_ok=True)
-                raise
+                self._write_entry(entry, data, photo_jpeg)
+            except StorageFullError:
+                # Retention normally runs after a save; on a full card (say, after
+                # storage.keep was lowered) make room for this one first, then retry once.
+                if not self._prune(self.keep - 1):
+                    raise
+                log.warning("storage full: removed the oldest memojis beyond storage.keep = %d "
+                            "and saved again", self.keep)
+                self._write_entry(entry, data, photo_jpeg)
             self._cache[entry.name] = entry
-            self._prune()
+            self._prune(self.keep)
         return entry
+
+    def _write_entry(self, entry: Entry, png: bytes, photo_jpeg: bytes | None) -> None:
+        """The photo (if any), then the memoji; a failure leaves neither behind."""
+        written: list[Path] = []
+        try:
+            if photo_jpeg is not None:
+                self._write(entry.photo_name, photo_jpeg)
+                written.append(self.folder / entry.photo_name)
+            self._write(entry.name, png)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
 
     def _write(self, name: str, data: bytes) -> None:
         try:
@@ -230,10 +243,13 @@ class Gallery:
             when += timedelta(microseconds=1)
         return when
 
-    def _prune(self) -> None:
-        for name in self._names()[self.keep :]:
+    def _prune(self, keep: int) -> int:
+        """Remove all but the newest `keep` memojis; returns how many went."""
+        removed = self._names()[keep:]
+        for name in removed:
             self._remove(name)
-            log.info("retention: removed %s (keeping the newest %d)", name, self.keep)
+            log.info("retention: removed %s (keeping the newest %d)", name, keep)
+        return len(removed)
 
     # -- reading
 
@@ -349,6 +365,8 @@ class LookStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._last_mtime: float | None = None
+        self._unreachable = False
 
     def load(self) -> Look:
         """The saved look; DEFAULT_LOOK when there is none, or when the file is damaged (kept as *.bad)."""
@@ -390,8 +408,24 @@ class LookStore:
                 raise
 
     def mtime(self) -> float | None:
-        """When the look was last saved (None: never), for cheap polling by the kiosk."""
+        """When the look was last saved (None: never), for cheap polling by the kiosk.
+
+        Polled every second by the display loop, so it never raises: while the
+        file cannot be reached (a data folder on a pulled USB stick, EIO) it
+        answers the last time it saw, and the kiosk keeps its current look.
+        """
         try:
-            return self.path.stat().st_mtime
+            seen = self.path.stat().st_mtime
         except FileNotFoundError:
-            return None
+            seen = None
+        except OSError as error:
+            if not self._unreachable:
+                log.warning("cannot check the saved look %s (%s); keeping the current look",
+                            self.path, error)
+            self._unreachable = True
+            return self._last_mtime
+        if self._unreachable:
+            log.info("the saved look %s can be read again", self.path)
+        self._unreachable = False
+        self._last_mtime = seen
+        return seen

@@ -79,13 +79,23 @@ def _interpreter_class() -> type:
 def load_interpreter(path: str | Path, num_threads: int = 1) -> Any:
     """Build and allocate a TFLite interpreter: the only place one is built.
 
-    A missing file raises ModelMissingError naming it.
+    A missing file, or one the runtime cannot load (truncated, corrupt, made
+    for a newer runtime), raises ModelMissingError naming it, so the booth
+    shows the problem on screen instead of failing to start.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelMissingError(f"Model file not found: {path}")
-    interpreter = _interpreter_class()(model_path=str(path), num_threads=num_threads)
-    interpreter.allocate_tensors()
+    interpreter_class = _interpreter_class()
+    try:
+        interpreter = interpreter_class(model_path=str(path), num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as error:
+        raise ModelMissingError(
+            f"Model file {path} cannot be loaded ({str(error).strip() or type(error).__name__}): "
+            "it may be damaged or made for a newer runtime. Copy it again, or rebuild it "
+            "with `python -m conversion`."
+        ) from error
     return interpreter
 
 

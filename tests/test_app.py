@@ -19,7 +19,7 @@ from device.capture import CameraError, CameraLost, Frame, NoCameraError
 from device.config import load_config
 from device.faces import Face
 from device.gallery import LookStore, StorageFullError, read_png_text
-from device.infer import Expression
+from device.infer import DEFAULT_MODEL_PATH, Expression
 from device.labels import EXPRESSIONS
 from device.pipeline import Analyser, FaceResult
 
@@ -253,6 +253,28 @@ def test_button_press_counts_down_and_saves_png_with_metadata(tmp_path, mock_pin
     assert meta["expression"] == "happy"
     assert json.loads(meta["look"]) == LookStore(tmp_path / "data" / "look.json").load().to_dict()
     assert mock_pins.pin(22).state == 0  # LED off after the capture
+
+
+def test_a_press_during_the_saved_screen_shows_its_own_countdown(tmp_path):
+    """The next guest presses while "Saved!" is still up: they must see the countdown."""
+    config = make_config(tmp_path, booth__countdown_s=1)
+    pressed = []
+
+    def on_scene(scene):
+        if isinstance(scene, screens.SavedScene) and not pressed:
+            pressed.append(True)
+            booth.request_capture()
+        if len(booth.gallery.entries()) == 2:
+            booth.stop()
+
+    booth = make_booth(config, display=RecordingDisplay(on_scene), source=ScriptedSource([FACE]),
+                       clock=FakeClock())
+    booth.request_capture()
+    booth.run(frames=3000)
+    kinds = booth.display.kinds()
+    first_saved = kinds.index("SavedScene")
+    assert "CountdownScene" in kinds[first_saved:]  # not hidden behind the 4 s banner
+    assert kinds[first_saved + 1] == "CountdownScene"
 
 
 def test_the_led_is_lit_while_the_booth_is_ready_and_off_when_it_stops(tmp_path, mock_pins):
@@ -640,15 +662,21 @@ def test_sigterm_ends_the_loop_cleanly(tmp_path):
         signal.getsignal(signal.SIGTERM))
 
 
-def test_missing_model_is_shown_with_its_message(tmp_path):
-    config = make_config(tmp_path, model__path=str(tmp_path / "nowhere.tflite"))
+@pytest.mark.parametrize("damage", [None, "garbage"])
+def test_a_missing_or_damaged_model_is_shown_with_its_message(tmp_path, damage):
+    model = tmp_path / "emotion.tflite"
+    if damage:  # the card is fine, the model file is not (a bad copy): the runtime refuses it
+        model.write_bytes(b"\0" * 1000)
+        model.with_suffix(".json").write_bytes(DEFAULT_MODEL_PATH.with_suffix(".json").read_bytes())
+    config = make_config(tmp_path, model__path=str(model))
     booth = Booth(config, display=RecordingDisplay(), source=ScriptedSource([FACE]),
                   notifier=FakeNotifier(), clock=FakeClock())
-    assert booth.analyser is None and "nowhere.tflite" in booth.model_error
+    assert booth.analyser is None and "emotion.tflite" in booth.model_error
+    assert ("cannot be loaded" if damage else "not found") in booth.model_error
     booth.request_capture()  # nothing to classify with: ignored, no crash
     booth.run(frames=3)
     errors = [s for s in booth.display.scenes if isinstance(s, screens.ErrorScene)]
-    assert errors and errors[0].title == "Model missing" and "nowhere.tflite" in errors[0].detail
+    assert errors and errors[0].title == "Model missing" and "emotion.tflite" in errors[0].detail
 
 
 def test_a_web_page_that_cannot_start_does_not_stop_the_booth(tmp_path, monkeypatch):
@@ -658,10 +686,33 @@ def test_a_web_page_that_cannot_start_does_not_stop_the_booth(tmp_path, monkeypa
         raise OSError("address already in use")
 
     monkeypatch.setattr(device.webui, "create_app", broken)
-    config = make_config(tmp_path, web__enabled=True)
+    config = make_config(tmp_path, web__enabled=True, web__host="127.0.0.1")
     booth = make_booth(config, source=ScriptedSource([FACE]), clock=FakeClock())
     assert booth.run(frames=5) == 0
     assert booth.display.kinds()[-1] == "LiveScene"
+    assert booth.display.scenes[-1].web_url == ""  # no address for a page that is not there
+
+
+def test_a_web_page_that_could_not_start_is_tried_again(tmp_path, monkeypatch):
+    import device.webui
+
+    attempts = []
+
+    def first_fails(*args, **kwargs):
+        attempts.append(booth._clock.t)
+        if len(attempts) == 1:
+            raise OSError("address already in use")
+        return object()
+
+    monkeypatch.setattr(device.webui, "create_app", first_fails)
+    monkeypatch.setattr(device.webui, "start_in_thread", lambda *a: StartedPage())
+    config = make_config(tmp_path, web__enabled=True, web__host="127.0.0.1", web__port=8123)
+    clock = FakeClock(step=1.0)  # a second per reading: the retry comes within the run
+    booth = make_booth(config, source=ScriptedSource([FACE]), clock=clock)
+    booth._clock = clock
+    booth.run(frames=60)
+    assert len(attempts) == 2 and 29 <= attempts[1] - attempts[0] <= 40
+    assert booth.display.scenes[-1].web_url == "http://127.0.0.1:8123"
 
 
 def test_the_web_page_runs_inside_the_booth_and_sees_it_live(tmp_path):

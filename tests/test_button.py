@@ -53,6 +53,41 @@ def test_led_methods_are_harmless_without_led(mock_pins):
     button.led_on()
     button.blink()
     button.led_off()
+    assert button.enabled and button._led is None
+    button.close()
+
+
+class GpioBusy(Exception):
+    """Like lgpio.error: a pin library's own class, outside gpiozero's and OSError."""
+
+
+class _BusyPins:
+    """A pin factory whose pins are held by another process (lgpio says "GPIO busy")."""
+
+    def __getattr__(self, name):
+        raise GpioBusy("GPIO busy")
+
+
+def test_a_busy_pin_disables_the_button_not_the_booth(caplog):
+    caplog.set_level(logging.WARNING, logger="device.button")
+    button = CaptureButton(17, on_press=lambda: None, led_pin=22, pin_factory=_BusyPins())
+    assert not button.enabled
+    assert "GPIO17 cannot be used: GPIO busy" in caplog.text
+    button.led_on()
+    button.close()
+
+
+def test_an_led_that_fails_is_switched_off_for_good_not_raised(mock_pins, monkeypatch, caplog):
+    button = CaptureButton(17, on_press=lambda: None, led_pin=22)
+
+    def fails(*args, **kwargs):
+        raise GpioBusy("GPIO busy")
+
+    monkeypatch.setattr(type(button._led), "on", fails)
+    button.led_on()  # from the display loop: must not raise
+    assert "status LED disabled" in caplog.text and button._led is None
+    button.blink()
+    assert button.enabled  # the button itself still works
     button.close()
 
 

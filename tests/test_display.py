@@ -6,6 +6,7 @@ live and idle scenes are also copied to docs/screenshots/ for the README.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -185,3 +186,20 @@ def test_no_screen_fullscreen_tries_kmsdrm_then_fails_clearly_and_auto_runs_head
     assert any("kmsdrm" in r.getMessage() for r in caplog.records)
     assert "SDL_VIDEODRIVER" not in os.environ  # left as it was found
     assert screens.Display("auto").headless
+
+
+@pytest.mark.skipif(bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+                    or screens._has_console_screen(), reason="a real screen is attached")
+def test_auto_with_a_screen_that_will_not_open_fails_only_when_a_driver_was_named(
+        monkeypatch, caplog):
+    """Under systemd (SDL_VIDEODRIVER=kmsdrm) a screen not up yet must fail the start, so
+    systemd retries; elsewhere auto runs headless and says why."""
+    monkeypatch.setattr(screens, "_has_console_screen", lambda: True)  # a Pi whose HDMI is not up
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
+    with caplog.at_level(logging.WARNING, logger="device.display"):
+        assert screens.Display("auto").headless
+    assert "no usable display (cannot open a fullscreen display (kmsdrm:" in caplog.text
+    monkeypatch.setenv("SDL_VIDEODRIVER", "kmsdrm")
+    with pytest.raises(screens.DisplayError, match='display.mode = "none"'):
+        screens.Display("auto")
+    assert os.environ["SDL_VIDEODRIVER"] == "kmsdrm"

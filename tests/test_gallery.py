@@ -5,6 +5,7 @@ import json
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -218,6 +219,46 @@ def test_full_disk_raises_storage_full_and_leaves_nothing(tmp_path, monkeypatch,
     assert [e.name for e in gallery.entries()] == [kept.name]
 
 
+def test_a_full_card_makes_room_by_retention_and_saves(tmp_path, monkeypatch):
+    """The screen's advice for a full card is to lower storage.keep: after that, the next
+    save must free the space, although retention normally runs only after a save."""
+    gallery = make_gallery(tmp_path, keep=5)
+    old = [save(gallery).name for _ in range(5)]
+    lowered = Gallery(gallery.folder, 2, clock=gallery._clock)  # restarted with keep = 2
+    real_write = storage.os.write
+    full = [True]
+
+    def full_until_something_is_removed(*args):
+        if full[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(*args)
+
+    real_remove = lowered._remove
+
+    def remove(name):
+        full[0] = False
+        real_remove(name)
+
+    monkeypatch.setattr(storage.os, "write", full_until_something_is_removed)
+    monkeypatch.setattr(lowered, "_remove", remove)
+    new = save(lowered)
+    assert [e.name for e in lowered.entries()] == [new.name, old[-1]]
+
+
+def test_a_full_card_with_nothing_beyond_keep_still_says_storage_full(tmp_path, monkeypatch):
+    gallery = make_gallery(tmp_path, keep=5)
+    kept = [save(gallery).name for _ in range(3)]
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "write", full)
+    with pytest.raises(StorageFullError):
+        save(gallery)
+    monkeypatch.undo()
+    assert sorted(e.name for e in gallery.entries()) == sorted(kept)  # nothing was removed
+
+
 def test_other_errors_are_not_disguised(tmp_path, monkeypatch):
     gallery = make_gallery(tmp_path)
 
@@ -246,6 +287,27 @@ def test_look_store_round_trip_and_mtime(tmp_path):
     assert store.load() == PRESETS["male"]
     assert isinstance(store.mtime(), float)
     assert json.loads(store.path.read_text()) == PRESETS["male"].to_dict()
+
+
+def test_an_unreachable_look_file_answers_the_last_time_seen(tmp_path, monkeypatch, caplog):
+    """The kiosk polls mtime() every second from its display loop: a pulled USB stick (EIO)
+    must neither raise there nor look like a new look."""
+    store = LookStore(tmp_path / "data" / "look.json")
+    store.save(PRESETS["male"])
+    seen = store.mtime()
+    real_stat = Path.stat
+
+    def stat(self, *args, **kwargs):
+        if self == store.path:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    with caplog.at_level(logging.WARNING, logger="device.gallery"):
+        assert store.mtime() == seen and store.mtime() == seen
+    assert caplog.text.count("cannot check the saved look") == 1
+    monkeypatch.undo()
+    assert store.mtime() == seen
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,15 @@ def test_load_interpreter_names_a_missing_file(tmp_path):
         load_interpreter(tmp_path / "nothing.tflite")
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_load_interpreter_names_a_damaged_file(tmp_path, damage):
+    model = tmp_path / "emotion.tflite"
+    real = infer.DEFAULT_MODEL_PATH.read_bytes()
+    model.write_bytes(b"not a model at all" if damage == "garbage" else real[: len(real) // 3])
+    with pytest.raises(ModelMissingError, match=r"emotion\.tflite cannot be loaded.*python -m conversion"):
+        load_interpreter(model)
+
+
 def test_without_any_runtime_both_packages_are_named(monkeypatch, tmp_path):
     for name in ("ai_edge_litert", "ai_edge_litert.interpreter",
                  "tflite_runtime", "tflite_runtime.interpreter"):
