@@ -245,14 +245,19 @@ def test_a_full_card_makes_room_by_retention_and_saves(tmp_path, monkeypatch):
     assert [e.name for e in lowered.entries()] == [new.name, old[-1]]
 
 
+def raising(error: Exception):
+    """A stand-in for an os call that fails with `error`."""
+
+    def fail(*args):
+        raise error
+
+    return fail
+
+
 def test_a_full_card_with_nothing_beyond_keep_still_says_storage_full(tmp_path, monkeypatch):
     gallery = make_gallery(tmp_path, keep=5)
     kept = [save(gallery).name for _ in range(3)]
-
-    def full(*args):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(storage.os, "write", full)
+    monkeypatch.setattr(storage.os, "write", raising(OSError(errno.ENOSPC, "No space left on device")))
     with pytest.raises(StorageFullError):
         save(gallery)
     monkeypatch.undo()
@@ -261,11 +266,7 @@ def test_a_full_card_with_nothing_beyond_keep_still_says_storage_full(tmp_path, 
 
 def test_other_errors_are_not_disguised(tmp_path, monkeypatch):
     gallery = make_gallery(tmp_path)
-
-    def denied(*args):
-        raise PermissionError(errno.EACCES, "Permission denied")
-
-    monkeypatch.setattr(storage.os, "replace", denied)
+    monkeypatch.setattr(storage.os, "replace", raising(PermissionError(errno.EACCES, "Permission denied")))
     with pytest.raises(PermissionError):
         save(gallery)
     monkeypatch.undo()
