@@ -37,6 +37,9 @@ help:
 	@echo "make clean | distclean              remove build leftovers | and .venv"
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+		echo "$(PYTHON) cannot make a virtual environment (no ensurepip)."; \
+		echo "On Debian or Raspberry Pi OS: sudo apt install python3-venv"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python

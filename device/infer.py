@@ -43,11 +43,11 @@ FER_CROP_DY = -0.10
 # One face's FER square is anywhere from 1.08 to 1.33 times its BlazeFace box
 # (the IQR above), so one crop at the median is often framed too tight or too
 # loose. The live expression averages the model's scores over three crops that
-# span that range. On 416 PublicTest faces in 640x480 frames
-# (scripts/compare_peer.py's frames), the previous model of the same
-# architecture scored 44.7% with the single 1.18 crop and 47.6% with these
-# three (raw 48x48 faces: 54.6%); the current model also scores 47.6% with the
-# three. Each crop costs one model run, about 0.35 ms on one core.
+# span that range. On 416 PublicTest faces in 640x480 frames, the shipped
+# model scores 45.7% with the single 1.18 crop and 47.6% with these three
+# (noise at the face's edge; 43.5% and 45.7% with the face continued):
+# `scripts/compare_peer.py --per-class 60 [--crop-scales 1.18]`. Each crop
+# costs one model run, about 0.35 ms on one core.
 FER_CROP_SCALES = (1.05, 1.18, 1.32)
 
 

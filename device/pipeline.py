@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from device.faces import Face, FaceDetector
-from device.infer import Expression, ExpressionModel, crop_views
+from device.infer import FER_CROP_SCALES, Expression, ExpressionModel, crop_views
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,12 @@ class FaceResult:
 class Analyser:
     """Detects faces and classifies their expressions; no drawing, no smoothing."""
 
-    def __init__(self, detector: FaceDetector, model: ExpressionModel):
+    def __init__(self, detector: FaceDetector, model: ExpressionModel,
+                 crop_scales: tuple[float, ...] = FER_CROP_SCALES):
         self.detector = detector
         self.model = model
         self.crop_size = model.input_size[0]
+        self.crop_scales = tuple(crop_scales)  # scores averaged over these crops (infer.py)
 
     @classmethod
     def from_config(cls, config: Any) -> Analyser:
@@ -55,6 +57,7 @@ class Analyser:
         for i, face in enumerate(faces):
             expression = None
             if all_faces or i == 0:
-                expression = self.model.classify_views(crop_views(rgb, face, self.crop_size))
+                crops = crop_views(rgb, face, self.crop_size, self.crop_scales)
+                expression = self.model.classify_views(crops)
             results.append(FaceResult(face=face, expression=expression))
         return results

@@ -279,10 +279,12 @@ def peer_raw_accuracy(faces: dict[str, list[np.ndarray]], files: FerFiles) -> di
 
 # ---------------------------------------------------------------- ours
 
-def run_ours(frames: list[np.ndarray], model_path: Path | None = None) -> list[Outcome]:
+def run_ours(frames: list[np.ndarray], model_path: Path | None = None,
+             crop_scales: tuple[float, ...] | None = None) -> list[Outcome]:
     """device.pipeline.Analyser at default settings (one thread): largest face's label.
 
-    `model_path` puts another expression model in the shipped one's place."""
+    `model_path` puts another expression model in the shipped one's place;
+    `crop_scales` other crops in place of device.infer.FER_CROP_SCALES."""
     from device.config import default_config
     from device.pipeline import Analyser
 
@@ -290,6 +292,8 @@ def run_ours(frames: list[np.ndarray], model_path: Path | None = None) -> list[O
     if model_path is not None:
         config = replace(config, model=replace(config.model, path=str(model_path)))
     analyser = Analyser.from_config(config)
+    if crop_scales:
+        analyser.crop_scales = tuple(crop_scales)
     outcomes = []
     for frame in frames:
         start = time.perf_counter()
@@ -331,8 +335,9 @@ EDGES = {"noise": 0.0, "continued": 0.25}
 
 def compare(data: Path, per_class: int, helper_python: str | None = None,
             raw_per_class: int | None = None, edges: tuple[str, ...] = tuple(EDGES),
-            model_path: Path | None = None) -> dict:
+            model_path: Path | None = None, crop_scales: tuple[float, ...] | None = None) -> dict:
     """The whole comparison as one JSON-ready dict (see the module docstring)."""
+    from device.infer import FER_CROP_SCALES
     from device.labels import EXPRESSIONS
     from tests.fer_frames import load_fer_faces, make_frame
 
@@ -349,7 +354,7 @@ def compare(data: Path, per_class: int, helper_python: str | None = None,
     for edge in edges:
         frames = [make_frame(face, seed=i, pad=EDGES[edge])
                   for items in faces.values() for i, face in enumerate(items)]
-        sets[edge] = {"ours": summarise(truths, run_ours(frames, model_path)),
+        sets[edge] = {"ours": summarise(truths, run_ours(frames, model_path, crop_scales)),
                       "peer": summarise(truths, run_peer(frames, files, helper_python))}
     raw_faces = load_fer_faces(raw_per_class or 10**6, path=data)
     return {
@@ -357,7 +362,8 @@ def compare(data: Path, per_class: int, helper_python: str | None = None,
                    "face_px": 200, "split": "PublicTest",
                    "edges": {edge: EDGES[edge] for edge in edges}},
         "ours": {"pipeline": "device.pipeline.Analyser (BlazeFace + "
-                             f"{model_path or 'the shipped int8 model'})"},
+                             f"{model_path or 'the shipped int8 model'})",
+                 "crop_scales": list(crop_scales or FER_CROP_SCALES)},
         "peer": {"pipeline": f"fer {FER_VERSION}: Haar cascade + "
                              f"{files.tflite_model.name} (LiteRT)",
                  "cascade_backend": ("in-process OpenCV " + cv2.__version__
@@ -374,7 +380,8 @@ def format_report(report: dict) -> str:
     """Human-readable side-by-side table of a compare() result."""
     lines = [f"{report['frames']['total']} frames (640x480, FER-2013 PublicTest faces at "
              f"200 px, {report['frames']['per_class']} per class at most)",
-             f"  ours: {report['ours']['pipeline']}",
+             f"  ours: {report['ours']['pipeline']}, crops at "
+             f"{', '.join(f'{scale:g}' for scale in report['ours']['crop_scales'])} x the face box",
              f"  peer: {report['peer']['pipeline']}, cascade {report['peer']['cascade_backend']}"]
     for edge, result in report["sets"].items():
         ours, peer = result["ours"], result["peer"]
@@ -414,8 +421,18 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"frame sets to run, comma-separated from {', '.join(EDGES)}")
     parser.add_argument("--model", type=Path, default=None,
                         help="our expression model (.tflite with its card; default: the shipped one)")
+    parser.add_argument("--crop-scales", default=None,
+                        help="our crops, comma-separated scales of the face box "
+                             "(default: device.infer.FER_CROP_SCALES)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    try:
+        crop_scales = (tuple(float(scale) for scale in args.crop_scales.split(","))
+                       if args.crop_scales else None)
+    except ValueError:
+        parser.error(f"--crop-scales: expected numbers like 1.05,1.18,1.32, got {args.crop_scales!r}")
+    if crop_scales is not None and not all(0.5 <= scale <= 2.0 for scale in crop_scales):
+        parser.error("--crop-scales: each scale must be from 0.5 to 2.0")
     edges = tuple(edge.strip() for edge in args.edges.split(",") if edge.strip())
     unknown = [edge for edge in edges if edge not in EDGES]
     if unknown or not edges:
@@ -423,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"choose from {', '.join(EDGES)}")
     try:
         report = compare(args.data, args.per_class, cascade_python(args.cascade_python),
-                         args.raw_per_class, edges, args.model)
+                         args.raw_per_class, edges, args.model, crop_scales)
     except (PeerMissingError, FileNotFoundError) as error:
         print(f"compare_peer: {error}", file=sys.stderr)
         return 2

@@ -122,3 +122,11 @@ def test_short_comparison_reports_both_pipelines(capsys):
         assert side["median_ms_per_frame"] > 0
     raw = report["peer"]["raw_48px_publictest"]
     assert raw["faces"] == 21 and 0.0 <= raw["accuracy"] <= 1.0
+    assert report["ours"]["crop_scales"] == [1.05, 1.18, 1.32]
+
+
+@pytest.mark.parametrize("scales", ["x", "1.18,", "3"])
+def test_bad_crop_scales_are_refused_naming_the_option(capsys, scales):
+    with pytest.raises(SystemExit) as exit_:
+        compare_peer.main(["--crop-scales", scales])
+    assert exit_.value.code == 2 and "--crop-scales" in capsys.readouterr().err

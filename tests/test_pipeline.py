@@ -49,6 +49,15 @@ def test_only_the_largest_face_is_classified_by_default(face_detector, two_face_
     assert not np.array_equal(model.crops[0][0], model.crops[0][-1])
 
 
+def test_the_crops_follow_crop_scales(face_detector, two_face_frame):
+    """scripts/compare_peer.py --crop-scales measures one crop against three this way."""
+    three, one = RecordingModel(), RecordingModel()
+    Analyser(face_detector, three).analyse(two_face_frame)
+    Analyser(face_detector, one, crop_scales=(1.18,)).analyse(two_face_frame)
+    assert len(one.crops[0]) == 1
+    assert np.array_equal(one.crops[0][0], three.crops[0][FER_CROP_SCALES.index(1.18)])
+
+
 def test_all_faces_are_classified_on_request(face_detector, two_face_frame):
     model = RecordingModel()
     results = Analyser(face_detector, model).analyse(two_face_frame, all_faces=True)

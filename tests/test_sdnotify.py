@@ -6,7 +6,6 @@ systemd: it must say READY=1 and then ping WATCHDOG=1 while frames flow.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import shutil
@@ -121,10 +120,6 @@ def _replay_folder(folder: Path, count: int = 3) -> None:
         assert cv2.imwrite(str(folder / f"frame{i:02d}.png"), frame)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("device.__main__") is None,
-    reason="the booth command line (device/__main__.py, issue 3) is not in the tree yet",
-)
 def test_the_booth_says_ready_then_pings_the_watchdog_while_frames_flow(listener, tmp_path):
     sock, path = listener
     replay = tmp_path / "replay"
