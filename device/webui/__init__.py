@@ -48,6 +48,7 @@ def create_app(config: Any, booth: Any = None, *, test_config: Mapping[str, Any]
         OPERATOR_PIN=config.web.pin,
         MAX_CONTENT_LENGTH=config.web.max_upload_mb * MEBIBYTE,
         PUBLIC_URL=config.web.public_url,
+        LISTEN_HOST=config.web.host,
         GALLERY_PER_PAGE=12,
         # Built lazily, once per app, the first time a photo is uploaded without a booth.
         ANALYSER_FACTORY=None,

@@ -201,9 +201,13 @@ def _come_back_to() -> str:
     login), the page the form was on, since its POST-only address cannot be opened."""
     if request.method in SAFE_METHODS:
         return request.full_path.rstrip("?")
-    referrer = urlsplit(request.referrer or "")
-    if referrer.netloc == request.host and referrer.path:
-        return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    try:
+        referrer = urlsplit(request.referrer or "")
+    except ValueError:
+        referrer = None
+    if referrer is not None and referrer.netloc == request.host and referrer.path:
+        return safe_next(referrer.path + (f"?{referrer.query}" if referrer.query else ""),
+                         url_for("look.edit"))
     return url_for("look.edit")
 
 
@@ -216,25 +220,29 @@ def safe_next(target: str | None, fallback: str = "/") -> str:
     """
     if not target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         return fallback
-    parts = urlsplit(target)
-    if (target.startswith("/") and not target.startswith("//") and "\\" not in target
-            and not parts.scheme and not parts.netloc):
-        return target
-    return fallback
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return fallback
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. an unclosed "[" where a host would be
+        return fallback
+    return fallback if parts.scheme or parts.netloc else target
 
 
 # ---------------------------------------------------------------- host names
 
-def allowed_host_names(public_url: str = "") -> frozenset[str]:
+def allowed_host_names(public_url: str = "", listen_host: str = "") -> frozenset[str]:
     """The names this page answers to besides IP addresses: localhost, this machine's
-    hostname (and its mDNS .local name) and the host of `web.public_url`."""
+    hostname (and its mDNS .local name), the host of `web.public_url`, and `web.host`
+    when that is a name (the QR codes then carry it)."""
     names = {"localhost"}
     hostname = socket.gethostname().lower()
     if hostname:
         names |= {hostname, f"{hostname}.local"}
     public_host = urlsplit(public_url).hostname if public_url else None
-    if public_host:
-        names.add(public_host.lower())
+    for name in (public_host, listen_host):
+        if name:
+            names.add(name.rstrip(".").lower())
     return frozenset(names)
 
 
@@ -273,7 +281,8 @@ def _security_headers(response: Any) -> Any:
 def install_security(app: Flask) -> None:
     """Host and CSRF checks before every request, safe headers after, and template helpers."""
     app.extensions["pin_throttle"] = WrongPinThrottle()
-    app.extensions["allowed_hosts"] = allowed_host_names(app.config.get("PUBLIC_URL", ""))
+    app.extensions["allowed_hosts"] = allowed_host_names(app.config.get("PUBLIC_URL", ""),
+                                                         app.config.get("LISTEN_HOST", ""))
     app.before_request(check_host)
     app.before_request(check_csrf)
     app.after_request(_security_headers)

@@ -9,6 +9,7 @@ thread-safe methods.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,14 +37,35 @@ def _body_limit(app: Any) -> int | None:
     return None if limit is None else int(limit) + FORM_OVERHEAD_BYTES
 
 
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """The page's socket, bound here rather than by waitress: waitress starts its
+    worker threads before it binds, and leaves them running when the bind fails
+    (port in use, address not up yet), so every retry would leak them."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart while old ones linger
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def _make_server(app: Any, host: str, port: int, threads: int) -> BaseWSGIServer:
     # ident: do not advertise the server software; clear_untrusted_proxy_headers: no proxy is trusted.
     options: dict[str, Any] = {}
     limit = _body_limit(app)
     if limit is not None:
         options["max_request_body_size"] = limit
-    return create_server(app, host=host, port=port, threads=threads, ident="memoji-booth",
-                         clear_untrusted_proxy_headers=True, **options)
+    sock = _listening_socket(host, port)
+    try:
+        return create_server(app, sockets=[sock], threads=threads, ident="memoji-booth",
+                             clear_untrusted_proxy_headers=True, **options)
+    except BaseException:
+        sock.close()
+        raise
 
 
 def _url(server: BaseWSGIServer) -> str:

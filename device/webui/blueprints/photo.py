@@ -34,7 +34,7 @@ def make_memoji_from_upload() -> PhotoResult:
 @bp.get("/photo")
 def upload_form():
     """The upload page."""
-    return render_template("photo/upload.html")
+    return render_template("photo/upload.html", max_bytes=current_app.config["MAX_CONTENT_LENGTH"])
 
 
 @bp.post("/photo")
