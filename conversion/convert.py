@@ -25,6 +25,7 @@ from device.labels import EXPRESSIONS
 from training import data as fer
 from training.evaluate import Metrics, evaluate, predict_keras
 from training.evaluate import metrics as score_metrics
+from training.reports import best_in_history
 
 QUANTIZATIONS = ("int8", "float16", "none")
 
@@ -167,7 +168,7 @@ def convert(
         latency = median_latency_ms(candidate)
         card = model_card(
             model, keras_path, candidate, quantize, keras_metrics, tflite_metrics, latency,
-            len(calibration), flip_tta, command,
+            len(calibration), flip_tta, command, data_path,
         )
         card_path = out.with_suffix(".json")
         card_tmp = Path(scratch) / card_path.name
@@ -178,7 +179,7 @@ def convert(
 
 
 def model_card(model, keras_path, tflite_path, quantize, keras_metrics, tflite_metrics,
-               latency_ms, calibration_count, flip_tta, command) -> dict:
+               latency_ms, calibration_count, flip_tta, command, data_path) -> dict:
     from device.infer import load_interpreter
 
     interpreter = load_interpreter(tflite_path)
@@ -212,10 +213,13 @@ def model_card(model, keras_path, tflite_path, quantize, keras_metrics, tflite_m
         "parameters": int(model.count_params()),
         "file_bytes": Path(tflite_path).stat().st_size,
         "training": {
-            "data": "FER-2013 (Kaggle CSV layout)",
+            "data": "FER-2013 ({} layout)".format(
+                "folder tree" if Path(data_path).is_dir() else "Kaggle CSV"),
             "train_split": "Training",
             "selection_split": "PublicTest",
-            "epochs": run.get("epochs_done"),
+            "epochs_trained": run.get("epochs_done"),
+            # runs from before run.json recorded it: the epoch history.csv names
+            "best_epoch": run.get("best_epoch") or best_in_history(Path(keras_path).parent / "history.csv")[1],
             "seed": run.get("seed"),
             "recipe": run.get("recipe"),
             "teacher_scores": run.get("teacher_scores"),  # None unless distilled

@@ -96,7 +96,12 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(f"error: {args.look}: cannot read the look: {error}", file=sys.stderr)
             return EXIT_USAGE
         look = Look.from_dict(data)
-    atomic_write_bytes(args.out, render_png(look, args.expression, size=args.size))
+    png = render_png(look, args.expression, size=args.size)
+    try:
+        atomic_write_bytes(args.out, png)
+    except OSError as error:
+        print(f"memoji-booth: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
     print(args.out)
     return EXIT_OK
 
@@ -122,7 +127,18 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, {"web.host": args.host, "web.port": args.port,
                                        "storage.data_dir": args.data_dir})
-    serve(create_app(config), config.web.host, config.web.port)
+    try:
+        app = create_app(config)
+    except OSError as error:  # the data folder (its secret key) cannot be made or read
+        print(f"memoji-booth: cannot use the data folder {config.storage.data_dir}: "
+              f"{error.strerror or error} ({error.filename or ''})", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        serve(app, config.web.host, config.web.port)
+    except OSError as error:  # port taken, address not on this machine, port below 1024
+        print(f"memoji-booth: cannot serve on {config.web.host}:{config.web.port}: "
+              f"{error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 

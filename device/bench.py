@@ -106,7 +106,8 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _summary(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     return {stage: {"median_ms": round(statistics.median(samples[stage]) * 1000, 3),
-                    "p95_ms": round(_percentile(samples[stage], 0.95) * 1000, 3)}
+                    "p95_ms": round(_percentile(samples[stage], 0.95) * 1000, 3),
+                    "samples": len(samples[stage])}
             for stage in STAGES if samples.get(stage)}
 
 
@@ -184,7 +185,9 @@ class _Silent:
 
 
 class _WarmUpThenCount:
-    """Starts recording (and the stopwatch) once the warm-up frames were shown."""
+    """Starts the stopwatch once the warm-up frames were shown, and the stage timings with
+    the next pass of the loop (the last warm-up frame's render and draw times are
+    recorded after its present(), so switching on there would count them too)."""
 
     def __init__(self, booth: Any, warmup: int, times: StageTimes) -> None:
         self._shown = 0
@@ -194,6 +197,7 @@ class _WarmUpThenCount:
         self._end: float | None = None
         display = booth.display
         present = display.present
+        step = booth.step
 
         def counting_present() -> None:
             present()
@@ -201,11 +205,16 @@ class _WarmUpThenCount:
             now = time.perf_counter()
             if self._shown == self._warmup:
                 self._start = now
-                self._times.clear()
-                self._times.recording = True
             self._end = now
 
+        def recording_step() -> int:
+            if self._shown >= self._warmup and not self._times.recording:
+                self._times.clear()
+                self._times.recording = True
+            return step()
+
         display.present = counting_present
+        booth.step = recording_step
 
     def elapsed(self) -> float:
         if self._start is None or self._end is None:

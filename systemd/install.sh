@@ -53,8 +53,11 @@ require_root "${given_args[@]}"
 [[ $DRY_RUN -eq 1 ]] && say "dry run: printing the steps, changing nothing"
 
 check_system() {
-    local codename="" machine
+    local codename="" machine userland
     machine=$(uname -m)
+    # A Pi 4 or 5 boots a 64-bit kernel even under 32-bit Raspberry Pi OS, so the
+    # kernel's answer is not enough: the packages (ai-edge-litert) need an arm64 userland.
+    userland=$(dpkg --print-architecture 2>/dev/null || true)
     if [[ -r /etc/os-release ]]; then
         codename=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")
     fi
@@ -63,6 +66,10 @@ check_system() {
         *) warn "made for Raspberry Pi OS bookworm or trixie; this is '${codename:-unknown}'" ;;
     esac
     [[ $machine == aarch64 ]] || warn "made for 64-bit Raspberry Pi OS (aarch64); this is $machine"
+    if [[ $machine == aarch64 && -n $userland && $userland != arm64 ]]; then
+        die "this is a 32-bit ($userland) Raspberry Pi OS on a 64-bit kernel; the booth needs" \
+            "the 64-bit (arm64) Raspberry Pi OS: its expression model runtime has no $userland build"
+    fi
     [[ -f $SOURCE_DIR/pyproject.toml ]] || die "no pyproject.toml in $SOURCE_DIR: run me from a checkout"
 }
 
@@ -151,8 +158,11 @@ install_service() {
     run systemctl daemon-reload
     run systemctl enable "$SERVICE"
     if [[ $START -eq 1 ]]; then
-        # restart, not start: an update must replace the running program.
-        run systemctl restart "$SERVICE"
+        # restart, not start: an update must replace the running program. A first start
+        # can fail (no screen yet, a desktop holding it): everything is installed by
+        # then, and systemd keeps trying, so say where to look instead of stopping here.
+        run systemctl restart "$SERVICE" ||
+            warn "installed, but $SERVICE did not start yet; see: journalctl -u $SERVICE -b"
     fi
 }
 
@@ -169,7 +179,7 @@ create_user
 install_program
 write_config
 create_data_dirs
-install_service
 warn_about_desktop
+install_service
 
 say "done. Logs: journalctl -u $APP -f   Settings: $CONFIG   Status: systemctl status $APP"

@@ -16,6 +16,8 @@ def test_bench_json_reports_every_stage(replay_dir, capsys):
     assert set(report["stages"]) == set(STAGES)
     for stage, values in report["stages"].items():
         assert 0 <= values["median_ms"] <= values["p95_ms"], stage
+        assert values["samples"] <= 20, stage  # nothing from the warm-up frames
+    assert report["stages"]["render"]["samples"] == report["stages"]["draw"]["samples"] == 20
     assert report["stages"]["detect"]["median_ms"] > 0
     assert report["stages"]["render"]["median_ms"] > 0
     assert 20 < report["peak_rss_mb"] < 2000
@@ -34,4 +36,4 @@ def test_percentiles():
     values = [i / 1000 for i in range(1, 101)]
     assert _percentile(values, 0.95) == 0.095
     summary = _summary({"read": values})
-    assert summary == {"read": {"median_ms": 50.5, "p95_ms": 95.0}}
+    assert summary == {"read": {"median_ms": 50.5, "p95_ms": 95.0, "samples": 100}}

@@ -141,6 +141,36 @@ def test_render_with_a_bad_look_exits_2(tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_render_into_a_missing_folder_exits_2_naming_the_file(tmp_path, capsys):
+    out = tmp_path / "no" / "such" / "x.png"
+    assert main(["render", "--expression", "happy", "--size", "64", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"memoji-booth: cannot write {out}: ") and "Traceback" not in error
+
+
+def test_web_on_a_port_in_use_exits_2_with_one_line(tmp_path, capsys):
+    import socket
+
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["web", "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+                     "--data-dir", str(tmp_path / "data")]) == 2
+    assert f"memoji-booth: cannot serve on 127.0.0.1:{port}: " in capsys.readouterr().err
+
+
+def test_web_with_a_data_folder_it_cannot_make_exits_2(tmp_path, capsys):
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a file where a folder should be: no permission games needed as root
+    assert main(["web", "--config", str(config), "--data-dir", str(blocker / "data")]) == 2
+    assert "memoji-booth: cannot use the data folder" in capsys.readouterr().err
+
+
 def test_unknown_expression_is_a_usage_error():
     with pytest.raises(SystemExit) as exit_info:
         main(["render", "--expression", "smug", "--out", "x.png"])

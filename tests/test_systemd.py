@@ -167,6 +167,44 @@ def test_install_dry_run_lists_every_step_and_changes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == [], "a dry run must not create anything"
 
 
+def run_with_stubs(tmp_path: Path, stubs: dict[str, str], *args: str,
+                   merged: bool = False) -> subprocess.CompletedProcess:
+    """install.sh --dry-run with some commands replaced by shell snippets (first on PATH);
+    `merged`: warnings and steps in one stream, in the order they were written."""
+    bin_dir = tmp_path / "stub-bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in stubs.items():
+        stub = bin_dir / name
+        stub.write_text(f"#!/bin/sh\n{body}\n")
+        stub.chmod(0o755)
+    root = tmp_path / "root"
+    root.mkdir(exist_ok=True)
+    env = dict(os.environ, MEMOJI_BOOTH_ROOT=str(root), PATH=f"{bin_dir}:{os.environ['PATH']}")
+    return subprocess.run(["bash", str(INSTALL), "--dry-run", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT if merged else subprocess.PIPE, text=True,
+                          env=env, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_a_32_bit_userland_on_a_64_bit_kernel_is_refused_up_front(tmp_path):
+    """A Pi 4/5 runs a 64-bit kernel under 32-bit Raspberry Pi OS too: uname alone passes."""
+    result = run_with_stubs(tmp_path, {"uname": "echo aarch64", "dpkg": "echo armhf"})
+    assert result.returncode == 1
+    assert "32-bit (armhf) Raspberry Pi OS on a 64-bit kernel" in result.stderr
+    assert not steps(result.stdout)  # stopped before any step
+    fine = run_with_stubs(tmp_path, {"uname": "echo aarch64", "dpkg": "echo arm64"})
+    assert fine.returncode == 0, fine.stderr
+
+
+def test_the_desktop_warning_comes_before_the_service_starts(tmp_path):
+    """The first start fails while a desktop holds the screen: the hint must come first."""
+    result = run_with_stubs(tmp_path, {"systemctl": 'case "$1" in is-active) exit 0;; esac'},
+                            merged=True)
+    assert result.returncode == 0, result.stdout
+    order = [line for line in result.stdout.splitlines()
+             if "desktop is running" in line or line.startswith("+ systemctl restart")]
+    assert len(order) == 2 and "desktop is running" in order[0], order
+
+
 def test_install_keeps_an_existing_config(tmp_path):
     config = tmp_path / "etc" / "memoji-booth" / "config.toml"
     config.parent.mkdir(parents=True)

@@ -55,6 +55,8 @@ def test_csv_keeps_only_requested_splits(tmp_path):
         ([_row(9)], HEADER, r"fer\.csv, line 2: unknown emotion label 9"),
         ([_row("x")], HEADER, r"fer\.csv, line 2: emotion 'x' is not a number"),
         ([_row(3, value=256)], HEADER, r"fer\.csv, line 2: pixel values must be 0-255"),
+        ([_row(3), _row(3, value="1.5")], HEADER, r"fer\.csv, line 3: pixels must be whole numbers"),
+        ([_row(3, value="12a")], HEADER, r"fer\.csv, line 2: pixels must be whole numbers"),
         (["3,1 2 3\n"], "emotion,pixels\n", r"fer\.csv, line 1: missing column\(s\) Usage"),
         (["3,1 2,Training,extra\n"], HEADER, r"fer\.csv, line 2: 4 fields, expected 3"),
     ],
@@ -63,6 +65,13 @@ def test_csv_bad_input_names_file_and_line(tmp_path, rows, header, message):
     path = _write_csv(tmp_path / "fer.csv", rows, header)
     with pytest.raises(fer.DataError, match=message):
         fer.load(path)
+
+
+def test_csv_saved_with_a_byte_order_mark_reads(tmp_path):
+    """Spreadsheet programs save UTF-8 CSVs with a BOM before the header."""
+    path = tmp_path / "fer.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (HEADER + _row(4)).encode())
+    assert fer.load(path).split("Training")[1].tolist() == [4]
 
 
 def test_missing_path_says_what_is_expected(tmp_path):

@@ -37,9 +37,52 @@ def test_same_seed_same_run_and_resume_changes_nothing(small_fer, trained, tmp_p
     assert losses((tmp_path / "history.csv").read_text()) == losses((run / "history.csv").read_text())
 
 
+def test_a_run_stopped_between_checkpoint_and_run_json_resumes_where_the_checkpoint_is(
+        small_fer, tmp_path):
+    """last.keras is written before run.json: a stop between the two must not train the
+    checkpoint's epoch twice. The resumed run ends exactly as an uninterrupted one."""
+    import keras
+
+    import training.train as train_module
+    from training.__main__ import main
+
+    def run(out, stop_at=None):
+        args = ["train", "--data", str(small_fer), "--arch", "default", "--out", str(out),
+                "--seed", "4", "--epochs", "3"]
+        if stop_at is None:
+            return main(args)
+        write = train_module.atomic_write_text
+
+        def stop_before_bookkeeping(path, text):
+            if f'"epochs_done": {stop_at}' in text:
+                raise KeyboardInterrupt
+            write(path, text)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(train_module, "atomic_write_text", stop_before_bookkeeping)
+            with pytest.raises(KeyboardInterrupt):
+                main(args)
+
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    assert run(whole) == 0
+    run(stopped, stop_at=2)
+    assert json.loads((stopped / "run.json").read_text())["epochs_done"] == 1  # behind last.keras
+    assert run(stopped) == 0
+    epochs = [row.split(",")[0] for row in (stopped / "history.csv").read_text().splitlines()[1:]]
+    assert epochs == ["1", "2", "3"]
+    for name in ("last.keras", "best.keras"):
+        ours = keras.models.load_model(stopped / name, compile=False).get_weights()
+        theirs = keras.models.load_model(whole / name, compile=False).get_weights()
+        assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True)), name
+    state = json.loads((stopped / "run.json").read_text())
+    assert state["epochs_done"] == 3 and state["best_epoch"] == json.loads(
+        (whole / "run.json").read_text())["best_epoch"]
+
+
 def test_convert_int8_and_evaluate_both_formats(small_fer, trained, tmp_path, capsys):
     from conversion.__main__ import main as convert_main
     from training.__main__ import main as training_main
+    from training.reports import best_in_history
 
     run, _ = trained
     out = tmp_path / "models" / "emotion.tflite"
@@ -52,7 +95,9 @@ def test_convert_int8_and_evaluate_both_formats(small_fer, trained, tmp_path, ca
     assert card["labels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     assert card["file_bytes"] == out.stat().st_size
     assert card["publictest"]["faces"] == TEST_ROWS
-    assert card["training"]["epochs"] == 2 and card["training"]["teacher_scores"] is None
+    assert card["training"]["epochs_trained"] == 2 and card["training"]["teacher_scores"] is None
+    assert card["training"]["best_epoch"] == best_in_history(run / "history.csv")[1]
+    assert card["training"]["data"] == "FER-2013 (Kaggle CSV layout)"
     capsys.readouterr()
 
     for model in (run / "best.keras", out):
@@ -78,6 +123,17 @@ def test_parity_gate_fails_loudly_and_writes_nothing(small_fer, trained, tmp_pat
                          "--out", str(out), "--calibration", "32", "--max-drop", "-101"]) == 1
     assert "PARITY CHECK FAILED" in capsys.readouterr().err
     assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_evaluate_never_writes_reports_into_the_package(trained):
+    """A model under device/ ships with the booth: its reports go to runs/reports/."""
+    import device
+    from training.__main__ import _default_reports
+
+    shipped = Path(device.__file__).parent / "models" / "emotion.tflite"
+    assert _default_reports(shipped) == Path("runs") / "reports"
+    run, _ = trained
+    assert _default_reports(run / "best.keras") == run
 
 
 def test_evaluate_unknown_split_is_a_clear_error(small_fer, trained, capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from device.storage import atomic_write_text
 from training.data import DataError
 
 
@@ -41,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--data", required=True)
     evaluate.add_argument("--split", default="PublicTest", help="any Usage value present in the data")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    evaluate.add_argument("--reports", default=None, help="folder for the PNG/JSON reports (default: beside the model)")
+    evaluate.add_argument("--reports", default=None,
+                          help="folder for the PNG/JSON reports (default: beside the model; "
+                               "runs/reports/ for a model under device/, which ships)")
 
     sharpness = commands.add_parser("sharpness", help="how blurred each split is; the blur matched at inference")
     sharpness.add_argument("--data", required=True)
@@ -111,6 +114,17 @@ def _sharpness(args) -> int:
     return 0
 
 
+def _default_reports(model: Path) -> Path:
+    """Beside the model, except for a model inside the booth's package (device/models/):
+    reports there would ship with it, so they go to runs/reports/ instead."""
+    import device
+
+    package = Path(device.__file__).resolve().parent
+    if model.resolve().is_relative_to(package):
+        return Path("runs") / "reports"
+    return model.parent
+
+
 def _evaluate(args) -> int:
     from training import data as fer
     from training.evaluate import evaluate
@@ -121,14 +135,14 @@ def _evaluate(args) -> int:
         raise FileNotFoundError(f"{model}: no such model file")
     faces, labels = fer.load(args.data, {args.split}).split(args.split)
     result = evaluate(model, faces, labels, args.split)
-    reports = Path(args.reports) if args.reports else model.parent
+    reports = Path(args.reports) if args.reports else _default_reports(model)
     reports.mkdir(parents=True, exist_ok=True)
     stem = f"{model.stem}-{model.suffix.lstrip('.')}-{args.split}"
     confusion_png = plot_confusion(
         result.confusion, reports / f"{stem}-confusion.png",
         title=f"{model.name} on {args.split}: {100 * result.accuracy:.1f}%",
     )
-    (reports / f"{stem}-metrics.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic_write_text(reports / f"{stem}-metrics.json", json.dumps(result.to_dict(), indent=2) + "\n")
     if args.json:
         print(json.dumps({"model": str(model), **result.to_dict()}))
     else:

@@ -69,8 +69,8 @@ def load(path: str | Path, splits: set[str] | None = None) -> Dataset:
 
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")  # -sig: spreadsheets save a BOM
 
 
 def load_csv(path: Path, splits: set[str] | None = None) -> Dataset:
@@ -99,7 +99,11 @@ def load_csv(path: Path, splits: set[str] | None = None) -> Dataset:
             if splits is not None and usage not in splits:
                 continue
             label = _parse_label(row[i_emotion], f"{path}, line {line_no}")
-            pixels = np.array(row[i_pixels].split(), dtype=np.int64)
+            try:
+                pixels = np.array(row[i_pixels].split(), dtype=np.int64)
+            except ValueError:
+                raise DataError(f"{path}, line {line_no}: pixels must be whole numbers 0-255 "
+                                "separated by spaces") from None
             if pixels.size != PIXELS:
                 raise DataError(
                     f"{path}, line {line_no}: {pixels.size} pixels, expected {PIXELS} (48x48)"

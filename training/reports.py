@@ -1,4 +1,5 @@
-"""Report figures: training curves and confusion matrices (matplotlib, headless)."""
+"""Report figures: training curves and confusion matrices (matplotlib, headless),
+and what a run's history.csv says about its best epoch."""
 
 from __future__ import annotations
 
@@ -8,6 +9,17 @@ from pathlib import Path
 import numpy as np
 
 from device.labels import EXPRESSIONS
+
+
+def best_in_history(history_csv: Path) -> tuple[float, int | None]:
+    """(best PublicTest accuracy, its first epoch) in a run's history.csv; (-1.0, None)
+    before any epoch. best.keras holds that epoch's model."""
+    if not Path(history_csv).exists():
+        return -1.0, None
+    with open(history_csv, newline="") as handle:
+        rows = [(float(row["val_accuracy"]), int(row["epoch"])) for row in csv.DictReader(handle)
+                if row.get("val_accuracy")]
+    return max(rows, key=lambda row: (row[0], -row[1]), default=(-1.0, None))
 
 
 def _pyplot():

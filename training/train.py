@@ -14,6 +14,7 @@ backend: TensorFlow on a CPU, or `KERAS_BACKEND=jax` on a GPU machine. The
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -26,6 +27,7 @@ import numpy as np
 
 from device.storage import atomic_write_text
 from training import data as fer
+from training.reports import best_in_history
 
 
 @dataclass(frozen=True)
@@ -188,8 +190,15 @@ def train(
                 f"{out} was planned for {planned} epochs and its learning-rate schedule ends "
                 f"there: resume with --epochs {planned}, or train afresh in another --out"
             )
-        initial_epoch = int(state.get("epochs_done", 0))
         model = keras.models.load_model(last_path)
+        # The checkpoint itself says how far it got: run.json is written after it, so a
+        # run stopped between the two would otherwise train one epoch twice.
+        initial_epoch = int(keras.ops.convert_to_numpy(model.optimizer.iterations)) // steps
+        recorded = int(state.get("epochs_done", 0))
+        if initial_epoch != recorded:
+            _log(f"{last_path} holds epoch {initial_epoch}, run.json says {recorded}: "
+                 f"going on from the checkpoint")
+        _keep_history_until(history_path, initial_epoch)  # then it names the best epoch
         _log(f"resuming from {last_path} after epoch {initial_epoch}")
     else:
         from training.sharpness import estimate_blur_sigma
@@ -213,6 +222,7 @@ def train(
         "seed": seed,
         "epochs": epochs,
         "epochs_done": initial_epoch,
+        "best_epoch": best_in_history(history_path)[1],
         "recipe": asdict(recipe),
         "data": str(data_path),
         "limit": limit,
@@ -222,6 +232,11 @@ def train(
     }
     if initial_epoch >= epochs:
         _log(f"{out}: already trained for {initial_epoch} epochs")
+        if int(json.loads(state_path.read_text()).get("epochs_done", 0)) != initial_epoch:
+            # stopped after the last checkpoint, before its bookkeeping: finish that now
+            state["best_val_accuracy"] = best_in_history(history_path)[0]
+            atomic_write_text(state_path, json.dumps(state, indent=2))
+            _finish(keras, arch, out, history_path, best_path)
         return best_path
 
     num_classes = model.output_shape[-1]
@@ -230,7 +245,7 @@ def train(
                                 teacher_scores=soft, distill=recipe.distill)
     val_targets = keras.utils.to_categorical(y_val, num_classes)
 
-    best_so_far = _best_val_accuracy(history_path)
+    best_so_far = best_in_history(history_path)[0]
 
     class Checkpoint(keras.callbacks.Callback):
         """Write last/best atomically and the history row after every epoch."""
@@ -251,10 +266,13 @@ def train(
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}, "lr": lr, "seconds": seconds}
             _append_history(history_path, row)
-            _atomic_save(self.model, last_path)
+            # best before last: last.keras is what a resume goes on from, so once it holds
+            # this epoch, best.keras has already taken it if it was the best.
             if logs.get("val_accuracy", -1.0) > best_so_far:
                 best_so_far = logs["val_accuracy"]
+                state["best_epoch"] = epoch + 1
                 _atomic_save(self.model, best_path)
+            _atomic_save(self.model, last_path)
             state["epochs_done"] = epoch + 1
             state["best_val_accuracy"] = best_so_far
             atomic_write_text(state_path, json.dumps(state, indent=2))
@@ -275,12 +293,17 @@ def train(
         shuffle=False,  # FaceBatches shuffles, from the seed and the epoch
         verbose=2 if sys.stdout.isatty() else 0,
     )
+    _finish(keras, arch, out, history_path, best_path)
+    _log(f"best PublicTest accuracy {best_so_far:.4f}; model {best_path}")
+    return best_path
+
+
+def _finish(keras, arch: str, out: Path, history_path: Path, best_path: Path) -> None:
+    """After the last epoch: the curves, and best.keras without its optimizer state."""
     from training.reports import plot_curves
 
     plot_curves(history_path, out / "curves.png", title=f"{arch} on FER-2013")
     _strip_optimizer(keras, best_path)
-    _log(f"best PublicTest accuracy {best_so_far:.4f}; model {best_path}")
-    return best_path
 
 
 def _optimizer(keras, recipe: Recipe, steps: int, epochs: int):
@@ -318,12 +341,22 @@ def _append_history(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
-def _best_val_accuracy(path: Path) -> float:
+def _keep_history_until(path: Path, epoch: int) -> None:
+    """Drop history rows after `epoch` (written by a run stopped before its checkpoint)."""
     if not path.exists():
-        return -1.0
+        return
     with open(path, newline="") as handle:
-        values = [float(r["val_accuracy"]) for r in csv.DictReader(handle) if r.get("val_accuracy")]
-    return max(values, default=-1.0)
+        reader = csv.DictReader(handle)
+        fields, rows = reader.fieldnames or [], list(reader)
+    kept = [row for row in rows if int(row["epoch"]) <= epoch]
+    if len(kept) == len(rows):
+        return
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=fields)  # the same line ends as _append_history
+    writer.writeheader()
+    writer.writerows(kept)
+    atomic_write_text(path, text.getvalue())
+    _log(f"history: dropped {len(rows) - len(kept)} row(s) after epoch {epoch}")
 
 
 def _reseed_dropout(keras, model, seed: int, epoch: int) -> None:
