@@ -56,6 +56,7 @@ FACE_HOLD_S = 0.5  # keep the live scene through a few frames without a detectio
 CAPTURE_FACE_MAX_AGE_S = 2.0  # a capture saves only an expression seen this recently
 FRAME_FRESH_S = 5.0  # watchdog pings stop when no frame arrived for this long
 REOPEN_STUCK_S = 60.0  # a reopen hanging this long stops the pings too (systemd restarts us)
+LOST_RESTART_S = 300.0  # lost this long, every reopen failing: pings stop, systemd restarts us
 LOOK_POLL_S = 1.0  # a standalone `memoji-booth web` may change the look file
 URL_REFRESH_S = 30.0  # the LAN address may change (DHCP)
 WEB_RETRY_S = 30.0  # the page could not start (port taken, address not up yet): try again this often
@@ -168,6 +169,7 @@ class Booth:
         self._backoff = LOST_BACKOFF_S[0]
         self._reopen: Future | None = None
         self._reopen_started = 0.0
+        self._lost_since: float | None = None  # when frames stopped, while the camera is lost
         self._opener_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera-open")
 
         # live state (written on the loop thread, read by status() under the lock)
@@ -193,6 +195,7 @@ class Booth:
         self._lan: LanAddress | None = None  # started on first use, when web.host is a wildcard
         self._ready_sent = False
         self._last_ping = -math.inf
+        self._restart_asked = False  # logged once: the watchdog is left to restart us
         self._idle_ticks = 0
         self._quit = False
         self.button = self._build_button(config, button)  # last: a press may come at once
@@ -393,6 +396,7 @@ class Booth:
             self._camera_name = getattr(source, "name", self._camera_name)
             self._camera_state = CameraState.OK
             self._camera_problem = ""
+        self._lost_since = None
         log.info("camera: %s", self._camera_name)
         self.notifier.status(f"camera {self._camera_name}")
 
@@ -419,6 +423,8 @@ class Booth:
         with self._lock:
             self._camera_state = CameraState.LOST
             self._camera_problem = str(error)
+        if self._lost_since is None:
+            self._lost_since = now
         self._retry_at = now + self._backoff
         log.warning("camera lost (%s); reopening in %.0f s", error, self._backoff)
         self.notifier.status(f"camera lost: {error}")
@@ -433,6 +439,12 @@ class Booth:
             source.close()
         except Exception:
             log.debug("closing the lost camera failed", exc_info=True)
+
+    @classmethod
+    def _close_reopened(cls, future: Future) -> None:
+        """A reopen that finished after the booth stopped: close what it opened."""
+        if not future.cancelled() and future.exception() is None:
+            cls._close_lost(future.result())
 
     def _try_reopen(self, now: float) -> None:
         """Reopen off the display thread; the result is picked up on a later frame."""
@@ -670,15 +682,25 @@ class Booth:
     # ------------------------------------------------------------ watchdog, web, signals
 
     def _ping_watchdog(self, now: float) -> None:
-        """WATCHDOG=1 only while frames really arrive, or while a camera problem is being handled."""
+        """WATCHDOG=1 only while frames really arrive, or while a camera problem is
+        being handled. A camera lost for LOST_RESTART_S is beyond what this process
+        can mend (a hung driver may still hold it): the pings stop and systemd
+        restarts the booth, which then finds the camera or shows that none is there."""
         if now - self._last_ping < self._watchdog_every:
             return
         fresh = self._last_frame_at is not None and now - self._last_frame_at < FRAME_FRESH_S
-        handling = self._camera_state in (CameraState.MISSING, CameraState.LOST) and not (
-            self._reopen is not None and now - self._reopen_started > REOPEN_STUCK_S)
+        reopen_stuck = self._reopen is not None and now - self._reopen_started > REOPEN_STUCK_S
+        lost_too_long = (self._camera_state is CameraState.LOST and self._lost_since is not None
+                         and now - self._lost_since > LOST_RESTART_S)
+        handling = (self._camera_state in (CameraState.MISSING, CameraState.LOST)
+                    and not reopen_stuck and not lost_too_long)
         if fresh or handling:
             self._last_ping = now
             self.notifier.watchdog()
+        elif lost_too_long and not self._restart_asked and getattr(self.notifier, "watchdog_s", None):
+            self._restart_asked = True
+            log.error("the camera has been lost for %.0f s; leaving it to systemd's watchdog "
+                      "to restart the booth", now - self._lost_since)
 
     def _start_web(self) -> None:
         """Serve the LAN page on a thread; if it cannot start, the kiosk runs without it
@@ -728,8 +750,9 @@ class Booth:
         if self.button is not None:
             self._led(False)
             self.button.close()
-        if self._reopen is not None:
-            self._reopen.cancel()
+        if self._reopen is not None and not self._reopen.cancel():
+            # Already opening (or opened): the camera it brings is closed, not leaked.
+            self._reopen.add_done_callback(self._close_reopened)
         self._opener_pool.shutdown(wait=False)
         if self._source is not None:
             try:

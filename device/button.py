@@ -49,8 +49,6 @@ class CaptureButton:
                 self._button = Button(
                     pin, pull_up=True, bounce_time=bounce_s or None, pin_factory=pin_factory
                 )
-                if led_pin:
-                    self._led = LED(led_pin, pin_factory=pin_factory)
         except BadPinFactory:
             self._close_devices()
             log.info(
@@ -66,7 +64,20 @@ class CaptureButton:
             log.warning("capture button disabled: GPIO%s cannot be used: %s", pin, error)
             return
         self._button.when_pressed = self._pressed
+        if led_pin:
+            self._led = self._open_led(LED, led_pin, pin_factory)
         log.info("capture button on GPIO%s%s", pin, f", LED on GPIO{led_pin}" if self._led else "")
+
+    @staticmethod
+    def _open_led(led_class: type, pin: int, pin_factory: object | None) -> object | None:
+        """The LED is a nicety: a pin it cannot have costs the LED, never the button."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return led_class(pin, pin_factory=pin_factory)
+        except Exception as error:  # any pin library's error, as for the button
+            log.warning("status LED disabled: GPIO%s cannot be used: %s", pin, error)
+            return None
 
     @property
     def enabled(self) -> bool:

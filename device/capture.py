@@ -9,6 +9,7 @@ converted here, at the edge, and nowhere else (`_to_rgb`).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -136,6 +137,17 @@ def _import_picamera2() -> Any:
     return Picamera2
 
 
+PICAMERA2_MINIMUM = "picamera2 0.3.17"  # the first whose wait(job, timeout) times out
+
+
+def _wait_takes_timeout(camera: Any) -> bool:
+    """Older picamera2 has wait(job) only: every read would fail with a TypeError."""
+    try:
+        return "timeout" in inspect.signature(camera.wait).parameters
+    except (TypeError, ValueError):  # no signature to read (a C function): assume current
+        return True
+
+
 # libcamera format name -> the layout `_to_rgb` expects
 _PICAMERA_LAYOUTS = {"RGB888": "BGR", "BGR888": "RGB", "XRGB8888": "XBGR", "YUV420": "I420"}
 
@@ -177,6 +189,11 @@ class PiCameraSource(FrameSource):
             camera = picamera2_class(camera_num)
         except Exception as error:  # libcamera reports busy/broken cameras as RuntimeError
             raise CameraError(f"{self.name}: cannot open the camera: {error}") from error
+        if not _wait_takes_timeout(camera):
+            camera.close()
+            raise CameraError(f"{self.name}: this picamera2 is too old (its wait() takes no "
+                              f"timeout; {PICAMERA2_MINIMUM} or newer is needed): "
+                              "sudo apt update && sudo apt full-upgrade")
         try:
             streams = {"main": {"size": tuple(size), "format": self.MAIN_FORMAT}}
             if detect_size is not None:
@@ -231,7 +248,12 @@ class PiCameraSource(FrameSource):
                         self.name, self.frame_timeout)
 
     def _stop_and_close(self, camera: Any) -> None:
-        for step in (camera.stop, camera.close):
+        # A capture that timed out is still queued in picamera2, and stop() queues
+        # behind it: without the flush a hung camera is never stopped, never closed,
+        # and every reopen finds it busy. cancel_all_and_flush is picamera2's own
+        # tidy-up "after an operation has unexpectedly timed out".
+        steps = [getattr(camera, "cancel_all_and_flush", None), camera.stop, camera.close]
+        for step in filter(None, steps):
             try:
                 step()
             except Exception as error:  # an unplugged camera may fail to stop: still close

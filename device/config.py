@@ -139,9 +139,9 @@ SETTINGS: list[Setting] = [
     Setting("camera", "height", int, 480, "height of the main (display) stream, pixels",
             check=_between(16, 4096)),
     Setting("camera", "detect_width", int, 320,
-            "width of the small (detection) stream on the Pi camera, pixels", check=_between(16, 4096)),
+            "width of the small (detection) stream on the Pi camera, pixels (at most camera.width)", check=_between(16, 4096)),
     Setting("camera", "detect_height", int, 240,
-            "height of the small (detection) stream on the Pi camera, pixels", check=_between(16, 4096)),
+            "height of the small (detection) stream on the Pi camera, pixels (at most camera.height)", check=_between(16, 4096)),
     # display
     Setting("display", "mode", str, "auto",
             "auto: fullscreen on a console, a window on a desktop, none without a display "
@@ -300,6 +300,18 @@ def _check_together(config: Config, where: str) -> None:
             f"{where}: button.led_pin: {config.button.led_pin} is also button.pin; "
             "allowed: a different BCM pin, or 0 for no LED"
         )
+    camera = config.camera
+    if camera.source == "auto" or camera.source.startswith("picamera2"):
+        # picamera2 refuses a lores stream bigger than main; under `auto` that would
+        # quietly fall through to a webcam or to "no camera".
+        for axis, main, small in (("width", camera.width, camera.detect_width),
+                                  ("height", camera.height, camera.detect_height)):
+            if small > main:
+                raise ConfigError(
+                    f"{where}: camera.detect_{axis}: {small} is more than camera.{axis} "
+                    f"({main}); the Pi camera's detection stream cannot be larger than its "
+                    f"main stream: allowed: up to {main}"
+                )
 
 
 def _read_file(file: Path) -> dict[str, Any]:

@@ -4,6 +4,7 @@ for the edges (camera failures, a full disk, the clock, systemd)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device import app
 from device import display as screens
 from device.app import Booth
 from device.capture import CameraError, CameraLost, Frame, NoCameraError
@@ -587,6 +589,97 @@ def test_watchdog_pings_stop_when_the_camera_hangs(tmp_path):
     last_frame_time = booth._last_frame_at
     assert clock.t - last_frame_time > 8  # the camera hung for a while ...
     assert pings[-1] - last_frame_time <= 5.2  # ... and the pings stopped within 5 s
+
+
+def watched_by_systemd(clock: FakeClock) -> FakeNotifier:
+    """A notifier as under the unit's WatchdogSec=30, stamping each call with the fake time."""
+    notifier = FakeNotifier()
+    notifier.clock, notifier.watchdog_s = clock, 30.0
+    return notifier
+
+
+def test_a_camera_lost_for_minutes_stops_the_pings_so_systemd_restarts_us(
+        tmp_path, monkeypatch, caplog):
+    """A hung driver can keep holding the camera, so every reopen fails as busy:
+    pings go on while the reopens are tried, then stop so systemd restarts us."""
+    monkeypatch.setattr(app, "LOST_RESTART_S", 20.0)
+    clock = FakeClock()
+    notifier, opened = watched_by_systemd(clock), []
+
+    def opener():
+        opened.append(clock.t)
+        if len(opened) == 1:
+            return ScriptedSource([FACE] * 30 + [CameraLost("picamera2 delivered no frame")])
+        raise CameraError("picamera2: cannot open the camera: Device or resource busy")
+
+    def on_scene(scene):
+        if booth._lost_since is not None and clock.t - booth._lost_since > 40:
+            booth.stop()
+
+    booth = make_booth(make_config(tmp_path), source=opener, notifier=notifier, clock=clock,
+                       display=RecordingDisplay(on_scene))
+    with caplog.at_level(logging.ERROR, logger="device.app"):
+        booth.run(frames=20000)
+    lost_at = booth._lost_since
+    pings = [t for name, t in notifier.calls if name == "watchdog"]
+    assert len(opened) >= 4  # reopens were tried meanwhile
+    assert any(lost_at + 15 < t <= lost_at + 20 for t in pings)  # handled: pings go on
+    assert pings[-1] <= lost_at + 21 and clock.t > lost_at + 40  # then they stop
+    assert [r.message for r in caplog.records].count(
+        next(r.message for r in caplog.records if "lost for" in r.message)) == 1
+
+
+def test_a_camera_back_within_the_limit_keeps_the_pings(tmp_path, monkeypatch):
+    """Each loss is timed from its own start: two losses far apart never add up."""
+    monkeypatch.setattr(app, "LOST_RESTART_S", 12.0)
+    clock = FakeClock()
+    notifier, opened = watched_by_systemd(clock), []
+
+    def opener():
+        opened.append(clock.t)
+        if len(opened) in (1, 4):  # lost twice, each time back after about 7 s
+            return ScriptedSource([FACE] * 600 + [CameraLost("picamera2 delivered no frame")])
+        if len(opened) in (2, 3, 5, 6):  # reopens 1 s and 2 s later fail, 4 s later work
+            raise CameraError("picamera2: cannot open the camera: Device or resource busy")
+        return ScriptedSource([FACE])
+
+    def on_scene(scene):
+        if len(opened) == 7 and clock.t - opened[-1] > 3:
+            booth.stop()
+
+    booth = make_booth(make_config(tmp_path), source=opener, notifier=notifier, clock=clock,
+                       display=RecordingDisplay(on_scene))
+    booth.run(frames=20000)
+    pings = [t for name, t in notifier.calls if name == "watchdog"]
+    assert len(opened) == 7
+    assert opened[3] - opened[0] > 12 and opened[6] - opened[4] > 5  # far apart, each > fresh
+    gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
+    assert max(gaps) < 2  # each loss was mended in time: the pings never stopped
+
+
+def test_a_camera_reopened_while_stopping_is_closed(tmp_path):
+    opening, let_go = threading.Event(), threading.Event()
+    sources = []
+
+    def opener():
+        if sources:
+            opening.set()
+            let_go.wait(timeout=30)
+        source = ScriptedSource([FACE, CameraLost("webcam:0: unplugged")] if not sources
+                                else [FACE])
+        sources.append(source)
+        return source
+
+    def on_scene(scene):
+        if opening.is_set():
+            booth.stop()
+
+    booth = make_booth(make_config(tmp_path), source=opener, display=RecordingDisplay(on_scene))
+    booth.run(frames=5000)
+    assert opening.is_set()
+    let_go.set()  # the reopen finishes after the booth stopped
+    booth._opener_pool.shutdown(wait=True)
+    assert len(sources) == 2 and sources[1].closed
 
 
 # ------------------------------------------------------------------ look, status, signals

@@ -77,6 +77,20 @@ def test_a_busy_pin_disables_the_button_not_the_booth(caplog):
     button.close()
 
 
+def test_an_led_pin_in_use_costs_the_led_not_the_button(mock_pins, caplog):
+    caplog.set_level(logging.WARNING, logger="device.button")
+    presses = []
+    with CaptureButton(22, on_press=lambda: None):  # something else holds GPIO22
+        button = CaptureButton(17, on_press=lambda: presses.append(1), led_pin=22)
+        assert button.enabled and button._led is None
+        assert "status LED disabled: GPIO22 cannot be used" in caplog.text
+        assert "GPIO17 cannot be used" not in caplog.text
+        mock_pins.pin(17).drive_low()
+        button.led_on()  # harmless without its LED
+        button.close()
+    assert presses == [1]
+
+
 def test_an_led_that_fails_is_switched_off_for_good_not_raised(mock_pins, monkeypatch, caplog):
     button = CaptureButton(17, on_press=lambda: None, led_pin=22)
 

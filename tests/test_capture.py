@@ -36,25 +36,39 @@ def i420_with_stride(rgb_colour, width, height, stride):
 class FakePicamera2:
     """Follows picamera2's documented API: Picamera2(camera_num), global_camera_info(),
     create_preview_configuration(main=..., lores=...), configure, start,
-    capture_array(name), capture_arrays(names, wait=None) -> (arrays, metadata), stop, close.
-    With wait=False a capture returns a job at once and wait(job, timeout) gives its
-    result or raises TimeoutError, as picamera2's Job (a concurrent Future) does.
+    capture_array(name), capture_arrays(names, wait=None) -> (arrays, metadata), stop,
+    cancel_all_and_flush, close. With wait=False a capture returns a job at once and
+    wait(job, timeout) gives its result or raises TimeoutError, as picamera2's Job (a
+    concurrent Future) does.
     The `main` stream is "RGB888" (B, G, R in memory); `lores` is "YUV420".
-    `stalled`: the camera hangs: captures never complete and stop() blocks."""
+
+    As in picamera2, jobs run in order from one queue: a capture that never
+    completes stays queued (a timed-out wait does not cancel it), and stop(),
+    queued behind it, blocks until cancel_all_and_flush() empties the queue.
+    As in libcamera, a camera is held until close(): opening it again before
+    that fails as busy.
+    `stalled`: the camera hangs: captures never complete.
+    `stop_hangs`: the driver itself blocks stop() until `unstall` is set."""
 
     cameras = [{"Model": "imx708", "Num": 0}]
     instances: list[FakePicamera2] = []
     unplugged = False
     stalled = False
+    stop_hangs = False
     unstall = threading.Event()  # set to let a blocked stop() return
 
     def __init__(self, camera_num=None):
         if FakePicamera2.unplugged:
             raise RuntimeError("Camera __init__ sequence did not complete.")
+        if any(not other.closed and other.camera_num == camera_num
+               for other in FakePicamera2.instances):
+            raise RuntimeError("Failed to acquire camera: Device or resource busy")
         self.camera_num = camera_num
         self.config = None
         self.started = False
         self.closed = False
+        self._jobs: list[Future] = []
+        self._jobs_lock = threading.Condition()
         FakePicamera2.instances.append(self)
 
     @staticmethod
@@ -89,7 +103,10 @@ class FakePicamera2:
 
     def capture_arrays(self, names=("main",), wait=None):
         job = Future()
-        if not FakePicamera2.stalled:  # a stalled camera never finishes the job
+        if FakePicamera2.stalled:  # a stalled camera never finishes the job: it stays queued
+            with self._jobs_lock:
+                self._jobs.append(job)
+        else:
             try:
                 arrays = [self.capture_array(name) for name in names]
                 job.set_result((arrays, {"SensorTimestamp": time.monotonic_ns()}))
@@ -100,8 +117,17 @@ class FakePicamera2:
     def wait(self, job, timeout=None):
         return job.result(timeout=timeout)
 
+    def cancel_all_and_flush(self):
+        with self._jobs_lock:
+            for job in self._jobs:
+                job.cancel()
+            self._jobs = []
+            self._jobs_lock.notify_all()
+
     def stop(self):
-        if FakePicamera2.stalled:
+        with self._jobs_lock:  # stop runs only once the jobs before it are done
+            self._jobs_lock.wait_for(lambda: not self._jobs)
+        if FakePicamera2.stop_hangs:
             FakePicamera2.unstall.wait()
         if FakePicamera2.unplugged:
             raise RuntimeError("camera is gone")
@@ -117,10 +143,13 @@ def fake_picamera2(monkeypatch):
     FakePicamera2.instances = []
     FakePicamera2.unplugged = False
     FakePicamera2.stalled = False
+    FakePicamera2.stop_hangs = False
     FakePicamera2.unstall = threading.Event()
     monkeypatch.setattr(capture, "_import_picamera2", lambda: FakePicamera2)
     yield FakePicamera2
     FakePicamera2.unstall.set()  # free any stop() a test left blocked
+    for camera in FakePicamera2.instances:
+        camera.cancel_all_and_flush()
 
 
 def no_picamera2():
@@ -206,7 +235,7 @@ def test_picamera2_unplugged_mid_run_is_camera_lost_and_reopens(fake_picamera2):
         assert tuple(reopened.read().image[0, 0]) == RGB_MAIN
 
 
-def test_picamera2_hung_camera_is_camera_lost_within_the_timeout(fake_picamera2):
+def test_picamera2_hung_camera_is_camera_lost_and_released_for_a_reopen(fake_picamera2):
     source = PiCameraSource(frame_timeout=0.2)
     assert source.read() is not None
     fake_picamera2.stalled = True  # driver stall: the frame never arrives
@@ -214,8 +243,32 @@ def test_picamera2_hung_camera_is_camera_lost_within_the_timeout(fake_picamera2)
     with pytest.raises(CameraLost, match=r"picamera2 delivered no frame within 0.2 s"):
         source.read()
     assert 0.15 <= time.monotonic() - started < 1.0
+    # The timed-out capture is still queued in picamera2; close flushes it, so stop()
+    # and close() go through and the camera is free again.
+    source.close()
+    assert fake_picamera2.instances[0].closed
+    with pytest.raises(CameraLost, match="closed"):
+        source.read()
+    fake_picamera2.stalled = False  # the camera comes back: the booth's reopen works
+    with PiCameraSource(frame_timeout=0.2) as reopened:
+        assert tuple(reopened.read().image[0, 0]) == RGB_MAIN
+
+
+def test_picamera2_camera_is_busy_until_closed(fake_picamera2):
+    """The fake holds the camera as libcamera does, so the test above means something."""
+    source = PiCameraSource(frame_timeout=0.2)
+    with pytest.raises(CameraError, match="busy"):
+        PiCameraSource(frame_timeout=0.2)
+    source.close()
+    PiCameraSource(frame_timeout=0.2).close()
+
+
+def test_picamera2_close_gives_up_on_a_driver_that_blocks_stop(fake_picamera2):
+    source = PiCameraSource(frame_timeout=0.2)
+    assert source.read() is not None
+    fake_picamera2.stop_hangs = True
     started = time.monotonic()
-    source.close()  # stop() blocks on the hung camera: close gives up after the timeout
+    source.close()  # stop() blocks in the driver: close gives up after the timeout
     assert time.monotonic() - started < 1.0
     with pytest.raises(CameraLost, match="closed"):
         source.read()
@@ -224,6 +277,16 @@ def test_picamera2_hung_camera_is_camera_lost_within_the_timeout(fake_picamera2)
         if thread.name == "close-picamera2":
             thread.join(timeout=1.0)
     assert fake_picamera2.instances[0].closed
+
+
+def test_picamera2_too_old_for_timeouts_says_to_upgrade(fake_picamera2, monkeypatch):
+    def wait_without_timeout(self, job):  # picamera2 before 0.3.17
+        return job.result()
+
+    monkeypatch.setattr(fake_picamera2, "wait", wait_without_timeout)
+    with pytest.raises(CameraError, match=r"too old .*0\.3\.17.*full-upgrade"):
+        open_source("picamera2")
+    assert fake_picamera2.instances[0].closed  # not left holding the camera
 
 
 def test_picamera2_without_a_camera_names_the_source(fake_picamera2):

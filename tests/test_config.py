@@ -127,6 +127,9 @@ def test_config_is_frozen():
         ("[web]\nport = 70000", "web.port", "from 1 to 65535"),
         ("[button]\npin = 28", "button.pin", "from 0 to 27"),
         ("[button]\npin = 5\nled_pin = 5", "button.led_pin", "different"),
+        ("[camera]\nwidth = 256\nheight = 192", "camera.detect_width", "up to 256"),
+        ("[camera]\nsource = 'picamera2'\ndetect_height = 600", "camera.detect_height",
+         "cannot be larger"),
         ("[storage]\nkeep = 0", "storage.keep", "greater than 0"),
         ("[storage]\ndata_dir = ''", "storage.data_dir", "not empty"),
         ("[camera]\nwidth = -5", "camera.width", "from 16"),
@@ -148,6 +151,12 @@ def test_bad_settings_name_key_file_and_what_is_allowed(tmp_path, text, key, phr
         load_config(path)
     message = str(caught.value)
     assert key in message and str(path) in message and phrase in message, message
+
+
+def test_detection_size_matters_only_for_the_pi_camera(tmp_path):
+    config = load_config(overrides={"camera.source": "webcam", "camera.width": 256,
+                                    "camera.height": 192})
+    assert (config.camera.width, config.camera.detect_width) == (256, 320)
 
 
 def test_camera_source_may_be_an_existing_path(tmp_path):
