@@ -1,10 +1,10 @@
 """The `memoji-booth` command line (also `python -m device`).
 
 Subcommands: run (the kiosk), classify (expressions in image files), render
-(one memoji to PNG), bench (speed of the loop), config (default settings),
-web (the LAN page alone). Problems a user can fix (bad settings, a missing
-model, a camera that cannot be opened) end with one line on stderr and exit
-code 2, never a traceback.
+(one memoji to PNG), bench (speed of the loop), config (default settings, or
+check a settings file), web (the LAN page alone). Problems a user can fix
+(bad settings, a missing model, a camera that cannot be opened) end with one
+line on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ _USER_ERRORS = (
     ("device.capture", "CameraError"),
     ("device.display", "DisplayError"),
     ("device.avatar", "LookError"),
+    ("device.storage", "DataFolderError"),
 )
 
 
@@ -64,7 +65,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     for path in args.images:
         bgr = cv2.imread(path, cv2.IMREAD_COLOR)
         if bgr is None:
-            print(f"error: {path}: not a readable image", file=sys.stderr)
+            print(f"memoji-booth: {path}: not a readable image", file=sys.stderr)
             status = EXIT_FAILED
             continue
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -93,7 +94,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         try:
             data = json.loads(Path(args.look).read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            print(f"error: {args.look}: cannot read the look: {error}", file=sys.stderr)
+            print(f"memoji-booth: {args.look}: cannot read the look: {error}", file=sys.stderr)
             return EXIT_USAGE
         look = Look.from_dict(data)
     png = render_png(look, args.expression, size=args.size)
@@ -115,9 +116,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from device.config import default_toml
+    from device.config import default_toml, load_config
 
-    sys.stdout.write(default_toml())
+    if args.check is None:
+        sys.stdout.write(default_toml())
+        return EXIT_OK
+    # What `run` would refuse or show as an error, found before the service restarts.
+    from device.pipeline import Analyser
+
+    config = load_config(args.check)
+    Analyser.from_config(config)  # the face detector and the expression model load
+    print(f"{args.check}: the settings are valid and the models load")
     return EXIT_OK
 
 
@@ -180,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         "render", parents=[verbose], help="draw one memoji to a PNG file")
     render.add_argument("--expression", required=True, choices=EXPRESSIONS)
     render.add_argument("--look", help="a look as JSON (as the web page saves it)")
-    render.add_argument("--size", type=_positive_int, default=512, help="pixels (default 512)")
+    render.add_argument("--size", type=_render_size, default=512,
+                        help=f"pixels, up to {MAX_RENDER_PX} (default 512)")
     render.add_argument("--out", required=True, help="PNG file to write")
     render.set_defaults(handler=cmd_render)
 
@@ -193,7 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(handler=cmd_bench)
 
     config = commands.add_parser(
-        "config", parents=[verbose], help="print the default settings file")
+        "config", parents=[verbose],
+        help="print the default settings file, or check one with --check")
+    config.add_argument("--check", metavar="FILE",
+                        help="validate FILE and load the models it names; exit 2 with the "
+                             "problem otherwise")
     config.set_defaults(handler=cmd_config)
 
     web = commands.add_parser(
@@ -204,6 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--data-dir", help="where the gallery and the look are kept")
     web.set_defaults(handler=cmd_web)
     return parser
+
+
+MAX_RENDER_PX = 4096  # a 4096x4096 RGBA surface is 64 MB; beyond that cairo fails or memory runs out
+
+
+def _render_size(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_RENDER_PX:
+        raise argparse.ArgumentTypeError(f"at most {MAX_RENDER_PX} pixels, got {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:

@@ -43,6 +43,7 @@ from device.infer import ExpressionModel, ExpressionSmoother, ModelMissingError
 from device.netinfo import LanAddress, is_wildcard, web_url
 from device.pipeline import Analyser
 from device.sdnotify import Notifier
+from device.storage import ensure_writable_folder
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ class Booth:
         self._stop_requested = False  # set by SIGTERM; a signal handler must not take locks
 
         data_dir = Path(config.storage.data_dir).expanduser()
+        ensure_writable_folder(data_dir / "gallery")  # before a guest's memoji is lost to it
         self.gallery = Gallery(data_dir / "gallery", keep=config.storage.keep)
         self.look_store = LookStore(data_dir / "look.json")
 
@@ -716,14 +718,19 @@ class Booth:
         except Exception as error:
             self._web = None
             self._web_retry_at = self._clock() + WEB_RETRY_S
-            if first_try:
+            if first_try and isinstance(error, OSError):  # port taken, address not up yet
+                log.error("the web page cannot serve on %s:%s (%s); the booth runs without it "
+                          "and tries again every %.0f s", self.config.web.host,
+                          self.config.web.port, error.strerror or error, WEB_RETRY_S)
+            elif first_try:
                 log.exception("the web page could not start; the booth runs without it and "
                               "tries again every %.0f s", WEB_RETRY_S)
             else:
                 log.debug("the web page still cannot start: %s", error)
             return
         self._web_retry_at = None
-        log.info("web page: %s", getattr(self._web, "url", None) or self._web_url())
+        # The LAN address phones use (what the screen shows), not the loopback one.
+        log.info("web page: %s", self._web_url("/") or getattr(self._web, "url", None))
 
     def _install_sigterm(self) -> Callable[[], None]:
         """SIGTERM (systemctl stop) ends the loop cleanly; only possible on the main thread."""

@@ -264,8 +264,15 @@ class PiCameraSource(FrameSource):
 
 
 def _open_video_capture(target: int | str) -> Any:
-    """cv2.VideoCapture; a seam for tests."""
-    return cv2.VideoCapture(target)
+    """cv2.VideoCapture; a seam for tests. OpenCV's own warnings about a device that
+    is not there are held back: the booth says so in its own words, and `auto`
+    looks again every few seconds, which would fill the journal."""
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        return cv2.VideoCapture(target)
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
 
 
 class WebcamSource(FrameSource):
@@ -498,7 +505,7 @@ def open_source(spec: str, *, width: int = 640, height: int = 480,
             except CameraError as error:
                 tried.append(name)
                 reasons.append(str(error).removeprefix(f"{name}: "))
-                log.info("auto: %s", error)
+                log.debug("auto: %s", error)  # the caller reports NoCameraError once
         raise NoCameraError(tried, reasons)
     if spec.startswith("picamera2"):
         return PiCameraSource(_parse_index(spec, "picamera2"), size, detect_size)

@@ -14,7 +14,7 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text"]
+__all__ = ["DataFolderError", "atomic_write_bytes", "atomic_write_text", "ensure_writable_folder"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -38,6 +38,26 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             pass
         raise
     _fsync_directory(path.parent)
+
+
+class DataFolderError(Exception):
+    """The data folder cannot be made or written: every memoji saved there would be lost."""
+
+
+def ensure_writable_folder(folder: str | os.PathLike[str]) -> None:
+    """Make ``folder`` if needed and prove a file can be written in it, before anything is
+    saved there (a path under a file, a read-only card, a folder owned by someone else)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test.{secrets.token_hex(4)}"
+        atomic_write_bytes(probe, b"")
+        probe.unlink()
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename and str(error.filename) != str(folder) else ""
+        raise DataFolderError(
+            f"cannot use the data folder {folder}: {error.strerror or error}{where}; "
+            "set storage.data_dir to a folder this user can write") from error
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:

@@ -98,11 +98,17 @@ class Guests(threading.Thread):
 
 def soak(source: Path, minutes: float, every: float = 10.0, capture_every: float = 5.0,
          warmup_s: float = WARMUP_S) -> dict:
-    """Run the booth for `minutes` under steady use; the report as a dict (see the module doc)."""
+    """Run the booth for `minutes` under steady use; the report as a dict (see the module doc).
+    The memojis it saves go to a temporary folder, removed at the end."""
+    with tempfile.TemporaryDirectory(prefix="memoji-soak-") as data_dir:
+        return _soak(source, Path(data_dir), minutes, every, capture_every, warmup_s)
+
+
+def _soak(source: Path, data_dir: Path, minutes: float, every: float, capture_every: float,
+          warmup_s: float) -> dict:
     from device.app import Booth
     from device.config import load_config
 
-    data_dir = Path(tempfile.mkdtemp(prefix="memoji-soak-"))
     port = free_port()
     config = load_config(None, {
         "camera.source": str(source), "display.mode": "none", "button.enabled": False,

@@ -134,11 +134,19 @@ write_config() {
         run chown "root:$SERVICE_USER" "$CONFIG"
         run chmod 0640 "$CONFIG"
     fi
-    say "checking the settings"
-    if ! run "$VENV/bin/python" -c \
-        'import sys; from pathlib import Path; from device.config import load_config; load_config(Path(sys.argv[1]))' \
-        "$CONFIG"; then
+    say "checking the settings and the models they name"
+    if ! run "$VENV/bin/memoji-booth" config --check "$CONFIG"; then
         die "$CONFIG has an error (named above): fix it and run me again"
+    fi
+}
+
+warn_without_pin() {
+    # Without web.pin everyone on the LAN may change the look and delete memojis:
+    # fine at home, not at an event. Only a warning: guests choosing the look is a feature.
+    # (A dry run writes no settings: the defaults it would write have no PIN.)
+    if [[ ! -e $CONFIG ]] || ! grep -Eq '^[[:space:]]*pin[[:space:]]*=[[:space:]]*"[^"]{4,}"' "$CONFIG"; then
+        warn "no operator PIN: anyone on this network may change the look and delete memojis;"
+        warn "  set web.pin in $CONFIG before an event (then: sudo systemctl restart $SERVICE)"
     fi
 }
 
@@ -181,5 +189,6 @@ write_config
 create_data_dirs
 warn_about_desktop
 install_service
+warn_without_pin
 
 say "done. Logs: journalctl -u $APP -f   Settings: $CONFIG   Status: systemctl status $APP"

@@ -11,8 +11,9 @@ from device.bench import STAGES, _percentile, _summary
 def test_bench_json_reports_every_stage(replay_dir, capsys):
     assert main(["bench", "--source", str(replay_dir), "--frames", "20", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["frames"] == 20
-    assert report["fps"] > 1
+    assert set(report) == {"source", "frames", "fps", "stages", "peak_rss_mb", "look_change_s"}
+    assert report["source"] == str(replay_dir) and report["frames"] == 20
+    assert report["fps"] > 0  # how fast is the machine's business: only that it was measured
     assert set(report["stages"]) == set(STAGES)
     for stage, values in report["stages"].items():
         assert 0 <= values["median_ms"] <= values["p95_ms"], stage
@@ -21,7 +22,7 @@ def test_bench_json_reports_every_stage(replay_dir, capsys):
     assert report["stages"]["detect"]["median_ms"] > 0
     assert report["stages"]["render"]["median_ms"] > 0
     assert 20 < report["peak_rss_mb"] < 2000
-    assert 0 < report["look_change_s"] < 30
+    assert report["look_change_s"] > 0
 
 
 def test_bench_text_report(replay_dir, capsys):

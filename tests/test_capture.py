@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import Future
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -242,7 +244,7 @@ def test_picamera2_hung_camera_is_camera_lost_and_released_for_a_reopen(fake_pic
     started = time.monotonic()
     with pytest.raises(CameraLost, match=r"picamera2 delivered no frame within 0.2 s"):
         source.read()
-    assert 0.15 <= time.monotonic() - started < 1.0
+    assert 0.15 <= time.monotonic() - started < 3.0  # the timeout, not forever (slow CI: slack)
     # The timed-out capture is still queued in picamera2; close flushes it, so stop()
     # and close() go through and the camera is free again.
     source.close()
@@ -269,7 +271,7 @@ def test_picamera2_close_gives_up_on_a_driver_that_blocks_stop(fake_picamera2):
     fake_picamera2.stop_hangs = True
     started = time.monotonic()
     source.close()  # stop() blocks in the driver: close gives up after the timeout
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0  # the timeout, not forever (slow CI: slack)
     with pytest.raises(CameraLost, match="closed"):
         source.read()
     fake_picamera2.unstall.set()  # the driver lets go at last: the camera is still closed
@@ -323,6 +325,23 @@ def test_auto_falls_back_to_the_webcam(monkeypatch):
     use_fake_webcam(monkeypatch)
     with open_source("auto") as source:
         assert isinstance(source, WebcamSource) and source.name == "webcam:0"
+
+
+@pytest.mark.skip_ok_in_ci
+@pytest.mark.skipif(Path("/dev/video0").exists(), reason="a real webcam is plugged in here")
+def test_auto_looking_again_for_a_missing_camera_logs_nothing(monkeypatch, caplog, capfd):
+    """The booth looks every 5 s while no camera is there: days of that must not fill
+    the journal (the booth itself logs the NoCameraError once), neither with our
+    lines nor with OpenCV's own warnings on stderr."""
+    monkeypatch.setattr(capture, "_import_picamera2", no_picamera2)
+    caplog.set_level(logging.INFO)
+    level = cv2.utils.logging.getLogLevel()
+    for _ in range(3):
+        with pytest.raises(NoCameraError):
+            open_source("auto")  # a real cv2.VideoCapture on the missing /dev/video0
+    assert not [r for r in caplog.records if r.name == "device.capture"]
+    assert "VIDEOIO" not in capfd.readouterr().err
+    assert cv2.utils.logging.getLogLevel() == level  # OpenCV's level is put back
 
 
 def test_auto_without_any_camera_names_what_it_tried(monkeypatch):

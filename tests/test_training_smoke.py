@@ -48,7 +48,7 @@ def test_a_run_stopped_between_checkpoint_and_run_json_resumes_where_the_checkpo
 
     def run(out, stop_at=None):
         args = ["train", "--data", str(small_fer), "--arch", "default", "--out", str(out),
-                "--seed", "4", "--epochs", "3"]
+                "--seed", "4", "--epochs", "3", "--limit", "128"]  # 2 steps an epoch: quick
         if stop_at is None:
             return main(args)
         write = train_module.atomic_write_text

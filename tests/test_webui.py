@@ -30,12 +30,6 @@ PIN = "2468"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def _no_user_settings(monkeypatch, tmp_path):
-    monkeypatch.delenv("MEMOJI_BOOTH_CONFIG", raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-
-
 @pytest.fixture
 def analyser():
     return FakeAnalyser("surprise")
@@ -630,6 +624,48 @@ def test_viewing_downloading_previewing_and_uploading_need_no_pin(pin_client):
                  "/api/preview.png?expression=sad&size=128"]:
         assert pin_client.get(path).status_code == 200, path
     assert upload(pin_client, bright_photo()).status_code == 201
+
+
+def test_one_phone_cannot_flush_the_gallery_with_photos(make_app, tmp_path):
+    """Each saved photo pushes the oldest memoji out of a full gallery: a phone may
+    save only so many in a while; other phones and the logged-in operator still may."""
+    from device.webui.security import ClientWindow
+
+    app = make_app(pin=PIN)
+    app.extensions["photo_window"] = ClientWindow(2, 600.0)
+    guest = app.test_client()
+    assert [upload(guest, bright_photo()).status_code for _ in range(2)] == [201, 201]
+    refused = upload(guest, bright_photo())
+    assert refused.status_code == 429
+    assert "oldest memoji" in refused.get_json()["error"]
+    form = upload(guest, bright_photo(), url="/photo")  # the plain form: the same limit
+    assert form.status_code == 429 and "Wait a few minutes" in form.get_data(as_text=True)
+    assert len(Gallery(tmp_path / "data" / "gallery", keep=10).entries()) == 2
+    other_phone = {"REMOTE_ADDR": "192.168.1.77"}
+    other = app.test_client()
+    other.environ_base.update(other_phone)
+    assert upload(other, bright_photo()).status_code == 201
+    operator = app.test_client(use_cookies=False)
+    assert upload(operator, bright_photo(), headers={"X-Booth-Pin": PIN}).status_code == 201
+
+
+@pytest.fixture
+def berlin_time(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_times_on_the_pages_are_the_booths_local_time(app, client, berlin_time):
+    name = saved_gallery(app, 1)[0]  # saved at 08:00:01 UTC on 24 Nov 2026
+    entry_page = client.get(f"/gallery/{name}").get_data(as_text=True)
+    assert "24 Nov 2026 09:00 CET</time>" in entry_page
+    assert 'datetime="2026-11-24T08:00:01+00:00"' in entry_page  # machine-readable stays UTC
+    assert "24 Nov 09:00 CET</time>" in client.get("/gallery").get_data(as_text=True)
 
 
 def test_login_with_the_pin_lets_the_page_change_things(pin_client):

@@ -46,11 +46,11 @@ def browser():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import os
-
-    os.environ.pop("MEMOJI_BOOTH_CONFIG", None)
     data_dir = tmp_path_factory.mktemp("booth-data")
-    app = create_app(make_config(data_dir))
+    with pytest.MonkeyPatch.context() as patch:  # module-wide: before conftest's per-test one
+        patch.delenv("MEMOJI_BOOTH_CONFIG", raising=False)
+        patch.setenv("XDG_CONFIG_HOME", str(data_dir / "xdg"))
+        app = create_app(make_config(data_dir))
     handle = start_in_thread(app, "127.0.0.1", 0)
     yield handle
     handle.close()
@@ -124,11 +124,10 @@ def test_change_the_hair_colour_see_the_preview_change_save_and_find_it_kept(pag
     assert page.request.get("/api/look").json()["hair_color"] == "BLACK"
 
 
-def _face_photo() -> bytes:
-    from tests.fer_frames import load_fer_faces, make_frame
+def _face_photo(fer_faces) -> bytes:
+    from tests.fer_frames import make_frame
 
-    face = load_fer_faces(per_class=1)["happy"][0]
-    frame = make_frame(face, face_px=280)
+    frame = make_frame(fer_faces["happy"][0], face_px=280)
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     assert ok
     return jpeg.tobytes()
@@ -144,11 +143,12 @@ def _analyser_or_skip() -> None:
         pytest.skip(f"photo upload needs the shipped models: {error}")
 
 
-def test_upload_a_face_photo_get_a_memoji_and_download_it_from_the_gallery(page, tmp_path):
+def test_upload_a_face_photo_get_a_memoji_and_download_it_from_the_gallery(page, tmp_path,
+                                                                           fer_faces):
     _analyser_or_skip()
     page.goto("/photo")
     page.set_input_files("#photo-input", files=[
-        {"name": "selfie.jpg", "mimeType": "image/jpeg", "buffer": _face_photo()}])
+        {"name": "selfie.jpg", "mimeType": "image/jpeg", "buffer": _face_photo(fer_faces)}])
     assert page.inner_text("#file-name") == "selfie.jpg"
     page.click("#photo-submit")
     page.wait_for_selector("#photo-result", state="visible")

@@ -67,6 +67,9 @@ def create_app(config: Any, booth: Any = None, *, test_config: Mapping[str, Any]
     register_error_handlers(app)
 
     from device.webui.blueprints import api, auth, gallery, live, look, photo
+    from device.webui.blueprints._common import local_time
+
+    app.add_template_filter(local_time, "local_time")
 
     for blueprint in (look.bp, live.bp, gallery.bp, photo.bp, api.bp, auth.bp):
         app.register_blueprint(blueprint)

@@ -46,6 +46,10 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_WRONG_PINS = 5
 WRONG_PIN_WINDOW_S = 300.0
+# Each saved photo pushes the oldest memoji out once the gallery holds storage.keep:
+# one phone may save this many in the window, so nobody can flush the gallery.
+MAX_PHOTOS_PER_CLIENT = 20
+PHOTO_WINDOW_S = 600.0
 
 # Served with every response: everything is local, nothing may frame the page.
 CONTENT_SECURITY_POLICY = (
@@ -117,35 +121,61 @@ def check_csrf() -> None:
 
 # ---------------------------------------------------------------- PIN
 
-class WrongPinThrottle:
-    """Counts wrong PINs per client address; after MAX_WRONG_PINS in the window, refuses for a while."""
+class ClientWindow:
+    """Counts events per client address over a sliding window; `full` once `limit` are recent."""
 
-    def __init__(self, limit: int = MAX_WRONG_PINS, window_s: float = WRONG_PIN_WINDOW_S) -> None:
+    def __init__(self, limit: int, window_s: float) -> None:
         self.limit = limit
         self.window_s = window_s
-        self._failures: dict[str, list[float]] = {}
+        self._events: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     def _recent(self, client: str, now: float) -> list[float]:
-        recent = [t for t in self._failures.get(client, []) if now - t < self.window_s]
+        recent = [t for t in self._events.get(client, []) if now - t < self.window_s]
         if recent:
-            self._failures[client] = recent
+            self._events[client] = recent
         else:
-            self._failures.pop(client, None)
+            self._events.pop(client, None)
         return recent
 
-    def blocked(self, client: str) -> bool:
+    def full(self, client: str) -> bool:
         with self._lock:
             return len(self._recent(client, time.monotonic())) >= self.limit
 
-    def failed(self, client: str) -> None:
+    def add(self, client: str) -> None:
         with self._lock:
             now = time.monotonic()
-            self._failures[client] = [*self._recent(client, now), now]
+            self._events[client] = [*self._recent(client, now), now]
 
-    def succeeded(self, client: str) -> None:
+    def clear(self, client: str) -> None:
         with self._lock:
-            self._failures.pop(client, None)
+            self._events.pop(client, None)
+
+
+class WrongPinThrottle(ClientWindow):
+    """Counts wrong PINs per client address; after MAX_WRONG_PINS in the window, refuses for a while."""
+
+    def __init__(self, limit: int = MAX_WRONG_PINS, window_s: float = WRONG_PIN_WINDOW_S) -> None:
+        super().__init__(limit, window_s)
+
+    blocked = ClientWindow.full
+    failed = ClientWindow.add
+    succeeded = ClientWindow.clear
+
+
+def photo_allowed_or_429() -> Callable[[], None]:
+    """Refuse a client that saved MAX_PHOTOS_PER_CLIENT photos in the window (429);
+    returns what to call once its photo is saved. A logged-in operator is not counted."""
+    if pin_configured() and is_operator():
+        return lambda: None
+    window: ClientWindow = current_app.extensions["photo_window"]
+    client = request.remote_addr or "?"
+    if window.full(client):
+        minutes = round(window.window_s / 60)
+        abort(429, description=f"This phone has saved {window.limit} photos in {minutes} minutes, "
+                               "and each one pushes the oldest memoji out of the gallery. Wait a "
+                               "few minutes and try again.")
+    return lambda: window.add(client)
 
 
 def pin_configured() -> bool:
@@ -281,6 +311,7 @@ def _security_headers(response: Any) -> Any:
 def install_security(app: Flask) -> None:
     """Host and CSRF checks before every request, safe headers after, and template helpers."""
     app.extensions["pin_throttle"] = WrongPinThrottle()
+    app.extensions["photo_window"] = ClientWindow(MAX_PHOTOS_PER_CLIENT, PHOTO_WINDOW_S)
     app.extensions["allowed_hosts"] = allowed_host_names(app.config.get("PUBLIC_URL", ""),
                                                          app.config.get("LISTEN_HOST", ""))
     app.before_request(check_host)

@@ -80,7 +80,7 @@ def _url(server: BaseWSGIServer) -> str:
 def serve(app: Any, host: str, port: int, threads: int = 4) -> None:
     """Serve `app` until interrupted (Ctrl-C or SIGTERM via the caller); blocks."""
     server = _make_server(app, host, port, threads)
-    log.info("web page listening on %s", _url(server))
+    log.info("web page listening on %s", _listening_on(server))
     try:
         server.run()
     finally:
@@ -134,5 +134,12 @@ def start_in_thread(app: Any, host: str, port: int, threads: int = 4) -> ServerH
     thread = threading.Thread(target=server.run, name="memoji-web", daemon=True)
     thread.start()
     handle = ServerHandle(url=_url(server), server=server, thread=thread)
-    log.info("web page listening on %s", handle.url)
+    log.info("web page listening on %s", _listening_on(server))
     return handle
+
+
+def _listening_on(server: BaseWSGIServer) -> str:
+    """For the log: a wildcard host is every address, not just the loopback `_url` gives."""
+    if server.effective_host in ("0.0.0.0", "::"):
+        return f"port {server.effective_port} of every address of this machine ({_url(server)} here)"
+    return _url(server)

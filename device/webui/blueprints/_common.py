@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import current_app, url_for
@@ -25,6 +26,13 @@ def entry_json(entry: Any) -> dict[str, Any]:
         "image": url_for("gallery.media", name=entry.name),
         "download": url_for("gallery.download", name=entry.name),
     }
+
+
+def local_time(moment: datetime, fmt: str) -> str:
+    """A saved time (kept in UTC) as the booth's own clock shows it, with its zone's name:
+    guests read the time of their event, not UTC (set the Pi's zone with raspi-config)."""
+    here = moment.astimezone()
+    return f"{here.strftime(fmt)} {here.tzname()}"
 
 
 def is_whole_number(text: str) -> bool:
