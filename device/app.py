@@ -592,8 +592,7 @@ class Booth:
         self._saving = False
         self._led(True)  # ready for the next press
         url = self._web_url(f"/gallery/{entry.name}") if self.config.web.enabled else ""
-        scene = screens.SavedScene(url, entry.expression, self.avatars.get(entry.expression),
-                                   self.avatars.version)
+        scene = screens.SavedScene(url, entry.expression, *self._memoji(entry.expression))
         self._banner = _Banner(scene, now + SAVED_SCENE_S)
 
     def _on_save_failed(self, error: Exception, now: float) -> None:

@@ -51,9 +51,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Clothes drawn in fixed colours: the clothing colour does not change them (the
-# gladiator's shows only as a thin outline), and the editor says so.
-OWN_COLOUR_CLOTHING: tuple[str, ...] = ("ASTRONAUT_SUIT", "GLADIATOR")
+# Clothes drawn in fixed colours: the clothing colour does not change them, and
+# the editor says so.
+OWN_COLOUR_CLOTHING: tuple[str, ...] = ("ASTRONAUT_SUIT",)
 
 # Look field -> the python-avatars enum its values name.
 _FIELD_ENUMS: dict[str, type[pa.AvatarEnum]] = {
@@ -151,6 +151,22 @@ class Look:
             values[field] = value.strip().upper()
         return cls(**values)
 
+    @classmethod
+    def salvage(cls, data: object) -> tuple[Look, list[str]]:
+        """Every good field of a damaged look, the rest at their defaults, and what was
+        dropped: one unknown or outdated value (a renamed python-avatars choice) must
+        not cost the guest the rest of their look."""
+        look = DEFAULT_LOOK
+        if not isinstance(data, Mapping):
+            return look, ["the whole look (not an object of fields)"]
+        dropped = []
+        for field, value in data.items():
+            try:
+                look = cls.from_dict({field: value}, base=look)
+            except LookError:
+                dropped.append(f"{field}={value!r}")
+        return look, dropped
+
     def to_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
 
@@ -243,7 +259,7 @@ def _hair_ids(hair: pa.HairType) -> frozenset[str]:
 
 
 def render_svg(look: Look, expression: str) -> str:
-    """The memoji as SVG text (264x280 view box, transparent background). Deterministic."""
+    """The memoji as SVG text (264x304 view box, transparent background). Deterministic."""
     eyebrows, eyes, mouth = _parts(expression)
     hair = _member("hair_type", look.hair_type)
     facial_hair = _member("facial_hair", look.facial_hair)
@@ -272,7 +288,40 @@ def render_svg(look: Look, expression: str) -> str:
         for slot, part in (("Facial-Hair", facial_hair), ("Accessory", accessory))
         if part.value and not _hair_has_slot(hair, slot)
     ]
-    return _add_missing_slots(svg, missing, common) if missing else svg
+    if missing:
+        svg = _add_missing_slots(svg, missing, common)
+    return _frame(_masks_first(svg))
+
+
+_SVG_NS = "http://www.w3.org/2000/svg"
+ET.register_namespace("", _SVG_NS)  # write the SVG back without an ns0: prefix
+
+
+# python-avatars draws on 264x280 units; tall hair (spikes, braids, a bun) reaches
+# up to 18 units above that. The view box starts 24 units higher (the drawing is
+# 8% smaller for it), so the top of the hair is not cut off.
+_VIEW_BOX = ('viewBox="0 0 264 280"', 'viewBox="0 -24 264 304"')
+
+
+def _frame(svg: str) -> str:
+    return svg.replace(*_VIEW_BOX, 1)
+
+
+def _masks_first(svg: str) -> str:
+    """Move every <mask> to the front: cairosvg ignores a mask that is used before it is
+    defined, and some python-avatars parts do that (the Wick beard then stays white
+    whatever the hair colour, the gladiator's armour blue whatever the clothes colour)."""
+    root = ET.fromstring(svg)
+    parent_of = {child: parent for parent in root.iter() for child in parent}
+    masks = [element for element in root.iter(f"{{{_SVG_NS}}}mask")]
+    if not masks:
+        return svg
+    defs = ET.Element(f"{{{_SVG_NS}}}defs")
+    for mask in masks:
+        parent_of[mask].remove(mask)
+        defs.append(mask)
+    root.insert(0, defs)
+    return ET.tostring(root, encoding="unicode")
 
 
 # Hair styles whose drawings fix their hair's fill where python-avatars does not
@@ -315,7 +364,7 @@ def _find_id(root: ET.Element, element_id: str) -> ET.Element | None:
 
 
 def render_png(look: Look, expression: str, size: int = 512) -> bytes:
-    """The memoji as a size x size PNG with alpha (the 264x280 drawing centred)."""
+    """The memoji as a size x size PNG with alpha (the 264x304 view box centred)."""
     if size < 1:
         raise ValueError(f"size must be at least 1 pixel, got {size}")
     svg = render_svg(look, expression).encode("utf-8")

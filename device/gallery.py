@@ -369,7 +369,9 @@ class LookStore:
         self._unreachable = False
 
     def load(self) -> Look:
-        """The saved look; DEFAULT_LOOK when there is none, or when the file is damaged (kept as *.bad)."""
+        """The saved look; DEFAULT_LOOK when there is none. A damaged file is set aside
+        (``look.json.bad-<UTC time>``, never overwriting an earlier one) and what can be
+        salvaged of it is kept: each good field, the rest at their defaults."""
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
@@ -380,20 +382,40 @@ class LookStore:
             )
             return DEFAULT_LOOK
         try:
-            return Look.from_dict(json.loads(data.decode("utf-8")))
-        except (ValueError, LookError) as error:  # JSONDecodeError and UnicodeError are ValueErrors
-            bad = self.path.with_name(self.path.name + ".bad")
-            log.warning(
-                "saved look %s is damaged (%s); moved it to %s and using the default look",
-                self.path,
-                error,
-                bad,
-            )
-            try:
-                os.replace(self.path, bad)
-            except OSError as move_error:
-                log.warning("could not move %s aside: %s", self.path, move_error)
+            fields = json.loads(data.decode("utf-8"))
+        except ValueError as error:  # JSONDecodeError and UnicodeError are ValueErrors
+            bad = self._set_aside()
+            log.warning("saved look %s is damaged (%s); moved it to %s and using the default "
+                        "look", self.path, error, bad)
             return DEFAULT_LOOK
+        try:
+            return Look.from_dict(fields)
+        except LookError:
+            look, dropped = Look.salvage(fields)
+        bad = self._set_aside()
+        log.warning("saved look %s has fields this version cannot use (%s); kept the rest, "
+                    "moved the file to %s", self.path, "; ".join(dropped), bad)
+        if look != DEFAULT_LOOK:  # something was saved: keep it for the next start
+            try:
+                self.save(look)
+            except OSError as error:
+                log.warning("could not save the salvaged look to %s: %s", self.path, error)
+        return look
+
+    def _set_aside(self) -> Path | None:
+        """Move the damaged file out of the way under a name no earlier one has."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        bad = self.path.with_name(f"{self.path.name}.bad-{stamp}")
+        count = 1
+        while bad.exists():
+            count += 1
+            bad = self.path.with_name(f"{self.path.name}.bad-{stamp}-{count}")
+        try:
+            os.replace(self.path, bad)
+        except OSError as error:
+            log.warning("could not move %s aside: %s", self.path, error)
+            return None
+        return bad
 
     def save(self, look: Look) -> None:
         """Write atomically; concurrent savers are serialised, the last one wins."""

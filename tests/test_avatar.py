@@ -77,6 +77,24 @@ def test_every_hair_style_takes_the_hair_colour():
     assert ignored == []
 
 
+def test_tall_hair_is_not_cut_off_at_the_top():
+    """Spikes, braids and big hair reach above python-avatars' 264x280 drawing; only the
+    bride's bun is taller than the room the view box leaves."""
+    cut = [hair for hair in LOOK_CHOICES["hair_type"] if hair != "BRIDE"
+           and render_rgba(Look(hair_type=hair), "surprise", 128)[0, :, 3].max() > 0]
+    assert cut == []
+
+
+def test_every_beard_takes_the_hair_colour():
+    """The Wick beard's drawing uses its colour mask before defining it, which cairosvg
+    ignores unless the masks are moved first: it stayed white whatever the colour."""
+    ignored = [beard for beard in LOOK_CHOICES["facial_hair"] if beard != "NONE"
+               and changed_pixels(Look(hair_type="NONE", facial_hair=beard, hair_color="RED"),
+                                  Look(hair_type="NONE", facial_hair=beard, hair_color="BLACK"))
+               < 100]
+    assert ignored == []
+
+
 def test_clothes_take_the_clothing_colour_except_those_drawn_in_their_own():
     ignored = [clothing for clothing in LOOK_CHOICES["clothing_type"]
                if changed_pixels(Look(clothing_type=clothing, clothing_color="RED"),

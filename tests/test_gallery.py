@@ -311,17 +311,40 @@ def test_an_unreachable_look_file_answers_the_last_time_seen(tmp_path, monkeypat
     assert store.mtime() == seen
 
 
-@pytest.mark.parametrize(
-    "content", ["{not json", '["HOODIE"]', '{"hair_type": "TOUPEE"}', "\xff\xfe"]
-)
+@pytest.mark.parametrize("content", ["{not json", '["HOODIE"]', "\xff\xfe"])
 def test_damaged_look_is_set_aside_and_default_used(tmp_path, caplog, content):
     path = tmp_path / "look.json"
     path.write_bytes(content.encode("latin-1"))
     with caplog.at_level(logging.WARNING, logger="device.gallery"):
         assert LookStore(path).load() == DEFAULT_LOOK
     assert not path.exists()
-    assert (tmp_path / "look.json.bad").read_bytes() == content.encode("latin-1")
-    assert "look.json.bad" in caplog.text
+    [bad] = tmp_path.glob("look.json.bad-*")
+    assert bad.read_bytes() == content.encode("latin-1")
+    assert bad.name in caplog.text
+
+
+def test_a_look_with_one_bad_field_keeps_the_others(tmp_path, caplog):
+    """An unknown key or a choice a newer python-avatars renamed costs that field only."""
+    path = tmp_path / "look.json"
+    original = ('{"skin_color": "DARK_BROWN", "hair_type": "TOUPEE", "hair_color": "RED", '
+                '"sparkles": "YES", "accessory": 3}')
+    path.write_text(original)
+    with caplog.at_level(logging.WARNING, logger="device.gallery"):
+        look = LookStore(path).load()
+    assert look == DEFAULT_LOOK.replace(skin_color="DARK_BROWN", hair_color="RED")
+    assert "hair_type='TOUPEE'" in caplog.text and "sparkles='YES'" in caplog.text
+    assert LookStore(path).load() == look  # the salvaged look is what is saved now
+    [bad] = tmp_path.glob("look.json.bad-*")
+    assert bad.read_text() == original  # and the original is kept for the operator
+
+
+def test_each_damaged_look_is_kept_apart(tmp_path):
+    path = tmp_path / "look.json"
+    for content in ("{first", "{second"):
+        path.write_text(content)
+        assert LookStore(path).load() == DEFAULT_LOOK
+    kept = sorted(bad.read_text() for bad in tmp_path.glob("look.json.bad-*"))
+    assert kept == ["{first", "{second"]
 
 
 def test_concurrent_saves_leave_one_valid_look(tmp_path):

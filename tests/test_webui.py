@@ -142,7 +142,7 @@ def test_look_page_offers_every_choice_and_the_saved_look(client):
                                   html, re.S).group(1))
     assert editor["look"] == DEFAULT_LOOK.to_dict()
     assert set(editor["presets"]) == set(PRESETS)
-    assert "The astronaut suit and the gladiator keep their own colours." in html
+    assert "The astronaut suit keeps its own colours." in html
 
 
 # ---------------------------------------------------------------- look API

@@ -62,8 +62,9 @@ def _swatch(field: str, value: str) -> str | None:
 
 
 _FIELD_HINTS = {
-    "clothing_color": "The {} keep their own colours.".format(
-        " and the ".join(choice_label(value).lower() for value in OWN_COLOUR_CLOTHING)),
+    "clothing_color": "The {} {} own colours.".format(
+        " and the ".join(choice_label(value).lower() for value in OWN_COLOUR_CLOTHING),
+        "keeps its" if len(OWN_COLOUR_CLOTHING) == 1 else "keep their"),
 }
 
 
