@@ -44,14 +44,32 @@ def browser():
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("booth-data")
+def _serve(data_dir: Path, **settings):
     with pytest.MonkeyPatch.context() as patch:  # module-wide: before conftest's per-test one
         patch.delenv("MEMOJI_BOOTH_CONFIG", raising=False)
         patch.setenv("XDG_CONFIG_HOME", str(data_dir / "xdg"))
-        app = create_app(make_config(data_dir))
-    handle = start_in_thread(app, "127.0.0.1", 0)
+        app = create_app(make_config(data_dir, **settings))
+    return start_in_thread(app, "127.0.0.1", 0)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("booth-data")
+
+
+@pytest.fixture(scope="module")
+def server(data_dir):
+    handle = _serve(data_dir)
+    yield handle
+    handle.close()
+
+
+PIN = "2468"
+
+
+@pytest.fixture(scope="module")
+def pin_server(tmp_path_factory):
+    handle = _serve(tmp_path_factory.mktemp("pin-booth-data"), web_pin=PIN)
     yield handle
     handle.close()
 
@@ -195,6 +213,81 @@ def test_a_photo_over_the_limit_is_refused_in_the_phone_before_sending(page):
     page.wait_for_selector("#photo-error", state="visible")
     assert "too large (10.0 MB); the booth takes up to 10 MB" in page.inner_text("#photo-error")
     assert page.is_enabled("#photo-submit")
+
+
+def _saved_memoji(data_dir: Path) -> str:
+    from device.avatar import DEFAULT_LOOK, render_png
+    from device.gallery import Gallery
+
+    gallery = Gallery(data_dir / "gallery", keep=100)
+    return gallery.save(render_png(DEFAULT_LOOK, "sad", 128), expression="sad", score=0.7,
+                        look=DEFAULT_LOOK).name
+
+
+def test_declining_the_delete_question_keeps_the_memoji(page, data_dir):
+    name = _saved_memoji(data_dir)
+    page.goto(f"/gallery/{name}")
+    questions = []
+
+    def answer(dialog, accept):
+        questions.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, accept=False))
+    page.click(".delete-form button")
+    page.wait_for_timeout(500)  # a request sent despite the "no" would have landed by now
+    assert questions == ["Delete this memoji for good?"]
+    assert page.url.endswith(f"/gallery/{name}")
+    assert (data_dir / "gallery" / name).exists()
+
+    page.once("dialog", lambda dialog: answer(dialog, accept=True))
+    page.click(".delete-form button")
+    page.wait_for_url("**/gallery")
+    assert not (data_dir / "gallery" / name).exists()
+
+
+def test_edits_survive_the_login_that_saving_them_asks_for(browser, pin_server):
+    context = browser.new_context(base_url=pin_server.url, **PHONE)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    leave_questions = []
+    page.on("dialog", lambda dialog: (leave_questions.append(dialog.type), dialog.accept()))
+    page.goto("/look")
+    page.click('label.swatch:has(input[name="hair_color"][value="BLACK"])')
+    page.click("#save")
+    page.wait_for_url("**/login?next=%2Flook")
+    assert leave_questions == []  # no "leave site?": the edits are kept for after the login
+    page.fill('input[name="pin"]', PIN)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/look")
+    page.wait_for_selector("#toast:has-text('Your changes are back')")
+    assert page.is_checked('input[name="hair_color"][value="BLACK"]')
+    assert page.is_visible("#dirty")  # not saved until the operator presses Save
+    page.click("#save")
+    page.wait_for_selector("#toast:has-text('Saved')")
+    assert page.request.get("/api/look").json()["hair_color"] == "BLACK"
+    context.close()
+
+
+def test_the_live_page_follows_a_kiosk_that_starts_after_it_opened(page):
+    running = {"value": False}
+
+    def status(route):
+        body = ({"running": True, "state": "live", "expression": "happy", "fps": 30,
+                 "camera": "picamera2", "scores": {"happy": 0.9}} if running["value"]
+                else {"running": False, "message": "not running"})
+        route.fulfill(json=body)
+
+    page.route("**/api/status", status)
+    page.goto("/live")
+    assert page.is_disabled("#capture") and page.is_visible("#not-running")
+    running["value"] = True
+    page.wait_for_selector("#capture:enabled")
+    assert page.is_hidden("#not-running")
+    assert page.inner_text("#expression") == "Happy"
+    running["value"] = False
+    page.wait_for_selector("#capture:disabled")
+    assert page.is_visible("#not-running")
 
 
 def test_the_live_page_says_the_kiosk_is_elsewhere_and_disables_capture(page):

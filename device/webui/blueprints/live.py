@@ -6,6 +6,7 @@ from flask import Blueprint, render_template, url_for
 
 from device.labels import EXPRESSIONS
 from device.webui.blueprints._common import kiosk
+from device.webui.kiosk import NOT_RUNNING_MESSAGE
 
 bp = Blueprint("live", __name__)
 
@@ -23,4 +24,5 @@ def view():
         "expressions": list(EXPRESSIONS),
     }
     return render_template("live/live.html", running=link.running, status=link.status(),
-                           expressions=EXPRESSIONS, live=live)
+                           expressions=EXPRESSIONS, live=live,
+                           not_running_message=NOT_RUNNING_MESSAGE)

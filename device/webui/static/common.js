@@ -4,15 +4,27 @@
 const Booth = (() => {
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
 
+  // A booth that stops answering must not leave a button disabled for ever.
+  const TIMEOUT_MS = 15000;
+
   async function request(url, options = {}) {
-    const headers = new Headers(options.headers || {});
+    const { timeoutMs = TIMEOUT_MS, ...fetchOptions } = options;
+    const headers = new Headers(fetchOptions.headers || {});
     headers.set("X-CSRF-Token", csrf);
     headers.set("Accept", "application/json");
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
     let response;
     try {
-      response = await fetch(url, { credentials: "same-origin", ...options, headers });
+      response = await fetch(url, {
+        credentials: "same-origin", ...fetchOptions, headers, signal: controller.signal,
+      });
     } catch (error) {
-      throw new Error("The booth cannot be reached. Is the phone on the booth's network?");
+      throw new Error(controller.signal.aborted
+        ? "The booth did not answer in time. Try again in a moment."
+        : "The booth cannot be reached. Is the phone on the booth's network?");
+    } finally {
+      clearTimeout(timer);
     }
     let body = null;
     if ((response.headers.get("Content-Type") || "").includes("application/json")) {
@@ -44,14 +56,23 @@ const Booth = (() => {
     return element ? JSON.parse(element.textContent) : null;
   }
 
-  return { request, toast, readData, csrf };
+  // An operator-only action whose login has lapsed: log in, then come back here.
+  function toLogin() {
+    window.location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+  }
+
+  return { request, toast, readData, csrf, toLogin };
 })();
 
-// Forms that ask before doing something irreversible (delete).
+// Forms that ask before doing something irreversible (delete). Capture phase: the
+// question comes before any page script sends the form's request.
 document.addEventListener("submit", (event) => {
   const question = event.target.dataset?.confirm;
-  if (question && !window.confirm(question)) event.preventDefault();
-});
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+}, true);
 
 // Times are stored in UTC; show them in the phone's own time zone.
 document.querySelectorAll("time[datetime]").forEach((element) => {

@@ -4,14 +4,21 @@
 (() => {
   const form = document.querySelector(".delete-form");
   if (!form) return;
+  const button = form.querySelector("button");
   form.addEventListener("submit", async (event) => {
     if (event.defaultPrevented) return;  // the confirmation was declined
     event.preventDefault();
     const name = decodeURIComponent(location.pathname.split("/").pop());
+    button.disabled = true;  // one tap, one request
     try {
       await Booth.request(`/api/gallery/${encodeURIComponent(name)}`, { method: "DELETE" });
       window.location.href = "/gallery";
     } catch (error) {
+      button.disabled = false;
+      if (error.status === 401) {
+        Booth.toLogin();
+        return;
+      }
       Booth.toast(error.message, "error");
     }
   });

@@ -19,10 +19,20 @@
 
   function capitalise(text) { return text ? text[0].toUpperCase() + text.slice(1) : "—"; }
 
+  const notice = document.getElementById("not-running");
+  let capturing = false;  // a capture request in flight keeps the button disabled
+
+  // The kiosk may start (or stop) while the page is open: follow it.
+  function showRunning(running) {
+    root.dataset.running = String(running);
+    notice.hidden = running;
+    if (!capturing) captureButton.disabled = !running;
+  }
+
   function show(status) {
+    showRunning(Boolean(status.running));
     if (!status.running) {
       meta.textContent = "Kiosk not running here";
-      captureButton.disabled = true;
       return;
     }
     const expression = status.expression || null;
@@ -90,18 +100,22 @@
   });
 
   captureButton.addEventListener("click", async () => {
+    capturing = true;
     captureButton.disabled = true;
     try {
       const answer = await Booth.request(data.captureUrl, { method: "POST" });
       Booth.toast(answer.message || "Countdown started on the kiosk.");
     } catch (error) {
       if (error.status === 401) {
-        window.location.href = `/login?next=${encodeURIComponent(location.pathname)}`;
+        Booth.toLogin();
         return;
       }
       Booth.toast(error.message, "error");
     } finally {
-      setTimeout(() => { captureButton.disabled = root.dataset.running !== "true"; }, 1500);
+      setTimeout(() => {
+        capturing = false;
+        captureButton.disabled = root.dataset.running !== "true";
+      }, 1500);
     }
   });
 

@@ -10,6 +10,8 @@
   const fieldNames = Object.keys(data.look);
   let saved = { ...data.look };
   let expression = "happy";
+  // Edits made before a lapsed login sent the guest to the login page come back after it.
+  const PENDING_KEY = "memoji-booth:unsaved-look";
 
   function currentLook() {
     const look = {};
@@ -60,6 +62,7 @@
 
   form.addEventListener("change", refresh);
 
+  document.getElementById("expression-chips").hidden = false;  // they need this script
   document.querySelectorAll(".chip[data-expression]").forEach((chip) => {
     chip.addEventListener("click", () => {
       expression = chip.dataset.expression;
@@ -102,7 +105,11 @@
       Booth.toast("Saved. The kiosk shows the new look within a second.");
     } catch (error) {
       if (error.status === 401) {
-        window.location.href = `/login?next=${encodeURIComponent(location.pathname)}`;
+        try {
+          sessionStorage.setItem(PENDING_KEY, JSON.stringify(currentLook()));
+        } catch (storageError) { /* private mode: the edits are lost, the login still works */ }
+        leaving = true;  // no "leave site?" question: the edits are kept
+        Booth.toLogin();
         return;
       }
       Booth.toast(error.message, "error");
@@ -111,9 +118,19 @@
     }
   });
 
+  let leaving = false;
   window.addEventListener("beforeunload", (event) => {
-    if (!dirtyNote.hidden) event.preventDefault();
+    if (!leaving && !dirtyNote.hidden) event.preventDefault();
   });
 
+  let pending = null;
+  try {
+    pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null");
+    sessionStorage.removeItem(PENDING_KEY);
+  } catch (error) { /* nothing kept */ }
+  if (pending) {
+    setLook(pending);
+    Booth.toast("Your changes are back: press Save to keep them.");
+  }
   refresh();
 })();

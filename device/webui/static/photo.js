@@ -46,21 +46,18 @@
     errorBox.hidden = true;
     submit.disabled = true;
     submit.textContent = "Finding your face…";
-    const body = new FormData();
-    const photo = await shrink(input.files[0]);
-    // The server refuses a body over its limit before reading it, with no page to show.
-    const maxBytes = Number(form.dataset.maxBytes);
-    if (maxBytes && photo.size > maxBytes) {
-      errorBox.textContent = `This photo is too large (${(photo.size / 1048576).toFixed(1)} MB); ` +
-        `the booth takes up to ${(maxBytes / 1048576).toFixed(0)} MB.`;
-      errorBox.hidden = false;
-      submit.disabled = false;
-      submit.textContent = "Make my memoji";
-      return;
-    }
-    body.append("photo", photo, photo.name || "photo.jpg");
     try {
-      const memoji = await Booth.request("/api/photo", { method: "POST", body });
+      const photo = await shrink(input.files[0]);
+      // The server refuses a body over its limit before reading it, with no page to show.
+      const maxBytes = Number(form.dataset.maxBytes);
+      if (maxBytes && photo.size > maxBytes) {
+        throw new Error(`This photo is too large (${(photo.size / 1048576).toFixed(1)} MB); ` +
+          `the booth takes up to ${(maxBytes / 1048576).toFixed(0)} MB.`);
+      }
+      const body = new FormData();
+      body.append("photo", photo, photo.name || "photo.jpg");
+      // Upload and face finding on a Pi over busy Wi-Fi: more time than a plain request.
+      const memoji = await Booth.request("/api/photo", { method: "POST", body, timeoutMs: 60000 });
       document.getElementById("result-image").src = memoji.image;
       document.getElementById("result-text").textContent =
         `${memoji.expression[0].toUpperCase()}${memoji.expression.slice(1)} · ${Math.round(memoji.score * 100)}% sure`;
