@@ -635,9 +635,19 @@ def _draw_live(d: Display, target: pygame.Surface, scene: LiveScene) -> None:
 def _draw_no_face(d: Display, target: pygame.Surface, scene: NoFaceScene) -> None:
     _memoji(d, target, scene.avatar, scene.avatar_version, "neutral", faded=True)
     _preview(d, target, scene.preview, None, d._layout.rect(776, 28, 208, 156), scene.mirror)
-    _blit_text(d, target, "Step closer", 64, ACCENT, 590, 250)
-    _blit_paragraph(d, target, "Look at the camera and your memoji will copy your face.", 28,
-                    TEXT, 590, 330, 390)
+    if not scene.web_url:
+        _blit_text(d, target, "Step closer", 64, ACCENT, 590, 250)
+        _blit_paragraph(d, target, "Look at the camera and your memoji will copy your face.",
+                        28, TEXT, 590, 330, 390)
+        return
+    # Between guests: how to play, and where on the phone to choose the memoji's look.
+    _blit_text(d, target, "Step closer", 56, ACCENT, 590, 200)
+    _blit_paragraph(d, target, "Look at the camera and your memoji will copy your face.", 26,
+                    TEXT, 590, 268, 390, max_lines=2)
+    qr = d._qr_code(scene.web_url, d._layout.px(150))
+    _blit_centred(target, qr, d._layout.pt(667, 440))
+    _blit_paragraph(d, target, "Scan to choose your memoji's look on your phone", 22, TEXT,
+                    760, 400, 220, max_lines=3)
     _footer(d, target, "", scene.web_url)
 
 

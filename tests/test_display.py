@@ -1,7 +1,7 @@
 """Every scene renders under SDL's dummy driver to a PNG that is not blank.
 
 The PNGs land in tests/artifacts/ for a look; with UPDATE_SCREENSHOTS=1 the
-live and idle scenes are also copied to docs/screenshots/ for the README.
+live and waiting (no face) scenes are also copied to docs/screenshots/ for the README.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def test_scene_renders_a_non_blank_png(name, memojis, camera_frame):
     path = ARTIFACTS / f"kiosk-{name}.png"
     pygame.image.save(surface, str(path))
     assert_not_blank(surface_rgb(pygame.image.load(str(path))))
-    if name in ("live", "idle") and os.environ.get("UPDATE_SCREENSHOTS") == "1":
+    if name in ("live", "no-face") and os.environ.get("UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, SCREENSHOTS / f"kiosk-{name}.png")
 
@@ -134,6 +134,19 @@ def test_qr_code_is_a_real_qr_code_of_the_url():
 
     decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(np.ascontiguousarray(rgb[:, :, ::-1]))
     assert decoded == URL
+
+
+def test_between_guests_the_screen_shows_a_qr_code_of_the_page(memojis, camera_frame):
+    """Guests find the look page from the waiting screen; with no page, no code."""
+    import cv2
+
+    display = screens.Display("none", (1024, 600))
+    waiting = all_scenes(memojis, camera_frame)["no-face"]
+    rgb = surface_rgb(display.render(waiting))
+    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(np.ascontiguousarray(rgb[:, :, ::-1]))
+    assert decoded == URL
+    rgb = surface_rgb(display.render(screens.NoFaceScene(memojis["neutral"], 1, camera_frame)))
+    assert cv2.QRCodeDetector().detectAndDecode(np.ascontiguousarray(rgb[:, :, ::-1]))[0] == ""
 
 
 def test_qr_codes_of_many_saved_memojis_do_not_pile_up_in_memory(memojis):
