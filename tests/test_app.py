@@ -509,6 +509,29 @@ def test_camera_lost_mid_run_is_reopened_with_backoff(tmp_path):
     assert booth.status()["camera_state"] == "ok"
 
 
+def test_reopen_delays_double_up_to_half_a_minute(tmp_path):
+    """A camera gone for good is tried every 30 s, not ever more rarely."""
+    clock = FakeClock()
+    opened: list[float] = []
+
+    def opener():
+        opened.append(clock.t)
+        if len(opened) == 1:
+            return ScriptedSource([FACE, CameraLost("webcam:0: unplugged")])
+        raise CameraError("webcam:0: cannot open /dev/video0")
+
+    def on_scene(scene):
+        if len(opened) >= 9:
+            booth.stop()
+
+    booth = make_booth(make_config(tmp_path), source=opener, clock=clock,
+                       display=RecordingDisplay(on_scene))
+    booth.run(frames=50000)
+    waits = [b - a for a, b in zip(opened[1:], opened[2:], strict=False)]
+    expected = [2, 4, 8, 16, 30, 30, 30]  # after the first 1 s
+    assert [round(w) for w in waits] == expected, waits
+
+
 def test_closing_a_lost_camera_never_holds_up_the_screen(tmp_path):
     """A stuck driver can hold a camera's close() for seconds: the screen goes on
     meanwhile, and the camera is reopened only once the old one is closed."""
