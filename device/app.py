@@ -36,7 +36,7 @@ import numpy as np
 from device import display as screens
 from device.avatar import AvatarCache, render_png
 from device.button import CaptureButton
-from device.capture import CameraLost, NoCameraError, open_source
+from device.capture import CameraError, CameraLost, NoCameraError, open_source
 from device.faces import FaceDetector
 from device.gallery import Gallery, LookStore, StorageFullError
 from device.infer import ExpressionModel, ExpressionSmoother, ModelMissingError
@@ -91,6 +91,11 @@ class _Banner:
 
     scene: Any
     until: float
+
+
+def _is_device(source: str) -> bool:
+    """A camera (auto, picamera2[:N], webcam[:N]) rather than a file or folder to replay."""
+    return source == "auto" or source.startswith(("picamera2", "webcam"))
 
 
 def _is_image(image: object) -> bool:
@@ -389,7 +394,14 @@ class Booth:
         except NoCameraError as error:  # auto found nothing: start anyway and keep looking
             self._camera_missing(error, self._clock())
             return
-        # any other CameraError (a camera named explicitly) stops start-up with its message
+        except CameraError as error:
+            # A camera device named in the settings may be plugged in later (or be free
+            # again after a restart): say so on the screen and keep looking, as for auto.
+            # A file to replay that cannot be read will not mend: it stops start-up.
+            if not _is_device(self.config.camera.source):
+                raise
+            self._camera_missing(error, self._clock())
+            return
         self._camera_opened(source)
 
     def _camera_opened(self, source: Any) -> None:
@@ -398,7 +410,6 @@ class Booth:
             self._camera_name = getattr(source, "name", self._camera_name)
             self._camera_state = CameraState.OK
             self._camera_problem = ""
-        self._lost_since = None
         log.info("camera: %s", self._camera_name)
         self.notifier.status(f"camera {self._camera_name}")
 
@@ -502,7 +513,8 @@ class Booth:
                             self._bad_frames)
             return None
         self._backoff = LOST_BACKOFF_S[0]  # frames flow again
-        return frame
+        self._lost_since = None  # only a frame ends a loss: a camera that opens but stays
+        return frame             # silent is still lost
 
     # ------------------------------------------------------------ analysis
 

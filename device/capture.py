@@ -183,6 +183,8 @@ class PiCameraSource(FrameSource):
             raise CameraError(f"{self.name}: no Raspberry Pi camera connected "
                               f"(libcamera sees {len(cameras)})")
         self.size = size
+        if detect_size is not None:  # picamera2 refuses a lores stream bigger than main
+            detect_size = (min(detect_size[0], size[0]), min(detect_size[1], size[1]))
         self.detect_size = detect_size
         self._camera = None
         try:

@@ -301,9 +301,9 @@ def _check_together(config: Config, where: str) -> None:
             "allowed: a different BCM pin, or 0 for no LED"
         )
     camera = config.camera
-    if camera.source == "auto" or camera.source.startswith("picamera2"):
-        # picamera2 refuses a lores stream bigger than main; under `auto` that would
-        # quietly fall through to a webcam or to "no camera".
+    if camera.source.startswith("picamera2"):
+        # picamera2 refuses a lores stream bigger than main (under `auto`, the Pi
+        # camera shrinks it to fit instead: a webcam-only setup never uses it).
         for axis, main, small in (("width", camera.width, camera.detect_width),
                                   ("height", camera.height, camera.detect_height)):
             if small > main:

@@ -143,8 +143,11 @@ write_config() {
 warn_without_pin() {
     # Without web.pin everyone on the LAN may change the look and delete memojis:
     # fine at home, not at an event. Only a warning: guests choosing the look is a feature.
-    # (A dry run writes no settings: the defaults it would write have no PIN.)
-    if [[ ! -e $CONFIG ]] || ! grep -Eq '^[[:space:]]*pin[[:space:]]*=[[:space:]]*"[^"]{4,}"' "$CONFIG"; then
+    # The settings are read by the program's own loader (any TOML spelling of web.pin);
+    # a dry run writes none, and the defaults it would write have no PIN.
+    if [[ ! -e $CONFIG ]] || ! PYTHONPATH="$SOURCE_DIR" /usr/bin/python3 -c \
+        'import sys; from device.config import load_config; sys.exit(0 if load_config(sys.argv[1]).web.pin else 1)' \
+        "$CONFIG" 2>/dev/null; then
         warn "no operator PIN: anyone on this network may change the look and delete memojis;"
         warn "  set web.pin in $CONFIG before an event (then: sudo systemctl restart $SERVICE)"
     fi

@@ -634,14 +634,44 @@ def test_no_camera_at_start_shows_what_was_tried_and_keeps_looking(tmp_path):
     assert all(5 - EPS <= wait < 5.5 for wait in waits), waits  # NO_CAMERA_RETRY_S
 
 
-def test_a_camera_named_explicitly_that_cannot_open_stops_start_up(tmp_path):
+def test_a_camera_named_in_the_settings_that_cannot_open_is_looked_for(tmp_path):
+    """It may be plugged in later, or be free again once a restarted booth has it:
+    the screen says why, systemd's watchdog keeps being fed, and it is tried again."""
     config = make_config(tmp_path, camera__source="webcam:3")
+    clock = FakeClock()
+    attempts = []
 
     def opener():
-        raise CameraError("webcam:3: cannot open /dev/video3")
+        attempts.append(clock.t)
+        if len(attempts) < 3:
+            raise CameraError("webcam:3: cannot open video device 3")
+        return ScriptedSource([FACE])
+
+    def on_scene(scene):
+        if isinstance(scene, screens.LiveScene):
+            booth.stop()
+
+    notifier = watched_by_systemd(clock)
+    booth = make_booth(config, source=opener, display=RecordingDisplay(on_scene),
+                       notifier=notifier, clock=clock)
+    assert booth.run(frames=5000) == 0
+    idle = [s for s in booth.display.scenes if isinstance(s, screens.IdleScene)]
+    assert idle and "cannot open video device 3" in idle[0].detail
+    assert len(attempts) == 3 and 5 <= attempts[2] - attempts[1] < 5.5
+    pings = [t for name, t in notifier.calls if name == "watchdog"]
+    assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 2
+
+
+def test_a_replay_that_cannot_be_read_stops_start_up(tmp_path):
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    config = make_config(tmp_path, camera__source=str(folder))
+
+    def opener():
+        raise CameraError(f"{folder}: no readable image in the folder")
 
     booth = make_booth(config, source=opener)
-    with pytest.raises(CameraError, match="webcam:3"):
+    with pytest.raises(CameraError, match="no readable image"):
         booth.run(frames=1)
 
 
@@ -667,9 +697,19 @@ def watched_by_systemd(clock: FakeClock) -> FakeNotifier:
     return notifier
 
 
+def _busy(_clock):
+    raise CameraError("picamera2: cannot open the camera: Device or resource busy")
+
+
+def _silent(_clock):
+    return ScriptedSource([CameraLost("picamera2 delivered no frame within 2 s")])
+
+
+@pytest.mark.parametrize("reopen", [_busy, _silent], ids=["reopens-fail", "reopens-stay-silent"])
 def test_a_camera_lost_for_minutes_stops_the_pings_so_systemd_restarts_us(
-        tmp_path, monkeypatch, caplog):
-    """A hung driver can keep holding the camera, so every reopen fails as busy:
+        tmp_path, monkeypatch, caplog, reopen):
+    """A hung driver can keep holding the camera, so every reopen fails as busy; or
+    each reopen works and its first read times out (one loss, not many short ones):
     pings go on while the reopens are tried, then stop so systemd restarts us."""
     monkeypatch.setattr(app, "LOST_RESTART_S", 20.0)
     clock = FakeClock()
@@ -679,7 +719,7 @@ def test_a_camera_lost_for_minutes_stops_the_pings_so_systemd_restarts_us(
         opened.append(clock.t)
         if len(opened) == 1:
             return ScriptedSource([FACE] * 30 + [CameraLost("picamera2 delivered no frame")])
-        raise CameraError("picamera2: cannot open the camera: Device or resource busy")
+        return reopen(clock)
 
     def on_scene(scene):
         if booth._lost_since is not None and clock.t - booth._lost_since > 40:

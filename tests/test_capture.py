@@ -256,6 +256,14 @@ def test_picamera2_hung_camera_is_camera_lost_and_released_for_a_reopen(fake_pic
         assert tuple(reopened.read().image[0, 0]) == RGB_MAIN
 
 
+def test_picamera2_detection_stream_never_exceeds_the_main_one(fake_picamera2):
+    """picamera2 refuses a lores stream larger than main: under auto it is shrunk to fit."""
+    with open_source("auto", width=256, height=192, detect_size=(320, 240)) as source:
+        camera = fake_picamera2.instances[0]
+        assert camera.config["lores"]["size"] == (256, 192)
+        assert source.read().detect.shape == (192, 256, 3)
+
+
 def test_picamera2_camera_is_busy_until_closed(fake_picamera2):
     """The fake holds the camera as libcamera does, so the test above means something."""
     source = PiCameraSource(frame_timeout=0.2)

@@ -120,7 +120,8 @@ def test_config_is_frozen():
         ("[web]\nport = 70000", "web.port", "from 1 to 65535"),
         ("[button]\npin = 28", "button.pin", "from 0 to 27"),
         ("[button]\npin = 5\nled_pin = 5", "button.led_pin", "different"),
-        ("[camera]\nwidth = 256\nheight = 192", "camera.detect_width", "up to 256"),
+        ("[camera]\nsource = 'picamera2'\nwidth = 256\nheight = 192", "camera.detect_width",
+         "up to 256"),
         ("[camera]\nsource = 'picamera2'\ndetect_height = 600", "camera.detect_height",
          "cannot be larger"),
         ("[storage]\nkeep = 0", "storage.keep", "greater than 0"),
@@ -146,8 +147,10 @@ def test_bad_settings_name_key_file_and_what_is_allowed(tmp_path, text, key, phr
     assert key in message and str(path) in message and phrase in message, message
 
 
-def test_detection_size_matters_only_for_the_pi_camera(tmp_path):
-    config = load_config(overrides={"camera.source": "webcam", "camera.width": 256,
+@pytest.mark.parametrize("source", ["webcam", "auto"])
+def test_detection_size_is_refused_only_for_the_pi_camera_named(tmp_path, source):
+    """Under auto a webcam-only setup never uses it (and the Pi camera shrinks it to fit)."""
+    config = load_config(overrides={"camera.source": source, "camera.width": 256,
                                     "camera.height": 192})
     assert (config.camera.width, config.camera.detect_width) == (256, 320)
 

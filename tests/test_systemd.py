@@ -173,10 +173,12 @@ def test_install_warns_when_the_page_has_no_operator_pin(tmp_path):
     assert "no operator PIN" in result.stderr + result.stdout
     config = tmp_path / "etc/memoji-booth/config.toml"
     config.parent.mkdir(parents=True)
-    config.write_text('[button]\npin = 17\n[web]\npin = "4821"\n')  # an existing install
-    result = run_script(INSTALL, "--dry-run", root=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "no operator PIN" not in result.stderr + result.stdout
+    for text in ('[button]\npin = 17\n[web]\npin = "4821"\n',  # an existing install
+                 "web.pin = '4821'\n"):  # any TOML spelling the booth itself accepts
+        config.write_text(text)
+        result = run_script(INSTALL, "--dry-run", root=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "no operator PIN" not in result.stderr + result.stdout, text
 
 
 def run_with_stubs(tmp_path: Path, stubs: dict[str, str], *args: str,

@@ -668,6 +668,40 @@ def test_times_on_the_pages_are_the_booths_local_time(app, client, berlin_time):
     assert "24 Nov 09:00 CET</time>" in client.get("/gallery").get_data(as_text=True)
 
 
+def test_photos_that_save_nothing_do_not_count_against_the_phone(make_app):
+    from device.webui.security import ClientWindow
+
+    app = make_app()
+    app.extensions["photo_window"] = ClientWindow(2, 600.0)
+    guest = app.test_client()
+    no_face = jpeg_of(np.zeros((120, 160, 3), np.uint8))
+    assert [upload(guest, no_face).status_code for _ in range(3)] == [422, 422, 422]
+    assert [upload(guest, bright_photo()).status_code for _ in range(3)] == [201, 201, 429]
+
+
+def test_requests_side_by_side_cannot_all_take_the_last_photo_slots():
+    import threading
+
+    from device.webui.security import ClientWindow
+
+    window = ClientWindow(20, 600.0)
+    start = threading.Barrier(50)
+    taken = []
+
+    def guest():
+        start.wait()
+        taken.append(window.reserve("192.168.1.5"))
+
+    threads = [threading.Thread(target=guest) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert taken.count(True) == 20
+    window.release("192.168.1.5")
+    assert window.reserve("192.168.1.5") and not window.reserve("192.168.1.5")
+
+
 def test_login_with_the_pin_lets_the_page_change_things(pin_client):
     page = pin_client.get("/look").get_data(as_text=True)
     assert "operator PIN" in page and "Operator log in" in page

@@ -151,6 +151,24 @@ class ClientWindow:
         with self._lock:
             self._events.pop(client, None)
 
+    def reserve(self, client: str) -> bool:
+        """Count an event now if there is room (check and count in one step, so
+        requests running side by side cannot all pass); False when full."""
+        with self._lock:
+            now = time.monotonic()
+            recent = self._recent(client, now)
+            if len(recent) >= self.limit:
+                return False
+            self._events[client] = [*recent, now]
+            return True
+
+    def release(self, client: str) -> None:
+        """Give back the newest reserved event (the thing it counted did not happen)."""
+        with self._lock:
+            recent = self._events.get(client, [])
+            if recent:
+                recent.pop()
+
 
 class WrongPinThrottle(ClientWindow):
     """Counts wrong PINs per client address; after MAX_WRONG_PINS in the window, refuses for a while."""
@@ -163,19 +181,20 @@ class WrongPinThrottle(ClientWindow):
     succeeded = ClientWindow.clear
 
 
-def photo_allowed_or_429() -> Callable[[], None]:
-    """Refuse a client that saved MAX_PHOTOS_PER_CLIENT photos in the window (429);
-    returns what to call once its photo is saved. A logged-in operator is not counted."""
+def photo_slot_or_429() -> Callable[[], None]:
+    """Take one of this client's MAX_PHOTOS_PER_CLIENT photos in the window, or refuse
+    (429); returns what to call when no photo was saved after all, to give it back.
+    A logged-in operator is not counted."""
     if pin_configured() and is_operator():
         return lambda: None
     window: ClientWindow = current_app.extensions["photo_window"]
     client = request.remote_addr or "?"
-    if window.full(client):
+    if not window.reserve(client):
         minutes = round(window.window_s / 60)
         abort(429, description=f"This phone has saved {window.limit} photos in {minutes} minutes, "
                                "and each one pushes the oldest memoji out of the gallery. Wait a "
                                "few minutes and try again.")
-    return lambda: window.add(client)
+    return lambda: window.release(client)
 
 
 def pin_configured() -> bool:

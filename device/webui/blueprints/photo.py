@@ -8,14 +8,22 @@ from device.gallery import StorageFullError
 from device.webui.blueprints._common import kiosk
 from device.webui.kiosk import AnalyserUnavailable
 from device.webui.photos import PhotoResult, UploadError, decode_photo, memoji_from_photo
-from device.webui.security import photo_allowed_or_429
+from device.webui.security import photo_slot_or_429
 
 bp = Blueprint("photo", __name__)
 
 
 def make_memoji_from_upload() -> PhotoResult:
     """The shared work of the page and the API: read field `photo`, analyse, render, save."""
-    saved = photo_allowed_or_429()
+    give_back = photo_slot_or_429()
+    try:
+        return _memoji_from_upload()
+    except BaseException:  # nothing saved (no face, not an image, full card): not counted
+        give_back()
+        raise
+
+
+def _memoji_from_upload() -> PhotoResult:
     upload = request.files.get("photo")
     if upload is None:
         raise UploadError(400, "photo: send the image in the multipart form field `photo`.")
@@ -26,13 +34,11 @@ def make_memoji_from_upload() -> PhotoResult:
     except AnalyserUnavailable as error:
         raise UploadError(503, f"Photo upload is unavailable on this booth: {error}") from error
     try:
-        result = memoji_from_photo(rgb, analyser=analyser, analyse_lock=link.analyse_lock,
-                                   look=link.load_look(), gallery=link.gallery,
-                                   save_photo=current_app.config["MEMOJI_CONFIG"].booth.save_photo)
+        return memoji_from_photo(rgb, analyser=analyser, analyse_lock=link.analyse_lock,
+                                 look=link.load_look(), gallery=link.gallery,
+                                 save_photo=current_app.config["MEMOJI_CONFIG"].booth.save_photo)
     except StorageFullError as error:
         raise UploadError(507, str(error)) from error
-    saved()
-    return result
 
 
 @bp.get("/photo")
