@@ -359,19 +359,35 @@ def _encode_jpeg(rgb: np.ndarray) -> bytes:
 # ---------------------------------------------------------------- the saved look
 
 
+_FILE_LOCKS: dict[Path, threading.RLock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.RLock:
+    """One lock per file for the whole process: the kiosk and the web page each have a
+    LookStore of the same file, and a damaged one must be set aside only once."""
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(path.absolute(), threading.RLock())
+
+
 class LookStore:
     """The look chosen on the web page, in one JSON file that survives restarts and bad edits."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self._lock = _lock_for(self.path)
         self._last_mtime: float | None = None
         self._unreachable = False
 
     def load(self) -> Look:
         """The saved look; DEFAULT_LOOK when there is none. A damaged file is set aside
         (``look.json.bad-<UTC time>``, never overwriting an earlier one) and what can be
-        salvaged of it is kept: each good field, the rest at their defaults."""
+        salvaged of it is kept: each good field, the rest at their defaults. Loads and
+        saves of one file take turns, so a salvage never undoes a look saved meanwhile."""
+        with self._lock:
+            return self._load()
+
+    def _load(self) -> Look:
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:

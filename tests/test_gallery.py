@@ -347,6 +347,27 @@ def test_each_damaged_look_is_kept_apart(tmp_path):
     assert kept == ["{first", "{second"]
 
 
+def test_a_damaged_look_loaded_by_two_stores_at_once_is_set_aside_once(tmp_path):
+    """The kiosk and the web page each have a LookStore of the same file."""
+    path = tmp_path / "look.json"
+    path.write_text('{"skin_color": "DARK_BROWN", "hair_type": "TOUPEE"}')
+    stores = [LookStore(path) for _ in range(6)]
+    start = threading.Barrier(len(stores))
+    looks = []
+
+    def load(store):
+        start.wait()
+        looks.append(store.load())
+
+    threads = [threading.Thread(target=load, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert looks == [DEFAULT_LOOK.replace(skin_color="DARK_BROWN")] * len(stores)
+    assert len(list(tmp_path.glob("look.json.bad-*"))) == 1  # the damaged original, once
+
+
 def test_concurrent_saves_leave_one_valid_look(tmp_path):
     path = tmp_path / "look.json"
     stores = [LookStore(path), LookStore(path)]  # e.g. two web threads and the kiosk
