@@ -255,8 +255,12 @@ class Gallery:
 
     def entries(self) -> list[Entry]:
         """Every readable memoji, newest first; foreign or damaged files are skipped with a log line."""
+        names = self._names()
+        present = set(names)
+        for gone in [name for name in list(self._cache) if name not in present]:
+            self._cache.pop(gone, None)  # removed by another Gallery of this folder (web, run)
         found = []
-        for name in self._names():
+        for name in names:
             entry = self._cache.get(name) or self._read(name)
             if entry is not None:
                 found.append(entry)

@@ -278,6 +278,17 @@ def test_unknown_expression_is_refused(tmp_path):
         save(make_gallery(tmp_path), "../../evil")
 
 
+def test_a_gallery_forgets_memojis_another_one_removed(tmp_path):
+    """`memoji-booth web` and `run` may share a folder: one's retention must not leave
+    the other remembering the removed memojis for days."""
+    saver = make_gallery(tmp_path, keep=3)
+    reader = Gallery(tmp_path / "gallery", keep=3)
+    for _ in range(10):
+        save(saver)
+        assert len(reader.entries()) <= 3
+    assert len(reader._cache) == 3
+
+
 # ---------------------------------------------------------------- LookStore
 
 
