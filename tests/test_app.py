@@ -155,6 +155,26 @@ class ScriptedSource:
         self.closed = True
 
 
+class ScriptedOpener:
+    """Opens the camera for the booth from a script, one step per call (the last one
+    repeats): a list of frames and exceptions is played by a fresh ScriptedSource, an
+    exception is raised. `opened` holds the fake time of each call, `sources` what it gave."""
+
+    def __init__(self, clock: FakeClock, *steps):
+        self.clock, self.steps = clock, steps
+        self.opened: list[float] = []
+        self.sources: list[ScriptedSource] = []
+
+    def __call__(self) -> ScriptedSource:
+        self.opened.append(self.clock.t)
+        step = self.steps[min(len(self.opened), len(self.steps)) - 1]
+        if isinstance(step, BaseException):
+            raise step
+        source = ScriptedSource(step)
+        self.sources.append(source)
+        return source
+
+
 def make_booth(config, **parts):
     notifier = parts.pop("notifier", FakeNotifier())
     parts.setdefault("display", RecordingDisplay())
@@ -479,19 +499,10 @@ def test_corrupt_frames_and_faceless_frames_are_survived(tmp_path):
 def test_camera_lost_mid_run_is_reopened_with_backoff(tmp_path):
     config = make_config(tmp_path)
     clock = FakeClock()
-    opened: list[float] = []
-    sources = []
-
-    def opener():
-        opened.append(clock.t)
-        if len(opened) == 1:
-            source = ScriptedSource([FACE, FACE, CameraLost("webcam:0: unplugged")])
-        elif len(opened) in (2, 3):
-            raise CameraError("webcam:0: cannot open /dev/video0")
-        else:
-            source = ScriptedSource([FACE])
-        sources.append(source)
-        return source
+    cannot_open = CameraError("webcam:0: cannot open /dev/video0")
+    opener = ScriptedOpener(clock, [FACE, FACE, CameraLost("webcam:0: unplugged")],
+                            cannot_open, cannot_open, [FACE])
+    opened, sources = opener.opened, opener.sources
 
     def on_scene(scene):
         if len(opened) >= 4 and isinstance(scene, screens.LiveScene):
@@ -512,13 +523,9 @@ def test_camera_lost_mid_run_is_reopened_with_backoff(tmp_path):
 def test_reopen_delays_double_up_to_half_a_minute(tmp_path):
     """A camera gone for good is tried every 30 s, not ever more rarely."""
     clock = FakeClock()
-    opened: list[float] = []
-
-    def opener():
-        opened.append(clock.t)
-        if len(opened) == 1:
-            return ScriptedSource([FACE, CameraLost("webcam:0: unplugged")])
-        raise CameraError("webcam:0: cannot open /dev/video0")
+    opener = ScriptedOpener(clock, [FACE, CameraLost("webcam:0: unplugged")],
+                            CameraError("webcam:0: cannot open /dev/video0"))
+    opened = opener.opened
 
     def on_scene(scene):
         if len(opened) >= 9:
@@ -583,15 +590,9 @@ def test_a_reopen_failing_in_an_unexpected_way_is_retried_not_fatal(tmp_path):
     """A driver may raise anything while reopening (cv2.error, ValueError): the booth lives on."""
     config = make_config(tmp_path)
     clock = FakeClock()
-    opened: list[float] = []
-
-    def opener():
-        opened.append(clock.t)
-        if len(opened) == 1:
-            return ScriptedSource([FACE, CameraLost("webcam:0: unplugged")])
-        if len(opened) == 2:
-            raise ValueError("a driver error that is not a CameraError")
-        return ScriptedSource([FACE])
+    opener = ScriptedOpener(clock, [FACE, CameraLost("webcam:0: unplugged")],
+                            ValueError("a driver error that is not a CameraError"), [FACE])
+    opened = opener.opened
 
     def on_scene(scene):
         if len(opened) >= 3 and isinstance(scene, screens.LiveScene):
@@ -608,14 +609,9 @@ def test_a_reopen_failing_in_an_unexpected_way_is_retried_not_fatal(tmp_path):
 def test_no_camera_at_start_shows_what_was_tried_and_keeps_looking(tmp_path):
     config = make_config(tmp_path)
     clock = FakeClock()
-    attempts = []
-
-    def opener():
-        attempts.append(clock.t)
-        if len(attempts) < 3:
-            raise NoCameraError(["picamera2", "webcam:0"], ["not installed", "no /dev/video0"])
-        return ScriptedSource([FACE])
-
+    nothing = NoCameraError(["picamera2", "webcam:0"], ["not installed", "no /dev/video0"])
+    opener = ScriptedOpener(clock, nothing, nothing, [FACE])
+    attempts = opener.opened
     notifier = FakeNotifier()
 
     def on_scene(scene):
@@ -639,13 +635,9 @@ def test_a_camera_named_in_the_settings_that_cannot_open_is_looked_for(tmp_path)
     the screen says why, systemd's watchdog keeps being fed, and it is tried again."""
     config = make_config(tmp_path, camera__source="webcam:3")
     clock = FakeClock()
-    attempts = []
-
-    def opener():
-        attempts.append(clock.t)
-        if len(attempts) < 3:
-            raise CameraError("webcam:3: cannot open video device 3")
-        return ScriptedSource([FACE])
+    cannot_open = CameraError("webcam:3: cannot open video device 3")
+    opener = ScriptedOpener(clock, cannot_open, cannot_open, [FACE])
+    attempts = opener.opened
 
     def on_scene(scene):
         if isinstance(scene, screens.LiveScene):
@@ -697,15 +689,11 @@ def watched_by_systemd(clock: FakeClock) -> FakeNotifier:
     return notifier
 
 
-def _busy(_clock):
-    raise CameraError("picamera2: cannot open the camera: Device or resource busy")
+BUSY = CameraError("picamera2: cannot open the camera: Device or resource busy")
+SILENT = [CameraLost("picamera2 delivered no frame within 2 s")]
 
 
-def _silent(_clock):
-    return ScriptedSource([CameraLost("picamera2 delivered no frame within 2 s")])
-
-
-@pytest.mark.parametrize("reopen", [_busy, _silent], ids=["reopens-fail", "reopens-stay-silent"])
+@pytest.mark.parametrize("reopen", [BUSY, SILENT], ids=["reopens-fail", "reopens-stay-silent"])
 def test_a_camera_lost_for_minutes_stops_the_pings_so_systemd_restarts_us(
         tmp_path, monkeypatch, caplog, reopen):
     """A hung driver can keep holding the camera, so every reopen fails as busy; or
@@ -713,13 +701,10 @@ def test_a_camera_lost_for_minutes_stops_the_pings_so_systemd_restarts_us(
     pings go on while the reopens are tried, then stop so systemd restarts us."""
     monkeypatch.setattr(app, "LOST_RESTART_S", 20.0)
     clock = FakeClock()
-    notifier, opened = watched_by_systemd(clock), []
-
-    def opener():
-        opened.append(clock.t)
-        if len(opened) == 1:
-            return ScriptedSource([FACE] * 30 + [CameraLost("picamera2 delivered no frame")])
-        return reopen(clock)
+    notifier = watched_by_systemd(clock)
+    opener = ScriptedOpener(clock, [FACE] * 30 + [CameraLost("picamera2 delivered no frame")],
+                            reopen)
+    opened = opener.opened
 
     def on_scene(scene):
         if booth._lost_since is not None and clock.t - booth._lost_since > 40:
@@ -742,15 +727,12 @@ def test_a_camera_back_within_the_limit_keeps_the_pings(tmp_path, monkeypatch):
     """Each loss is timed from its own start: two losses far apart never add up."""
     monkeypatch.setattr(app, "LOST_RESTART_S", 12.0)
     clock = FakeClock()
-    notifier, opened = watched_by_systemd(clock), []
-
-    def opener():
-        opened.append(clock.t)
-        if len(opened) in (1, 4):  # lost twice, each time back after about 7 s
-            return ScriptedSource([FACE] * 600 + [CameraLost("picamera2 delivered no frame")])
-        if len(opened) in (2, 3, 5, 6):  # reopens 1 s and 2 s later fail, 4 s later work
-            raise CameraError("picamera2: cannot open the camera: Device or resource busy")
-        return ScriptedSource([FACE])
+    notifier = watched_by_systemd(clock)
+    # Lost twice, each time back after about 7 s: reopens 1 s and 2 s later fail, 4 s later work.
+    flowing_then_lost = [FACE] * 600 + [CameraLost("picamera2 delivered no frame")]
+    opener = ScriptedOpener(clock, flowing_then_lost, BUSY, BUSY, flowing_then_lost, BUSY, BUSY,
+                            [FACE])
+    opened = opener.opened
 
     def on_scene(scene):
         if len(opened) == 7 and clock.t - opened[-1] > 3:

@@ -61,16 +61,20 @@ class GpioBusy(Exception):
     """Like lgpio.error: a pin library's own class, outside gpiozero's and OSError."""
 
 
-class _BusyPins:
-    """A pin factory whose pins are held by another process (lgpio says "GPIO busy")."""
+class FailingPins:
+    """A pin factory whose every use raises `error`: pins held by another process
+    (lgpio's "GPIO busy"), or gpiozero off a Pi (BadPinFactory)."""
+
+    def __init__(self, error: Exception) -> None:
+        self._error = error
 
     def __getattr__(self, name):
-        raise GpioBusy("GPIO busy")
+        raise self._error
 
 
 def test_a_busy_pin_disables_the_button_not_the_booth(caplog):
     caplog.set_level(logging.WARNING, logger="device.button")
-    button = CaptureButton(17, on_press=lambda: None, led_pin=22, pin_factory=_BusyPins())
+    button = CaptureButton(17, on_press=lambda: None, led_pin=22, pin_factory=FailingPins(GpioBusy("GPIO busy")))
     assert not button.enabled
     assert "GPIO17 cannot be used: GPIO busy" in caplog.text
     button.led_on()
@@ -105,16 +109,9 @@ def test_an_led_that_fails_is_switched_off_for_good_not_raised(mock_pins, monkey
     button.close()
 
 
-class _NoPinLibrary:
-    """A pin factory that behaves like gpiozero off a Pi."""
-
-    def __getattr__(self, name):
-        raise BadPinFactory("Unable to load any default pin factory!")
-
-
 def test_disabled_off_a_pi_with_one_log_line(caplog):
     caplog.set_level(logging.INFO, logger="device.button")
-    button = CaptureButton(17, on_press=lambda: None, led_pin=22, pin_factory=_NoPinLibrary())
+    button = CaptureButton(17, on_press=lambda: None, led_pin=22, pin_factory=FailingPins(BadPinFactory("Unable to load any default pin factory!")))
     assert not button.enabled
     lines = [r for r in caplog.records if r.name == "device.button"]
     assert len(lines) == 1
