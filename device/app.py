@@ -36,7 +36,7 @@ import numpy as np
 from device import display as screens
 from device.avatar import AvatarCache, render_png
 from device.button import CaptureButton
-from device.capture import CameraError, CameraLost, NoCameraError, open_source
+from device.capture import CameraError, CameraLost, NoCameraError, names_a_camera, open_source
 from device.faces import FaceDetector
 from device.gallery import Gallery, LookStore, StorageFullError
 from device.infer import ExpressionModel, ExpressionSmoother, ModelMissingError
@@ -91,11 +91,6 @@ class _Banner:
 
     scene: Any
     until: float
-
-
-def _is_device(source: str) -> bool:
-    """A camera (auto, picamera2[:N], webcam[:N]) rather than a file or folder to replay."""
-    return source == "auto" or source.startswith(("picamera2", "webcam"))
 
 
 def _is_image(image: object) -> bool:
@@ -398,7 +393,7 @@ class Booth:
             # A camera device named in the settings may be plugged in later (or be free
             # again after a restart): say so on the screen and keep looking, as for auto.
             # A file to replay that cannot be read will not mend: it stops start-up.
-            if not _is_device(self.config.camera.source):
+            if not names_a_camera(self.config.camera.source):
                 raise
             self._camera_missing(error, self._clock())
             return

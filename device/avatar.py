@@ -280,17 +280,21 @@ def render_svg(look: Look, expression: str) -> str:
         "clothing_color": _member("clothing_color", look.clothing_color),
         "shirt_graphic": _SHIRT_GRAPHIC,
     }
-    svg = pa.Avatar(top=hair, **common).render()  # render(path=None) returns text, writes nothing
+    # render(path=None) returns text and writes nothing; every fix below edits one tree.
+    root = ET.fromstring(pa.Avatar(top=hair, **common).render())
     if hair in _FIXED_HAIR_FILLS:
-        svg = _recolour_hair(svg, hair, hair_color)
+        _recolour_hair(root, hair, hair_color)
     missing = [
         slot
         for slot, part in (("Facial-Hair", facial_hair), ("Accessory", accessory))
         if part.value and not _hair_has_slot(hair, slot)
     ]
     if missing:
-        svg = _add_missing_slots(svg, missing, common)
-    return _frame(_masks_first(svg))
+        _add_missing_slots(root, missing, common)
+    _masks_first(root)
+    if root.get("viewBox") == _DRAWING_BOX:
+        root.set("viewBox", _FRAMED_BOX)
+    return ET.tostring(root, encoding="unicode")
 
 
 _SVG_NS = "http://www.w3.org/2000/svg"
@@ -300,28 +304,22 @@ ET.register_namespace("", _SVG_NS)  # write the SVG back without an ns0: prefix
 # python-avatars draws on 264x280 units; tall hair (spikes, braids, a bun) reaches
 # up to 18 units above that. The view box starts 24 units higher (the drawing is
 # 8% smaller for it), so the top of the hair is not cut off.
-_VIEW_BOX = ('viewBox="0 0 264 280"', 'viewBox="0 -24 264 304"')
+_DRAWING_BOX, _FRAMED_BOX = "0 0 264 280", "0 -24 264 304"
 
 
-def _frame(svg: str) -> str:
-    return svg.replace(*_VIEW_BOX, 1)
-
-
-def _masks_first(svg: str) -> str:
+def _masks_first(root: ET.Element) -> None:
     """Move every <mask> to the front: cairosvg ignores a mask that is used before it is
     defined, and some python-avatars parts do that (the Wick beard then stays white
     whatever the hair colour, the gladiator's armour blue whatever the clothes colour)."""
-    root = ET.fromstring(svg)
     parent_of = {child: parent for parent in root.iter() for child in parent}
-    masks = [element for element in root.iter(f"{{{_SVG_NS}}}mask")]
+    masks = list(root.iter(f"{{{_SVG_NS}}}mask"))
     if not masks:
-        return svg
+        return
     defs = ET.Element(f"{{{_SVG_NS}}}defs")
     for mask in masks:
         parent_of[mask].remove(mask)
         defs.append(mask)
     root.insert(0, defs)
-    return ET.tostring(root, encoding="unicode")
 
 
 # Hair styles whose drawings fix their hair's fill where python-avatars does not
@@ -333,20 +331,17 @@ _FIXED_HAIR_FILLS: dict[pa.HairType, tuple[str, ...]] = {
 }
 
 
-def _recolour_hair(svg: str, hair: pa.HairType, colour: pa.HairColor) -> str:
-    root = ET.fromstring(svg)
+def _recolour_hair(root: ET.Element, hair: pa.HairType, colour: pa.HairColor) -> None:
     for name in _FIXED_HAIR_FILLS[hair]:
         shape = _find_id(root, f"{hair.value}_{name}")
         if shape is not None:
             shape.set("fill", str(colour.value))
-    return ET.tostring(root, encoding="unicode")
 
 
-def _add_missing_slots(svg: str, slots: list[str], common: dict[str, Any]) -> str:
+def _add_missing_slots(root: ET.Element, slots: list[str], common: dict[str, Any]) -> None:
     """Borrow the facial hair / glasses groups from a bald render so every look shows them."""
     bald = ET.fromstring(pa.Avatar(top=pa.HairType.NONE, **common).render())
     prefix = pa.HairType.NONE.value
-    root = ET.fromstring(svg)
     top = _find_id(root, f"{_STYLE.value}_Top")
     for slot in slots:
         group = _find_id(bald, f"{prefix}_{slot}")
@@ -356,7 +351,6 @@ def _add_missing_slots(svg: str, slots: list[str], common: dict[str, Any]) -> st
             top.insert(0, group)  # beneath the hair, as in the classic styles
         else:
             top.append(group)  # glasses over everything
-    return ET.tostring(root, encoding="unicode")
 
 
 def _find_id(root: ET.Element, element_id: str) -> ET.Element | None:

@@ -488,6 +488,13 @@ def _parse_index(spec: str, prefix: str) -> int:
     raise CameraError(f"camera source {spec!r}: expected {prefix} or {prefix}:N (N a number)")
 
 
+def names_a_camera(spec: str) -> bool:
+    """`auto`, `picamera2[:N]` or `webcam[:N]`: a camera, which may be plugged in
+    later, rather than a file or folder to replay (the spellings open_source reads)."""
+    spec = spec.strip()
+    return spec == "auto" or spec.startswith(("picamera2", "webcam"))
+
+
 def open_source(spec: str, *, width: int = 640, height: int = 480,
                 detect_size: tuple[int, int] | None = (320, 240)) -> FrameSource:
     """Open a source by name: `auto`, `picamera2[:N]`, `webcam[:N]`, or a path to replay.

@@ -256,8 +256,7 @@ class Gallery:
     def entries(self) -> list[Entry]:
         """Every readable memoji, newest first; foreign or damaged files are skipped with a log line."""
         names = self._names()
-        present = set(names)
-        for gone in [name for name in list(self._cache) if name not in present]:
+        for gone in set(self._cache) - set(names):
             self._cache.pop(gone, None)  # removed by another Gallery of this folder (web, run)
         found = []
         for name in names:

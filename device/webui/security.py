@@ -170,17 +170,6 @@ class ClientWindow:
                 recent.pop()
 
 
-class WrongPinThrottle(ClientWindow):
-    """Counts wrong PINs per client address; after MAX_WRONG_PINS in the window, refuses for a while."""
-
-    def __init__(self, limit: int = MAX_WRONG_PINS, window_s: float = WRONG_PIN_WINDOW_S) -> None:
-        super().__init__(limit, window_s)
-
-    blocked = ClientWindow.full
-    failed = ClientWindow.add
-    succeeded = ClientWindow.clear
-
-
 def photo_slot_or_429() -> Callable[[], None]:
     """Take one of this client's MAX_PHOTOS_PER_CLIENT photos in the window, or refuse
     (429); returns what to call when no photo was saved after all, to give it back.
@@ -203,14 +192,14 @@ def pin_configured() -> bool:
 
 def check_pin(given: str | None) -> bool:
     """Compare a PIN someone typed or sent, counting wrong ones; 429 once a client has too many."""
-    throttle: WrongPinThrottle = current_app.extensions["pin_throttle"]
+    wrong_pins: ClientWindow = current_app.extensions["wrong_pins"]
     client = request.remote_addr or "?"
-    if throttle.blocked(client):
+    if wrong_pins.full(client):
         abort(429, description="Too many wrong PINs. Wait five minutes and try again.")
     if _same(given, current_app.config.get("OPERATOR_PIN")):
-        throttle.succeeded(client)
+        wrong_pins.clear(client)
         return True
-    throttle.failed(client)
+    wrong_pins.add(client)
     return False
 
 
@@ -329,7 +318,8 @@ def _security_headers(response: Any) -> Any:
 
 def install_security(app: Flask) -> None:
     """Host and CSRF checks before every request, safe headers after, and template helpers."""
-    app.extensions["pin_throttle"] = WrongPinThrottle()
+    # After MAX_WRONG_PINS wrong PINs in the window a client is refused for a while.
+    app.extensions["wrong_pins"] = ClientWindow(MAX_WRONG_PINS, WRONG_PIN_WINDOW_S)
     app.extensions["photo_window"] = ClientWindow(MAX_PHOTOS_PER_CLIENT, PHOTO_WINDOW_S)
     app.extensions["allowed_hosts"] = allowed_host_names(app.config.get("PUBLIC_URL", ""),
                                                          app.config.get("LISTEN_HOST", ""))
