@@ -17,6 +17,8 @@ from typing import Any
 from waitress import create_server
 from waitress.server import BaseWSGIServer
 
+from device.netinfo import is_wildcard
+
 log = logging.getLogger(__name__)
 
 __all__ = ["ServerHandle", "serve", "start_in_thread"]
@@ -140,6 +142,6 @@ def start_in_thread(app: Any, host: str, port: int, threads: int = 4) -> ServerH
 
 def _listening_on(server: BaseWSGIServer) -> str:
     """For the log: a wildcard host is every address, not just the loopback `_url` gives."""
-    if server.effective_host in ("0.0.0.0", "::"):
+    if is_wildcard(server.effective_host):
         return f"port {server.effective_port} of every address of this machine ({_url(server)} here)"
     return _url(server)
