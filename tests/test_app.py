@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import Executor, Future
 from pathlib import Path
 
 import numpy as np
@@ -175,13 +176,30 @@ class ScriptedOpener:
         return source
 
 
+class InlineExecutor(Executor):
+    """Runs each job as it is submitted: the camera opens at the fake time the booth
+    chose, however late a real pool thread would have been scheduled."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed to the booth, as a pool would
+            future.set_exception(error)
+        return future
+
+
 def make_booth(config, **parts):
     notifier = parts.pop("notifier", FakeNotifier())
     parts.setdefault("display", RecordingDisplay())
     parts.setdefault("analyser", FakeAnalyser())
     clock = parts.setdefault("clock", FakeClock())
     parts.setdefault("sleep", clock.sleep)
-    return Booth(config, notifier=notifier, **parts)
+    booth = Booth(config, notifier=notifier, **parts)
+    if isinstance(parts.get("source"), ScriptedOpener):  # its times must be the booth's
+        booth._opener_pool.shutdown()
+        booth._opener_pool = InlineExecutor()
+    return booth
 
 
 # ------------------------------------------------------------------ real faces, real models
