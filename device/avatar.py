@@ -291,6 +291,8 @@ def render_svg(look: Look, expression: str) -> str:
     ]
     if missing:
         _add_missing_slots(root, missing, common)
+    if _relative_luminance(str(_member("skin_color", look.skin_color).value)) < _DARK_SKIN:
+        _opaque_features(root)
     _masks_first(root)
     if root.get("viewBox") == _DRAWING_BOX:
         root.set("viewBox", _FRAMED_BOX)
@@ -320,6 +322,30 @@ def _masks_first(root: ET.Element) -> None:
         parent_of[mask].remove(mask)
         defs.append(mask)
     root.insert(0, defs)
+
+
+# python-avatars draws eyes, eyebrows and mouth in black at 36-70% opacity, which
+# reads on light skin but fades into the two darkest (an eyebrow on BLACK skin is
+# 1.5:1 against it). On skins darker than this relative luminance (WCAG's
+# definition) they are drawn opaque, the most contrast black can give (2.4:1).
+_DARK_SKIN = 0.2
+_FEATURES = ("Eyes", "Eyebrow", "Mouth")
+
+
+def _relative_luminance(hex_colour: str) -> float:
+    """WCAG 2 relative luminance of "#RRGGBB"."""
+    channels = [int(hex_colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _opaque_features(root: ET.Element) -> None:
+    """Eyes, eyebrows and mouth without their see-through fill, so the expression reads on dark skin."""
+    for feature in _FEATURES:
+        group = _find_id(root, f"{_STYLE.value}_{feature}")
+        for element in group.iter() if group is not None else ():
+            if "fill-opacity" in element.attrib:
+                element.set("fill-opacity", "1")
 
 
 # Hair styles whose drawings fix their hair's fill where python-avatars does not
