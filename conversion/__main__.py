@@ -7,6 +7,7 @@ import shlex
 import sys
 
 from conversion.convert import QUANTIZATIONS, ParityError, convert
+from device.infer import ModelMissingError  # a .tflite that is damaged or not an expression model
 from training.data import DataError
 
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     except ParityError as error:
         print(f"PARITY CHECK FAILED: {error}", file=sys.stderr)
         return 1
-    except (DataError, FileNotFoundError, ValueError) as error:
+    except (DataError, FileNotFoundError, ValueError, ModelMissingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"keras  PublicTest accuracy {100 * result.keras.accuracy:.2f}%")

@@ -23,7 +23,7 @@ import numpy as np
 
 from device.labels import EXPRESSIONS
 from training import data as fer
-from training.evaluate import Metrics, evaluate, predict_keras
+from training.evaluate import Metrics, evaluate, load_keras_model, predict_keras
 from training.evaluate import metrics as score_metrics
 from training.reports import best_in_history
 
@@ -134,15 +134,8 @@ def convert(
     flip_tta: bool = False,
     command: str | None = None,
 ) -> Conversion:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
-    import training.models  # noqa: F401  (registers the custom layers for loading)
-
     keras_path, out = Path(keras_path), Path(out)
-    if not keras_path.exists():
-        raise FileNotFoundError(f"{keras_path}: no such Keras model")
-    model = keras.models.load_model(keras_path, compile=False)
+    model = load_keras_model(keras_path)
     if flip_tta:
         model = with_flip_tta(model)
     dataset = fer.load(data_path, {"Training", "PublicTest"})
@@ -154,7 +147,8 @@ def convert(
 
     keras_metrics = score_metrics(y_test, predict_keras(model, x_test).argmax(axis=1), "PublicTest")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+    # hidden and named after the model, so a killed run's leftover is recognisable
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as scratch:
         candidate = Path(scratch) / out.name
         candidate.write_bytes(flatbuffer)
         tflite_metrics = evaluate(candidate, x_test, y_test, "PublicTest")

@@ -124,3 +124,59 @@ def test_folder_tree_unreadable_image(tmp_path):
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(fer.DataError, match=r"broken\.jpg: not a readable image"):
         fer.load(tmp_path)
+
+
+def test_a_missing_split_lists_the_ones_in_the_file(tmp_path):
+    """The loader keeps only the split asked for; the message still names every Usage the
+    file has (it used to say "present: none"), and the name matches in any case."""
+    path = _write_csv(tmp_path / "fer.csv", [_row(3), _row(0, usage="PublicTest")])
+    with pytest.raises(fer.DataError, match=r"'PrivateTest' \(present: PublicTest, Training\)"):
+        fer.load(path, {"PrivateTest"}).split("PrivateTest")
+    assert fer.load(path, {"publictest"}).split("publictest")[1].tolist() == [0]
+
+
+@pytest.mark.parametrize("name, gzipped", [("fer.csv", True), ("fer.csv.gz", False)])
+def test_csv_format_is_read_from_the_content_not_the_name(tmp_path, name, gzipped):
+    path = _write_csv(tmp_path / ("x.gz" if gzipped else "x.csv"), [_row(2)])
+    path.rename(tmp_path / name)
+    assert fer.load(tmp_path / name).split("Training")[1].tolist() == [2]
+
+
+@pytest.mark.parametrize("content, message", [
+    (gzip.compress((HEADER + _row(1) * 50).encode())[:-8], r"fer\.csv\.gz.*not a readable FER-2013 CSV"),
+    (b"\xff\xfe\x00binary\x00" * 50, r"fer\.csv\.gz, line 1: not a readable FER-2013 CSV"),
+    (HEADER.encode(), r"fer\.csv\.gz: no rows after the header"),
+])
+def test_unreadable_or_empty_csv_names_the_file(tmp_path, content, message):
+    path = tmp_path / "fer.csv.gz"
+    path.write_bytes(content)
+    with pytest.raises(fer.DataError, match=message):
+        fer.load(path)
+
+
+def test_header_with_spaces_as_in_kaggles_icml_file(tmp_path):
+    path = _write_csv(tmp_path / "icml_face_data.csv", [f"5, Training, {' '.join(['9'] * 2304)}\n"],
+                      header="emotion, Usage, pixels\n")
+    assert fer.load(path).split("Training")[1].tolist() == [5]
+
+
+def test_a_tree_with_val_selects_on_val_and_holds_test_out(tmp_path):
+    _write_tree(tmp_path, {("train", "happy"): 2, ("val", "sad"): 1, ("test", "fear"): 3})
+    dataset = fer.load(tmp_path)
+    assert dataset.split("PublicTest")[1].tolist() == [4]
+    assert dataset.split("PrivateTest")[1].tolist() == [2, 2, 2]
+
+
+def test_two_folders_for_one_split_are_refused(tmp_path):
+    _write_tree(tmp_path, {("train", "happy"): 1, ("val", "sad"): 1, ("validation", "sad"): 1})
+    with pytest.raises(fer.DataError, match=r"val/ and validation/ would both be the PublicTest split"):
+        fer.load(tmp_path)
+
+
+def test_archive_and_file_manager_leftovers_are_skipped(tmp_path):
+    _write_tree(tmp_path, {("train", "happy"): 2})
+    (tmp_path / "__MACOSX" / "train").mkdir(parents=True)
+    (tmp_path / "train" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "train" / "happy" / "._000.jpg").write_bytes(b"AppleDouble")
+    (tmp_path / "train" / "happy" / ".DS_Store").write_bytes(b"\0")
+    assert fer.load(tmp_path).split("Training")[1].tolist() == [3, 3]

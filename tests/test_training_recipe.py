@@ -1,5 +1,7 @@
 """Recipe overrides (`python -m training train --set FIELD=VALUE`)."""
 
+import re
+
 import pytest
 
 from training.__main__ import main
@@ -19,9 +21,15 @@ def test_overrides_are_typed_like_the_field():
     ({"augment": "lots"}, "--set augment=lots: expected float like"),
     ({"cosine": "yes"}, "--set cosine=yes: expected bool like True"),
     ({"widths": "32,sixty-four"}, "--set widths=32,sixty-four: expected tuple"),
+    # values of the right type that no run could use (a ZeroDivisionError, a zip() error before)
+    ({"batch_size": "0"}, "--set batch_size=0: expected at least 1"),
+    ({"widths": "32,64"}, "--set widths=(32, 64): expected four filter counts"),
+    ({"dropout": "1"}, "--set dropout=1.0: expected from 0 to below 1"),
+    ({"learning_rate": "0"}, "--set learning_rate=0.0: expected above 0"),
+    ({"distill": "1.5"}, "--set distill=1.5: expected from 0 to 1"),
 ])
 def test_bad_override_names_the_field(overrides, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         RECIPES["default"].with_overrides(overrides)
 
 

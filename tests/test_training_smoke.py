@@ -168,6 +168,67 @@ def test_resume_with_another_recipe_is_refused(small_fer, trained):
     assert (run / "history.csv").read_text() == before
 
 
+def test_resume_with_another_limit_or_other_faces_is_refused(small_fer, trained, tmp_path):
+    """The checkpoint's schedule, epoch count and best epoch belong to the faces it saw:
+    going on with --limit (or other data) quietly restarted the schedule at the floor."""
+    from training.__main__ import main
+
+    run, _ = trained
+    before = (run / "history.csv").read_text()
+    args = ["train", "--arch", "default", "--out", str(run), "--seed", "3", "--epochs", "2"]
+    with pytest.raises(SystemExit, match="trained on --limit None faces, not 140"):
+        main([*args, "--data", str(small_fer), "--limit", "140"])
+    other = tmp_path / "other.csv"
+    lines = small_fer.read_text().splitlines(keepends=True)
+    other.write_text("".join([lines[0], *lines[2:]]))  # one Training face fewer
+    with pytest.raises(SystemExit, match="was trained on other faces"):
+        main([*args, "--data", str(other)])
+    assert (run / "history.csv").read_text() == before
+    moved = tmp_path / "moved.csv"
+    moved.write_text(small_fer.read_text())
+    assert main([*args, "--data", str(moved)]) == 0  # the same faces under another name
+    assert (run / "history.csv").read_text() == before
+
+
+def test_zero_epochs_is_refused_before_anything_is_written(small_fer, tmp_path, capsys):
+    from training.__main__ import main
+
+    assert main(["train", "--data", str(small_fer), "--out", str(tmp_path / "run"),
+                 "--epochs", "0"]) == 2
+    assert "--epochs 0: train for at least 1 epoch" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_model_that_is_not_an_expression_model_is_named_not_crashed_on(small_fer, tmp_path, capsys):
+    """Eight scores out, or a colour input: one line saying what the file holds, from
+    evaluate and from conversion alike (an IndexError or reshape error before)."""
+    import keras
+
+    from conversion.__main__ import main as convert_main
+    from training.__main__ import main
+
+    for name, shape, outputs, says in (
+        ("eight.keras", (48, 48, 1), 8, "gives 8 scores"),
+        ("colour.keras", (48, 48, 3), 7, "takes (48, 48, 3)"),
+    ):
+        inputs = keras.Input(shape)
+        model = keras.Model(inputs, keras.layers.Dense(outputs, activation="softmax")(
+            keras.layers.Flatten()(inputs)))
+        model.save(tmp_path / name)
+        assert main(["evaluate", "--model", str(tmp_path / name), "--data", str(small_fer)]) == 2
+        assert says in capsys.readouterr().err
+        assert convert_main(["--keras", str(tmp_path / name), "--data", str(small_fer),
+                             "--out", str(tmp_path / "out.tflite")]) == 2
+        assert says in capsys.readouterr().err
+        assert not (tmp_path / "out.tflite").exists()
+    (tmp_path / "notes.keras").write_text("not a model")
+    assert main(["evaluate", "--model", str(tmp_path / "notes.keras"), "--data", str(small_fer)]) == 2
+    assert "not a .keras file" in capsys.readouterr().err
+    (tmp_path / "cut.tflite").write_bytes(b"TFL3" + bytes(100))
+    assert main(["evaluate", "--model", str(tmp_path / "cut.tflite"), "--data", str(small_fer)]) == 2
+    assert "cut.tflite" in capsys.readouterr().err
+
+
 def test_best_model_is_kept_without_optimizer_state(trained):
     import zipfile
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from device.infer import ModelMissingError  # a .tflite that is damaged or not an expression model
 from device.storage import atomic_write_text
 from training.data import DataError
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sharpness":
             return _sharpness(args)
         return _evaluate(args)
-    except (DataError, FileNotFoundError, ValueError) as error:
+    except (DataError, FileNotFoundError, ValueError, ModelMissingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

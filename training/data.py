@@ -23,7 +23,9 @@ PIXELS = FACE_SIZE * FACE_SIZE
 REQUIRED_COLUMNS = ("emotion", "pixels", "Usage")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 # Folder-tree split names -> the CSV's `Usage` values, so `--split` means the
-# same thing whichever layout the data came in.
+# same thing whichever layout the data came in. Kaggle's tree is train/ and
+# test/: its test is FER-2013's PublicTest. A tree that also has a val/ folder
+# selects on val/ (PublicTest here) and keeps test/ held out (PrivateTest).
 FOLDER_SPLITS = {
     "train": "Training",
     "training": "Training",
@@ -33,6 +35,9 @@ FOLDER_SPLITS = {
     "validation": "PublicTest",
     "privatetest": "PrivateTest",
 }
+_HELD_OUT_WHEN_VALIDATED = {"test": "PrivateTest"}
+# Left behind by archivers, notebooks and file managers; never data.
+_IGNORED_NAMES = {"__MACOSX"}
 
 
 class DataError(ValueError):
@@ -45,13 +50,19 @@ class Dataset:
 
     source: str
     splits: dict[str, tuple[np.ndarray, np.ndarray]]
+    present: tuple[str, ...] = ()  # every Usage in the source, loaded or not
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        try:
-            return self.splits[name]
-        except KeyError:
-            have = ", ".join(sorted(self.splits)) or "none"
-            raise DataError(f"{self.source}: no rows with Usage {name!r} (present: {have})") from None
+        """One split's faces and labels; the name matches without regard to case."""
+        for usage, faces_labels in self.splits.items():
+            if usage.casefold() == name.casefold():
+                return faces_labels
+        have = ", ".join(sorted(set(self.present) | set(self.splits))) or "none"
+        raise DataError(f"{self.source}: no rows with Usage {name!r} (present: {have})")
+
+
+def _wanted(usage: str, splits: set[str] | None) -> bool:
+    return splits is None or usage.casefold() in {s.casefold() for s in splits}
 
 
 def load(path: str | Path, splits: set[str] | None = None) -> Dataset:
@@ -68,7 +79,10 @@ def load(path: str | Path, splits: set[str] | None = None) -> Dataset:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
+    """Text of a plain or gzipped CSV, told apart by content, not by the file's name."""
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    if gzipped:
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
     return open(path, encoding="utf-8-sig", newline="")  # -sig: spreadsheets save a BOM
 
@@ -77,42 +91,59 @@ def load_csv(path: Path, splits: set[str] | None = None) -> Dataset:
     """Parse Kaggle's `emotion,pixels,Usage` CSV, validating every row."""
     faces: dict[str, list[np.ndarray]] = {}
     labels: dict[str, list[int]] = {}
-    with _open_text(path) as handle:
-        reader = csv.reader(handle)
+    reader = None
+    try:
+        with _open_text(path) as handle:
+            reader = csv.reader(handle)
+            present = _read_rows(path, reader, splits, faces, labels)
+    except (UnicodeDecodeError, OSError, EOFError, csv.Error) as error:
+        # gzip.BadGzipFile is an OSError, a truncated .gz an EOFError
+        line = f", line {reader.line_num + 1}" if reader is not None else ""
+        raise DataError(f"{path}{line}: not a readable FER-2013 CSV ({error})") from None
+    if not present:
+        raise DataError(f"{path}: no rows after the header")
+    return Dataset(str(path), _stack(faces, labels), tuple(sorted(present)))
+
+
+def _read_rows(path: Path, reader, splits, faces, labels) -> set[str]:
+    """Validate every row, collect those of `splits` into faces/labels; the Usage values seen."""
+    try:
+        # stripped: Kaggle's icml_face_data.csv has the header "emotion, Usage, pixels"
+        header = [column.strip() for column in next(reader)]
+    except StopIteration:
+        raise DataError(f"{path}: the file is empty") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise DataError(
+            f"{path}, line 1: missing column(s) {', '.join(missing)}; "
+            f"expected the header {','.join(REQUIRED_COLUMNS)}"
+        )
+    i_emotion, i_pixels, i_usage = (header.index(c) for c in REQUIRED_COLUMNS)
+    present: set[str] = set()
+    for line_no, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path}, line {line_no}: {len(row)} fields, expected {len(header)}")
+        usage = row[i_usage].strip()
+        present.add(usage)
+        if not _wanted(usage, splits):
+            continue
+        label = _parse_label(row[i_emotion], f"{path}, line {line_no}")
         try:
-            header = next(reader)
-        except StopIteration:
-            raise DataError(f"{path}: the file is empty") from None
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
+            pixels = np.array(row[i_pixels].split(), dtype=np.int64)
+        except ValueError:
+            raise DataError(f"{path}, line {line_no}: pixels must be whole numbers 0-255 "
+                            "separated by spaces") from None
+        if pixels.size != PIXELS:
             raise DataError(
-                f"{path}, line 1: missing column(s) {', '.join(missing)}; "
-                f"expected the header {','.join(REQUIRED_COLUMNS)}"
+                f"{path}, line {line_no}: {pixels.size} pixels, expected {PIXELS} (48x48)"
             )
-        i_emotion, i_pixels, i_usage = (header.index(c) for c in REQUIRED_COLUMNS)
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise DataError(f"{path}, line {line_no}: {len(row)} fields, expected {len(header)}")
-            usage = row[i_usage].strip()
-            if splits is not None and usage not in splits:
-                continue
-            label = _parse_label(row[i_emotion], f"{path}, line {line_no}")
-            try:
-                pixels = np.array(row[i_pixels].split(), dtype=np.int64)
-            except ValueError:
-                raise DataError(f"{path}, line {line_no}: pixels must be whole numbers 0-255 "
-                                "separated by spaces") from None
-            if pixels.size != PIXELS:
-                raise DataError(
-                    f"{path}, line {line_no}: {pixels.size} pixels, expected {PIXELS} (48x48)"
-                )
-            if pixels.min() < 0 or pixels.max() > 255:
-                raise DataError(f"{path}, line {line_no}: pixel values must be 0-255")
-            faces.setdefault(usage, []).append(pixels.astype(np.uint8).reshape(FACE_SIZE, FACE_SIZE))
-            labels.setdefault(usage, []).append(label)
-    return Dataset(str(path), _stack(faces, labels))
+        if pixels.min() < 0 or pixels.max() > 255:
+            raise DataError(f"{path}, line {line_no}: pixel values must be 0-255")
+        faces.setdefault(usage, []).append(pixels.astype(np.uint8).reshape(FACE_SIZE, FACE_SIZE))
+        labels.setdefault(usage, []).append(label)
+    return present
 
 
 def _parse_label(text: str, where: str) -> int:
@@ -131,19 +162,11 @@ def load_folder(root: Path, splits: set[str] | None = None) -> Dataset:
 
     faces: dict[str, list[np.ndarray]] = {}
     labels: dict[str, list[int]] = {}
-    split_dirs = sorted(p for p in root.iterdir() if p.is_dir())
-    if not split_dirs:
-        raise DataError(f"{root}: no split folders; expected train/<emotion>/ and test/<emotion>/")
-    for split_dir in split_dirs:
-        usage = FOLDER_SPLITS.get(split_dir.name.lower())
-        if usage is None:
-            raise DataError(
-                f"{split_dir}: unknown split folder {split_dir.name!r}; expected one of "
-                f"{', '.join(sorted(set(FOLDER_SPLITS)))}"
-            )
-        if splits is not None and usage not in splits:
+    usages = _folder_splits(root)
+    for split_dir, usage in usages.items():
+        if not _wanted(usage, splits):
             continue
-        for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+        for class_dir in _entries(split_dir, folders=True):
             name = class_dir.name.lower()
             if name not in EXPRESSIONS:
                 raise DataError(
@@ -151,7 +174,7 @@ def load_folder(root: Path, splits: set[str] | None = None) -> Dataset:
                     f"expected one of {', '.join(EXPRESSIONS)}"
                 )
             label = EXPRESSIONS.index(name)
-            for image_path in sorted(class_dir.iterdir()):
+            for image_path in _entries(class_dir, folders=False):
                 if image_path.suffix.lower() not in IMAGE_SUFFIXES:
                     continue
                 image = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
@@ -161,9 +184,43 @@ def load_folder(root: Path, splits: set[str] | None = None) -> Dataset:
                     image = cv2.resize(image, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
                 faces.setdefault(usage, []).append(image)
                 labels.setdefault(usage, []).append(label)
-    if not faces:
-        raise DataError(f"{root}: no images found under {', '.join(p.name for p in split_dirs)}")
-    return Dataset(str(root), _stack(faces, labels))
+    if not faces and any(_wanted(usage, splits) for usage in usages.values()):
+        raise DataError(f"{root}: no images found under {', '.join(p.name for p in usages)}")
+    return Dataset(str(root), _stack(faces, labels), tuple(sorted(set(usages.values()))))
+
+
+def _entries(folder: Path, folders: bool) -> list[Path]:
+    """Sub-folders or files, sorted, without what archivers and file managers leave
+    behind (__MACOSX/, .ipynb_checkpoints/, .DS_Store, ._001.jpg)."""
+    return sorted(
+        p for p in folder.iterdir()
+        if p.is_dir() == folders and not p.name.startswith(".") and p.name not in _IGNORED_NAMES
+    )
+
+
+def _folder_splits(root: Path) -> dict[Path, str]:
+    """Each split folder -> its Usage; two folders may not claim the same one."""
+    split_dirs = _entries(root, folders=True)
+    if not split_dirs:
+        raise DataError(f"{root}: no split folders; expected train/<emotion>/ and test/<emotion>/")
+    names = {p.name.lower() for p in split_dirs}
+    validated = bool(names & {"val", "validation"})
+    usages: dict[Path, str] = {}
+    for split_dir in split_dirs:
+        name = split_dir.name.lower()
+        if name not in FOLDER_SPLITS:
+            raise DataError(
+                f"{split_dir}: unknown split folder {split_dir.name!r}; expected one of "
+                f"{', '.join(sorted(FOLDER_SPLITS))}"
+            )
+        usage = (_HELD_OUT_WHEN_VALIDATED.get(name) if validated else None) or FOLDER_SPLITS[name]
+        twin = next((other for other, u in usages.items() if u == usage), None)
+        if twin is not None:
+            raise DataError(
+                f"{root}: {twin.name}/ and {split_dir.name}/ would both be the {usage} split; keep one"
+            )
+        usages[split_dir] = usage
+    return usages
 
 
 def _stack(faces: dict[str, list[np.ndarray]], labels: dict[str, list[int]]) -> dict:

@@ -8,6 +8,7 @@ recall and the confusion matrix.
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -57,16 +58,41 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, split: str) -> Metrics:
     )
 
 
-def predict_keras(model_or_path, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Class scores (N, 7) from a Keras model or a `.keras` file."""
+FACE_INPUT = (48, 48, 1)
+
+
+def load_keras_model(path: str | Path, what: str = "Keras model"):
+    """A `.keras` expression model, checked up front: one 48x48 grey face in, seven
+    scores out. Anything else is a ValueError saying what the file holds, rather than
+    a reshape or index error deep inside scoring or conversion."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
     import training.models  # noqa: F401  (registers the custom layers for loading)
 
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such {what}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a .keras file (Keras 3 saves models as zip archives)")
+    model = keras.models.load_model(path, compile=False)
+    try:
+        takes, gives = tuple(model.input_shape[1:]), model.output_shape[-1]
+    except (AttributeError, TypeError):  # several inputs or outputs
+        takes, gives = "several inputs", "several outputs"
+    if takes != FACE_INPUT or gives != NUM_CLASSES:
+        raise ValueError(
+            f"{path}: takes {takes} and gives {gives} scores; an expression model takes one "
+            f"48x48 grey face {FACE_INPUT} and gives {NUM_CLASSES} ({', '.join(EXPRESSIONS)})"
+        )
+    return model
+
+
+def predict_keras(model_or_path, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Class scores (N, 7) from a Keras model or a `.keras` file."""
     model = model_or_path
     if isinstance(model_or_path, (str, Path)):
-        model = keras.models.load_model(model_or_path, compile=False)
+        model = load_keras_model(model_or_path)
     x = faces.astype(np.float32)[..., None]
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 

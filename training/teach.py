@@ -51,14 +51,9 @@ def fingerprint(faces: np.ndarray, labels: np.ndarray) -> str:
 
 def load_teacher(path: str | Path):
     """A teacher `.keras` model, as it scores sharp faces."""
-    import keras
+    from training.evaluate import load_keras_model
 
-    import training.models  # noqa: F401  (registers MatchTrainingBlur for loading)
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such teacher model")
-    return keras.models.load_model(path, compile=False)
+    return load_keras_model(path, what="teacher model")
 
 
 def for_training_faces(model):

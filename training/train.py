@@ -14,6 +14,7 @@ backend: TensorFlow on a CPU, or `KERAS_BACKEND=jax` on a GPU machine. The
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -71,7 +72,35 @@ class Recipe:
                 raise ValueError(
                     f"--set {key}={text}: expected {type(current).__name__} like {current!r}"
                 ) from None
-        return replace(self, **changed)
+        recipe = replace(self, **changed)
+        recipe.check()
+        return recipe
+
+    def check(self) -> None:
+        """A ValueError naming the first field no run could train with."""
+        valid = {
+            "batch_size": self.batch_size >= 1,
+            "learning_rate": self.learning_rate > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "augment": self.augment >= 0,
+            "dropout": 0 <= self.dropout < 1,
+            "l2": self.l2 >= 0,
+            "label_smoothing": 0 <= self.label_smoothing < 1,
+            "warmup_epochs": self.warmup_epochs >= 0,
+            "widths": len(self.widths) == 4 and min(self.widths) >= 1,
+            "dense": self.dense >= 1,
+            "distill": 0 <= self.distill <= 1,
+        }
+        expected = {
+            "batch_size": "at least 1", "learning_rate": "above 0", "dropout": "from 0 to below 1",
+            "label_smoothing": "from 0 to below 1", "widths": "four filter counts, e.g. 32,64,128,256",
+            "dense": "at least 1", "distill": "from 0 to 1 (the teachers' weight: between 0 and 1)",
+        }
+        for field, ok in valid.items():
+            if not ok:
+                raise ValueError(
+                    f"--set {field}={getattr(self, field)!r}: expected {expected.get(field, 'at least 0')}"
+                )
 
 
 RECIPES = {
@@ -88,6 +117,14 @@ RECIPES = {
         cosine=True,
     ),
 }
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    """Which faces a run trains and selects on, whatever the data file is called now."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _log(message: str) -> None:
@@ -121,14 +158,13 @@ def train(
     from training.models import build
 
     out = Path(out)
+    if epochs < 1:
+        raise ValueError(f"--epochs {epochs}: train for at least 1 epoch")
     recipe = RECIPES[arch].with_overrides(overrides or {})
-    if not 0.0 <= recipe.distill <= 1.0:
-        raise ValueError(f"--set distill={recipe.distill}: the teachers' weight must be between 0 and 1")
     if recipe.distill and teacher_scores is None:
         raise ValueError("--set distill needs --teacher-scores (made by `python -m training teach`)")
     if teacher_scores is not None and not recipe.distill:
         raise ValueError("--teacher-scores has no effect without a weight: add --set distill=W (0 < W <= 1)")
-    out.mkdir(parents=True, exist_ok=True)
 
     keras.utils.set_random_seed(seed)
     if keras.backend.backend() == "tensorflow":
@@ -155,6 +191,8 @@ def train(
     _log(
         f"data: {len(y_train)} Training faces, {len(y_val)} PublicTest faces from {dataset.source}"
     )
+    data_digest = _digest(x_train, y_train, x_val, y_val)
+    out.mkdir(parents=True, exist_ok=True)  # only once the data loaded: no empty run folders
 
     steps = math.ceil(len(y_train) / recipe.batch_size)
     last_path, best_path = out / "last.keras", out / "best.keras"
@@ -184,6 +222,17 @@ def train(
                 f"{teacher_scores} (digest {taught.digest}); "
                 "resume with the same scores or train afresh in another --out"
             )
+        if state.get("limit") != limit:
+            raise SystemExit(
+                f"{out} was trained on --limit {state.get('limit')} faces, not {limit}: its "
+                "schedule and best epoch belong to that data; resume with the same --limit "
+                "or train afresh in another --out"
+            )
+        if state.get("data_digest", data_digest) != data_digest:
+            raise SystemExit(
+                f"{out} was trained on other faces ({state.get('data')}) than {data_path}: "
+                "resume with the same data or train afresh in another --out"
+            )
         planned = int(state.get("epochs", epochs))
         if planned != epochs and (recipe.cosine or recipe.warmup_epochs):
             raise SystemExit(
@@ -203,9 +252,11 @@ def train(
     else:
         from training.sharpness import estimate_blur_sigma
 
-        state_blur = estimate_blur_sigma(x_train, x_val) if arch == "default" else 0.0
-        _log(f"Training faces are blurred like PublicTest faces at sigma {state_blur:.1f} px"
-             + (" (matched at inference)" if state_blur else ""))
+        state_blur = 0.0
+        if arch == "default":  # the seed architecture stays the original design
+            state_blur = estimate_blur_sigma(x_train, x_val)
+            _log(f"Training faces are blurred like PublicTest faces at sigma {state_blur:.1f} px"
+                 + (" (matched at inference)" if state_blur else ""))
         model = build(arch, blur_sigma=state_blur, dropout=recipe.dropout, l2=recipe.l2,
                       widths=recipe.widths, dense=recipe.dense)
         model.compile(
@@ -225,6 +276,7 @@ def train(
         "best_epoch": best_in_history(history_path)[1],
         "recipe": asdict(recipe),
         "data": str(data_path),
+        "data_digest": data_digest,
         "limit": limit,
         "teacher_scores": None if teacher_scores is None else {
             "path": str(teacher_scores), "digest": taught.digest, "teachers": list(taught.teachers)},
