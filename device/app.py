@@ -43,7 +43,7 @@ from device.infer import ExpressionModel, ExpressionSmoother, ModelMissingError
 from device.netinfo import LanAddress, is_wildcard, web_url
 from device.pipeline import Analyser
 from device.sdnotify import Notifier
-from device.storage import ensure_writable_folder
+from device.storage import DataFolderError, ensure_writable_folder
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,20 @@ def _is_image(image: object) -> bool:
             and image.shape[2] == 3 and image.shape[0] >= 8 and image.shape[1] >= 8)
 
 
+def _check_web_key(data_dir: Path) -> None:
+    """The web page's login key must be readable: one left unreadable (say, made by a
+    `sudo memoji-booth web`) otherwise costs the page, logged as if the port were taken."""
+    from device.webui.security import load_or_create_secret_key
+
+    try:
+        load_or_create_secret_key(data_dir)
+    except OSError as error:
+        raise DataFolderError(
+            f"cannot use the data folder {data_dir}: {error.strerror or error} "
+            f"({error.filename or data_dir / 'secret_key'}); this user must be able to read "
+            "and write it (or delete the file: operators then log in again)") from error
+
+
 class Booth:
     """The kiosk. ``run()`` on the main thread; ``status``, ``request_capture`` and
     ``apply_look`` are safe to call from any thread (the web page's)."""
@@ -133,7 +147,11 @@ class Booth:
         self._stop_requested = False  # set by SIGTERM; a signal handler must not take locks
 
         data_dir = Path(config.storage.data_dir).expanduser()
-        ensure_writable_folder(data_dir / "gallery")  # before a guest's memoji is lost to it
+        # Before a guest's memoji, the look or the web page's login key is lost to it.
+        ensure_writable_folder(data_dir)
+        ensure_writable_folder(data_dir / "gallery")
+        if config.web.enabled:
+            _check_web_key(data_dir)
         self.gallery = Gallery(data_dir / "gallery", keep=config.storage.keep)
         self.look_store = LookStore(data_dir / "look.json")
 
@@ -724,7 +742,11 @@ class Booth:
         except Exception as error:
             self._web = None
             self._web_retry_at = self._clock() + WEB_RETRY_S
-            if first_try and isinstance(error, OSError):  # port taken, address not up yet
+            if first_try and isinstance(error, OSError) and error.filename:  # a file, not the port
+                log.error("the web page cannot use %s (%s); the booth runs without it and "
+                          "tries again every %.0f s", error.filename, error.strerror or error,
+                          WEB_RETRY_S)
+            elif first_try and isinstance(error, OSError):  # port taken, address not up yet
                 log.error("the web page cannot serve on %s:%s (%s); the booth runs without it "
                           "and tries again every %.0f s", self.config.web.host,
                           self.config.web.port, error.strerror or error, WEB_RETRY_S)

@@ -919,6 +919,22 @@ def test_a_port_in_use_is_one_log_line_not_a_traceback(tmp_path, caplog):
     assert record.exc_info is None  # one line in the journal, no traceback
 
 
+def test_a_file_the_page_cannot_use_is_named_not_blamed_on_the_port(tmp_path, monkeypatch, caplog):
+    import device.webui
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "secret_key"))
+
+    monkeypatch.setattr(device.webui, "create_app", unreadable)
+    config = make_config(tmp_path, web__enabled=True, web__host="127.0.0.1")
+    booth = make_booth(config, source=ScriptedSource([FACE]), clock=FakeClock())
+    with caplog.at_level(logging.ERROR, logger="device.app"):
+        assert booth.run(frames=5) == 0
+    [record] = [r for r in caplog.records if r.name == "device.app"]
+    assert f"cannot use {tmp_path / 'secret_key'} (Permission denied)" in record.getMessage()
+    assert "serve on" not in record.getMessage()
+
+
 def test_the_log_gives_the_pages_lan_address_not_the_loopback(tmp_path, monkeypatch, caplog):
     class FixedLan:
         current = "192.168.1.20"

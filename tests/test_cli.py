@@ -180,8 +180,22 @@ def test_run_with_a_data_folder_it_cannot_write_exits_2_before_starting(tmp_path
     assert main(["run", "--config", str(config), "--source", str(images["happy"]),
                  "--display", "none", "--frames", "5"]) == 2
     err = capsys.readouterr().err
-    assert f"memoji-booth: cannot use the data folder {blocker / 'data' / 'gallery'}: " in err
+    assert f"memoji-booth: cannot use the data folder {blocker / 'data'}: " in err
     assert "storage.data_dir" in err and "Traceback" not in err
+
+
+def test_run_with_a_login_key_it_cannot_read_exits_2_naming_it(tmp_path, images, capsys):
+    """It was logged as a taken port, and the booth ran without its page."""
+    data = tmp_path / "data"
+    (data / "secret_key").mkdir(parents=True)  # unreadable as a file, even to root
+    config = tmp_path / "booth.toml"
+    config.write_text(f'[storage]\ndata_dir = "{data}"\n[button]\nenabled = false\n'
+                      '[web]\nhost = "127.0.0.1"\nport = 1\n')
+    assert main(["run", "--config", str(config), "--source", str(images["happy"]),
+                 "--display", "none", "--frames", "5"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot use the data folder {data}: " in err and f"({data / 'secret_key'})" in err
+    assert "port" not in err and "Traceback" not in err
 
 
 def test_web_on_a_port_in_use_exits_2_with_one_line(tmp_path, capsys):
