@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", parents=[verbose], help="run the kiosk (camera, screen, button, web page)")
     run.add_argument("--config", help="settings file (TOML); see `memoji-booth config`")
-    run.add_argument("--source", help="auto, picamera2, webcam, webcam:N, or a file/folder to replay")
+    run.add_argument("--source", help="auto, picamera2[:N], webcam[:N], or a file/folder to replay")
     run.add_argument("--display", choices=["auto", "fullscreen", "window", "none"])
     run.add_argument("--frames", type=_positive_int, help="stop after N frames (tests, demos)")
     run.set_defaults(handler=cmd_run)
@@ -255,7 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     try:
         return args.handler(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        if str(stop):  # what was cut short (bench: no report from half a run)
+            print(f"memoji-booth: interrupted: {stop}", file=sys.stderr)
         return 130
     except Exception as error:
         if isinstance(error, _user_error_types()):

@@ -38,7 +38,7 @@ from device.avatar import AvatarCache, render_png
 from device.button import CaptureButton
 from device.capture import CameraError, CameraLost, NoCameraError, names_a_camera, open_source
 from device.faces import FaceDetector
-from device.gallery import Gallery, LookStore, StorageFullError
+from device.gallery import SAVED_PX, Gallery, LookStore, StorageFullError
 from device.infer import ExpressionModel, ExpressionSmoother, ModelMissingError
 from device.netinfo import LanAddress, is_wildcard, web_url
 from device.pipeline import Analyser
@@ -64,7 +64,6 @@ WEB_RETRY_S = 30.0  # the page could not start (port taken, address not up yet):
 FPS_WINDOW_S = 2.0
 IDLE_SLEEP_S = 0.005  # no new frame: wait this long before looking again
 IDLE_REDRAW_TICKS = 20  # ... and redraw at least every this many idle ticks (~10 Hz)
-SAVE_SIZE = 1024  # pixels of a saved memoji PNG
 MAX_AVATAR_PX = 640  # on-screen memojis are rendered no bigger (look change <= 1 s)
 
 
@@ -603,7 +602,7 @@ class Booth:
     def _save(self, look: Any, expression: str, score: float, photo: Any) -> None:
         """On the saver thread: render at full size, save atomically, report back."""
         try:
-            png = render_png(look, expression, size=SAVE_SIZE)
+            png = render_png(look, expression, size=SAVED_PX)
             entry = self.gallery.save(png, expression=expression, score=score,
                                       look=look.to_dict(), photo=photo)
         except Exception as error:  # reported on screen by the loop; never lost silently

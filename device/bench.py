@@ -128,12 +128,18 @@ def run_bench(source: str | Path, frames: int = 300, size: tuple[int, int] = (10
 
     from device.app import Booth
     from device.avatar import PRESETS, AvatarCache
+    from device.capture import CameraError, names_a_camera
     from device.config import load_config
     from device.display import Display
     from device.faces import FaceDetector
     from device.infer import ExpressionModel
     from device.pipeline import Analyser
 
+    if names_a_camera(str(source)):
+        # a live camera's frame rate caps the loop and its frames differ run to run
+        raise CameraError(f"bench --source {source}: the bench measures a replay of images or "
+                          "a video, so runs compare; make one with `make bench` or "
+                          "scripts/make_replay.py")
     cv2.setNumThreads(1)  # one core, like the inference
     times = StageTimes()
     with tempfile.TemporaryDirectory(prefix="memoji-bench-") as data_dir:
@@ -153,6 +159,8 @@ def run_bench(source: str | Path, frames: int = 300, size: tuple[int, int] = (10
         times.recording = False
         warm = _WarmUpThenCount(booth, WARMUP_FRAMES, times)
         booth.run(frames=WARMUP_FRAMES + frames)  # the warm-up shows WARMUP_FRAMES frames
+        if warm.counted() < frames:  # Ctrl+C, which the booth's loop takes as its stop
+            raise KeyboardInterrupt(f"stopped after {warm.counted()} of {frames} frames")
         elapsed = warm.elapsed()
         fps = frames / elapsed if elapsed > 0 else 0.0
 
@@ -215,6 +223,10 @@ class _WarmUpThenCount:
 
         display.present = counting_present
         booth.step = recording_step
+
+    def counted(self) -> int:
+        """Frames shown after the warm-up."""
+        return max(0, self._shown - self._warmup)
 
     def elapsed(self) -> float:
         if self._start is None or self._end is None:

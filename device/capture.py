@@ -523,7 +523,7 @@ def open_source(spec: str, *, width: int = 640, height: int = 480,
     path = Path(spec).expanduser()
     if not path.exists():
         raise CameraError(f"camera source {spec!r}: no such file or folder "
-                          "(use auto, picamera2, webcam, webcam:N or a path to replay)")
+                          "(use auto, picamera2, picamera2:N, webcam, webcam:N or a path to replay)")
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageReplaySource(path, size)
     return VideoReplaySource(path, size)

@@ -94,17 +94,25 @@ _POSITIVE = Rule("greater than 0", lambda value: value > 0)
 _NOT_EMPTY = Rule("not empty", lambda value: bool(str(value).strip()))
 
 
+# A camera by name (picamera2:1 is a Pi 5's second camera port), not a path to replay.
+_CAMERA_NAME = re.compile(r"auto|(picamera2|webcam)(:\d+)?")
+
+
 def _is_camera_source(value: str) -> bool:
-    if value in ("auto", "picamera2", "webcam") or re.fullmatch(r"webcam:\d+", value):
+    if _CAMERA_NAME.fullmatch(value):
         return True
-    return bool(value) and not value.startswith("webcam:") and Path(value).expanduser().exists()
+    return (bool(value) and not value.startswith(("webcam:", "picamera2:"))
+            and Path(value).expanduser().exists())
 
 
 _CAMERA_SOURCE = Rule(
-    "auto, picamera2, webcam, webcam:N (N = 0, 1, ...), or an existing image or video file, "
-    "or folder of images, to replay",
+    "auto, picamera2, picamera2:N, webcam, webcam:N (N = 0, 1, ...), or an existing image or "
+    "video file, or folder of images, to replay",
     _is_camera_source,
 )
+# Paths in a settings file are read from the file's folder, not from wherever the
+# program was started (the service starts in /run/memoji-booth).
+_PATHS_FROM_FILE = ("camera.source", "model.path", "storage.data_dir")
 _PIN_OR_EMPTY = Rule(
     "empty (no PIN) or 4 to 64 characters", lambda value: not value or 4 <= len(value) <= 64
 )
@@ -131,8 +139,9 @@ _PUBLIC_URL_OR_EMPTY = Rule(
 SETTINGS: list[Setting] = [
     # camera
     Setting("camera", "source", str, "auto",
-            "auto (Pi camera, then a USB webcam), picamera2, webcam or webcam:N, "
-            "or a path to an image, folder of images or video to replay",
+            "auto (Pi camera, then a USB webcam), picamera2 or picamera2:N, webcam or webcam:N, "
+            "or a path to an image, folder of images or video to replay (relative to the "
+            "settings file's folder)",
             check=_CAMERA_SOURCE),
     Setting("camera", "width", int, 640, "width of the main (display) stream, pixels",
             check=_between(16, 4096)),
@@ -158,8 +167,8 @@ SETTINGS: list[Setting] = [
             check=_between(0.0, 1.0)),
     # model
     Setting("model", "path", str, "",
-            "expression model (.tflite, with its .json card beside it); empty = the packaged "
-            "device/models/emotion.tflite"),
+            "expression model (.tflite, with its .json card beside it; relative to the "
+            "settings file's folder); empty = the packaged device/models/emotion.tflite"),
     Setting("model", "smoothing_s", float, 0.15,
             "time constant of the expression smoothing, seconds; 0 = no smoothing",
             check=_between(0.0, 5.0)),
@@ -179,7 +188,8 @@ SETTINGS: list[Setting] = [
             "also save the camera photo (JPEG) beside each saved memoji"),
     # storage
     Setting("storage", "data_dir", Path, "~/.local/share/memoji-booth",
-            "folder for the gallery, the saved look and the web secret key (~ is expanded)",
+            "folder for the gallery, the saved look and the web secret key (~ is expanded; "
+            "relative to the settings file's folder)",
             check=_NOT_EMPTY),
     Setting("storage", "keep", int, 1000,
             "retention: the oldest saved memojis beyond this many are removed", check=_POSITIVE),
@@ -351,8 +361,18 @@ def _read_file(file: Path) -> dict[str, Any]:
                     f"{file}: {dotted}: unknown setting{_did_you_mean(key, keys)}; "
                     f"[{section}] has: {', '.join(keys)}"
                 )
+            if dotted in _PATHS_FROM_FILE and isinstance(value, str):
+                value = _from_folder_of(file, value)
             values[dotted] = _validate(setting, value, str(file))
     return values
+
+
+def _from_folder_of(file: Path, value: str) -> str:
+    """A relative path in `file` as a path from the file's folder; names and others as they are."""
+    if not value.strip() or _CAMERA_NAME.fullmatch(value.strip()):
+        return value
+    path = Path(value).expanduser()
+    return value if path.is_absolute() else str(file.resolve().parent / path)
 
 
 def _validate(setting: Setting, value: Any, where: str) -> Any:

@@ -33,9 +33,12 @@ from device.avatar import DEFAULT_LOOK, Look, LookError
 from device.labels import EXPRESSIONS
 from device.storage import atomic_write_bytes, atomic_write_text
 
-__all__ = ["Entry", "Gallery", "LookStore", "StorageFullError", "add_png_text", "read_png_text"]
+__all__ = ["SAVED_PX", "Entry", "Gallery", "LookStore", "StorageFullError", "add_png_text", "read_png_text"]
 
 log = logging.getLogger(__name__)
+
+# Pixels of every saved memoji PNG, from the button or from a phone's photo alike.
+SAVED_PX = 1024
 
 _NAME = re.compile(r"memoji-(\d{8}-\d{6}-\d{6})-([a-z]+)(\.png|-photo\.jpg)")
 _TIME_FORMAT = "%Y%m%d-%H%M%S-%f"

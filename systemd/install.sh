@@ -145,7 +145,9 @@ warn_without_pin() {
     # fine at home, not at an event. Only a warning: guests choosing the look is a feature.
     # The settings are read by the program's own loader (any TOML spelling of web.pin);
     # a dry run writes none, and the defaults it would write have no PIN.
-    if [[ ! -e $CONFIG ]] || ! PYTHONPATH="$SOURCE_DIR" /usr/bin/python3 -c \
+    # -B: as root, bytecode written into the checkout would be root-owned there;
+    # -P: the checkout's device/, never one in the folder this was started from.
+    if [[ ! -e $CONFIG ]] || ! PYTHONPATH="$SOURCE_DIR" /usr/bin/python3 -B -P -c \
         'import sys; from device.config import load_config; sys.exit(0 if load_config(sys.argv[1]).web.pin else 1)' \
         "$CONFIG" 2>/dev/null; then
         warn "no operator PIN: anyone on this network may change the look and delete memojis;"

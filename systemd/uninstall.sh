@@ -19,7 +19,8 @@ programs may use them).
 
 Options:
   --dry-run   print every step without doing it (no root needed)
-  --purge     also delete saved memojis, settings, cache and the user
+  --purge     also delete saved memojis, settings, cache, the service's
+              overrides (systemctl edit) and the user
   -h, --help  this help
 EOF
 }
@@ -53,13 +54,16 @@ say "removing the program $PREFIX"
 run rm -rf "$PREFIX"
 
 if [[ $PURGE -eq 1 ]]; then
-    say "purging saved memojis, settings, cache and the user $SERVICE_USER"
-    run rm -rf "$DATA_DIR" "$CONFIG_DIR" "$CACHE_DIR"
+    say "purging saved memojis, settings, cache, overrides and the user $SERVICE_USER"
+    run rm -rf "$DATA_DIR" "$CONFIG_DIR" "$CACHE_DIR" "$UNIT_PATH.d"
     if [[ $DRY_RUN -eq 1 ]] || id -u "$SERVICE_USER" >/dev/null 2>&1; then
         run userdel "$SERVICE_USER"
     fi
 else
     say "kept: saved memojis in $DATA_DIR, settings in $CONFIG_DIR, user $SERVICE_USER"
+    if [[ -d $UNIT_PATH.d ]]; then
+        say "kept: your service overrides in $UNIT_PATH.d"
+    fi
     say "(run again with --purge to delete them)"
 fi
 say "done"

@@ -38,3 +38,31 @@ def test_percentiles():
     assert _percentile(values, 0.95) == 0.095
     summary = _summary({"read": values})
     assert summary == {"read": {"median_ms": 50.5, "p95_ms": 95.0, "samples": 100}}
+
+
+def test_a_camera_is_refused_for_bench(capsys):
+    """A live camera paces the loop itself and its frames differ run to run: a bench of it
+    reported 9 frames per second with no detect or classify stage, and exit 0."""
+    assert main(["bench", "--source", "webcam", "--frames", "5"]) == 2
+    assert "the bench measures a replay" in capsys.readouterr().err
+
+
+def test_ctrl_c_gives_no_report_and_exit_130(replay_dir, monkeypatch, capsys):
+    """The booth's loop takes Ctrl+C as its stop; the bench used to report the frames it
+    was asked for over the time it ran (30,508 frames per second) and exit 0."""
+    from device.app import Booth
+
+    real_step = Booth.step
+    steps = []
+
+    def step_then_interrupt(self):
+        steps.append(1)
+        if len(steps) == 8:
+            raise KeyboardInterrupt
+        return real_step(self)
+
+    monkeypatch.setattr(Booth, "step", step_then_interrupt)
+    assert main(["bench", "--source", str(replay_dir), "--frames", "200"]) == 130
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "interrupted: stopped after" in captured.err and "of 200 frames" in captured.err

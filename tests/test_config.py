@@ -128,6 +128,7 @@ def test_config_is_frozen():
         ("[storage]\ndata_dir = ''", "storage.data_dir", "not empty"),
         ("[camera]\nwidth = -5", "camera.width", "from 16"),
         ("[camera]\nsource = 'webcam:x'", "camera.source", "webcam:N"),
+        ("[camera]\nsource = 'picamera2:one'", "camera.source", "picamera2:N"),
         ("[camera]\nsource = 'picamera'", "camera.source", "picamera2"),
         ("[camera]\nsource = '/no/such/video.mp4'", "camera.source", "replay"),
         ("[detector]\nmin_score = 1.5", "detector.min_score", "from 0.0 to 1.0"),
@@ -159,6 +160,31 @@ def test_camera_source_may_be_an_existing_path(tmp_path):
     clip = tmp_path / "faces"
     clip.mkdir()
     assert load_config(overrides={"camera.source": str(clip)}).camera.source == str(clip)
+
+
+@pytest.mark.parametrize("source", ["picamera2:1", "webcam:2", "auto"])
+def test_cameras_by_number_include_the_pi_5s_second_port(source):
+    assert load_config(overrides={"camera.source": source}).camera.source == source
+
+
+def test_relative_paths_in_a_file_are_read_from_its_folder(tmp_path, monkeypatch):
+    """Not from wherever the program started: `config --check` run in the checkout passed a
+    model the service, which starts in /run/memoji-booth, could not find."""
+    folder = tmp_path / "etc"
+    (folder / "models").mkdir(parents=True)
+    (folder / "clips").mkdir()
+    path = write(folder, "[model]\npath = 'models/emotion.tflite'\n[camera]\nsource = 'clips'\n"
+                         "[storage]\ndata_dir = 'data'\n")
+    monkeypatch.chdir(tmp_path)  # elsewhere: clips/ is not here
+    config = load_config(path)
+    assert config.model.path == str(folder / "models" / "emotion.tflite")
+    assert config.camera.source == str(folder / "clips")
+    assert config.storage.data_dir == folder / "data"
+    named = write(folder, "[camera]\nsource = 'picamera2:1'\n[model]\npath = ''\n", "named.toml")
+    assert (load_config(named).camera.source, load_config(named).model.path) == ("picamera2:1", "")
+    # a command-line path is the user's, read from where they are
+    (tmp_path / "here").mkdir()
+    assert load_config(path, {"camera.source": "here"}).camera.source == "here"
 
 
 def test_missing_or_broken_file_is_a_clear_error(tmp_path):

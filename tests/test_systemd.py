@@ -181,6 +181,24 @@ def test_install_warns_when_the_page_has_no_operator_pin(tmp_path):
         assert "no operator PIN" not in result.stderr + result.stdout, text
 
 
+def test_the_pin_check_leaves_no_root_owned_bytecode_in_the_checkout(tmp_path, monkeypatch):
+    """install.sh runs as root in the operator's checkout: a __pycache__ it left there was
+    root-owned, so `make clean` as the operator failed."""
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)  # as on a Pi
+    monkeypatch.chdir(tmp_path)  # `python3 -c` imports from the current folder first
+    checkout = tmp_path / "checkout"
+    for part in ("systemd", "device"):
+        shutil.copytree(REPO / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", checkout)
+    config = tmp_path / "root/etc/memoji-booth/config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[web]\npin = "4821"\n')
+    result = run_script(checkout / "systemd/install.sh", "--dry-run", root=tmp_path / "root")
+    assert result.returncode == 0, result.stderr
+    assert "no operator PIN" not in result.stderr  # the check ran, and read the PIN
+    assert list(checkout.rglob("__pycache__")) == []
+
+
 def run_with_stubs(tmp_path: Path, stubs: dict[str, str], *args: str,
                    merged: bool = False) -> subprocess.CompletedProcess:
     """install.sh --dry-run with some commands replaced by shell snippets (first on PATH);
@@ -287,6 +305,8 @@ def test_uninstall_keeps_saved_memojis_unless_purge(tmp_path):
     assert purged.returncode == 0, purged.stderr
     commands = steps(purged.stdout)
     find(commands, rf"^rm -rf .*{re.escape(str(tmp_path))}/var/lib/memoji-booth")
+    # what `systemctl edit` made (README: a data folder elsewhere) goes too
+    find(commands, rf"^rm -rf .*{re.escape(str(tmp_path))}/etc/systemd/system/memoji-booth.service.d")
     find(commands, r"^userdel memoji-booth$")
     assert list(tmp_path.iterdir()) == []
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from device.avatar import DEFAULT_LOOK, PRESETS, Look, apply_preset, preset_fields, render_png
-from device.gallery import Gallery, LookStore
+from device.gallery import SAVED_PX, Gallery, LookStore
 from device.labels import EXPRESSIONS
 from device.webui import create_app, start_in_thread
 from device.webui.kiosk import AnalyserUnavailable
@@ -479,6 +479,8 @@ def test_photo_upload_makes_a_memoji_in_the_current_look(app, client, analyser, 
     assert memoji["look"] == apply_preset(DEFAULT_LOOK, "female").to_dict()
     saved = client.get(memoji["image"])
     assert saved.status_code == 200 and saved.data.startswith(PNG_SIGNATURE)
+    width, height = struct.unpack(">II", saved.data[16:24])  # the IHDR chunk
+    assert (width, height) == (SAVED_PX, SAVED_PX)  # as big as the kiosk's (it was 512)
     gallery = Gallery(tmp_path / "data" / "gallery", keep=10)
     assert [e.name for e in gallery.entries()] == [memoji["name"]]
     assert gallery.entries()[0].photo_name is None  # booth.save_photo is off by default

@@ -16,11 +16,10 @@ import cv2
 import numpy as np
 
 from device.avatar import Look, render_png
-from device.gallery import Entry
+from device.gallery import SAVED_PX, Entry
 
 MAX_PIXELS = 40_000_000  # a 48 MP phone photo is larger: it gets a clear message
 ANALYSE_MAX_SIDE = 1280  # the detector works at 128 px; more only costs time
-MEMOJI_SIZE = 512
 
 
 class UploadError(ValueError):
@@ -106,7 +105,7 @@ def memoji_from_photo(rgb: np.ndarray, *, analyser: Any, analyse_lock: Any, look
         raise UploadError(422, "No face found in the photo. Try one where the face is well lit, "
                                "looks at the camera and fills more of the picture.")
     expression = results[0].expression
-    png = render_png(look, expression.label, MEMOJI_SIZE)
+    png = render_png(look, expression.label, SAVED_PX)  # as big as a kiosk capture
     entry = gallery.save(png, expression=expression.label, score=float(expression.score),
                          look=look.to_dict(), photo=rgb if save_photo else None)
     scores = {label: round(float(score), 4) for label, score in expression.scores.items()}
