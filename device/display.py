@@ -46,6 +46,17 @@ QUIT = "quit"
 
 # The design is laid out on a 1024x600 canvas (the common 7" Pi screen) and scaled.
 BASE_W, BASE_H = 1024, 600
+# A portrait screen (the Pi's Touch Display 2 is 720x1280) gets the same design with
+# its two columns stacked: the memoji column above the panel column (scores, QR
+# codes, countdown), then each half of the footer on a line of its own. Each strip:
+# (x, y, w, h) in the 1024x600 design -> where its top-left goes in the stacked one.
+_STRIPS: tuple[tuple[tuple[int, int, int, int], tuple[int, int]], ...] = (
+    ((0, 0, 560, 548), (0, 0)),         # the memoji
+    ((560, 0, 464, 548), (48, 548)),    # the panel, centred under it
+    ((0, 548, 560, 52), (0, 1096)),     # the footer's hint
+    ((560, 548, 464, 52), (48, 1148)),  # the footer's web address
+)
+STACKED_W, STACKED_H = 560, 1200
 
 BACKGROUND_TOP = (38, 34, 92)
 BACKGROUND_BOTTOM = (14, 16, 38)
@@ -189,18 +200,25 @@ def resolve_mode(mode: str, environ: Mapping[str, str] | None = None,
 
 @dataclass
 class _Layout:
-    """Maps the 1024x600 design canvas onto the real surface (uniform scale, centred)."""
+    """Maps the 1024x600 design canvas onto the real surface (uniform scale, centred).
+
+    A portrait surface is ``stacked``: its scale and offsets are those of the
+    stacked design (STACKED_W x STACKED_H, see _STRIPS), not of the 1024x600 one.
+    """
 
     width: int
     height: int
     scale: float = field(init=False)
     ox: float = field(init=False)
     oy: float = field(init=False)
+    stacked: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.scale = min(self.width / BASE_W, self.height / BASE_H)
-        self.ox = (self.width - BASE_W * self.scale) / 2
-        self.oy = (self.height - BASE_H * self.scale) / 2
+        self.stacked = self.height > self.width
+        design_w, design_h = (STACKED_W, STACKED_H) if self.stacked else (BASE_W, BASE_H)
+        self.scale = min(self.width / design_w, self.height / design_h)
+        self.ox = (self.width - design_w * self.scale) / 2
+        self.oy = (self.height - design_h * self.scale) / 2
 
     def px(self, v: float) -> int:
         return max(1, round(v * self.scale))
@@ -236,6 +254,9 @@ class Display:
         self.size = self._screen.get_size() if self._screen is not None else tuple(size)
         self._canvas: pygame.Surface | None = None
         self._layout = _Layout(*self.size)
+        self._stack_canvas: pygame.Surface | None = None  # portrait: the design before stacking
+        self._stack_key: tuple | None = None
+        self._stack_background: pygame.Surface | None = None
         self._fonts: dict[int, pygame.font.Font] = {}
         self._texts: dict[tuple, pygame.Surface] = {}
         self._qr: dict[tuple[str, int], pygame.Surface] = {}
@@ -308,8 +329,47 @@ class Display:
             self._layout = _Layout(*target.get_size())
         target.blit(self._background(target.get_size()), (0, 0))
         draw = _DRAWERS[type(scene)]
-        draw(self, target, scene)
+        if not self._layout.stacked:
+            draw(self, target, scene)
+        elif _stacks(scene):
+            self._draw_stacked(draw, target, scene)
+        else:  # a message across the whole design: the landscape one, fitted to the width
+            layout, self._layout = self._layout, _Layout(target.get_width(), target.get_width())
+            self._layout.oy = (target.get_height() - BASE_H * self._layout.scale) / 2
+            try:
+                draw(self, target, scene)
+            finally:
+                self._layout = layout
         return target
+
+    def _draw_stacked(self, draw, target: pygame.Surface, scene: Scene) -> None:
+        """Draw the landscape design into a canvas at the stacked scale, then copy its strips
+        into place. The canvas's background is the target's gradient as each strip will
+        sit on it, so nothing shows where the strips meet."""
+        outer = self._layout
+        canvas_size = (round(BASE_W * outer.scale), round(BASE_H * outer.scale))
+        key = (canvas_size, target.get_size())
+        if self._stack_canvas is None or self._stack_key != key:
+            self._stack_canvas = self._prepare(pygame.Surface(canvas_size), alpha=False)
+            self._stack_key = key
+            self._stack_background = self._stacked_background(canvas_size, outer)
+        canvas = self._stack_canvas
+        canvas.blit(self._stack_background, (0, 0))
+        self._layout = _Layout(*canvas_size)
+        self._layout.scale, self._layout.ox, self._layout.oy = outer.scale, 0.0, 0.0
+        try:
+            draw(self, canvas, scene)
+        finally:
+            self._layout = outer
+        for area, place in _strip_pixels(outer):
+            target.blit(canvas, place, area)
+
+    def _stacked_background(self, canvas_size: tuple[int, int], outer: _Layout) -> pygame.Surface:
+        rows = np.zeros((canvas_size[1], canvas_size[0]))
+        for area, (_, top) in _strip_pixels(outer):
+            rows[area.top:area.bottom, area.left:area.right] = (
+                top + np.arange(area.height)[:, None])  # the screen row each canvas row lands on
+        return self._gradient(rows / max(1, outer.height - 1))
 
     def present(self) -> None:
         """Show what was drawn into the screen (a no-op without one)."""
@@ -327,13 +387,24 @@ class Display:
         return surface
 
     def poll_events(self) -> list[str]:
-        """Keyboard and window events for the loop: space -> capture; Esc/q (window) or Ctrl+Q -> quit."""
+        """Keyboard, touch and window events for the loop: space, Enter or a tap on a
+        touchscreen -> capture; Esc/q (window) or Ctrl+Q -> quit.
+
+        A tap arrives twice from SDL, as a finger and as a mouse click marked ``touch``:
+        only the finger counts. A real mouse click captures only fullscreen, where
+        there is nothing else to click (in a window it may be the click that focuses it).
+        """
         if self._screen is None:
             return []
         events: list[str] = []
         for event in pygame.event.get():
             if event.type == pygame.QUIT:
                 events.append(QUIT)
+            elif event.type == pygame.FINGERDOWN:
+                events.append(CAPTURE)
+            elif event.type == pygame.MOUSEBUTTONDOWN:
+                if event.button == 1 and not getattr(event, "touch", False) and self.mode == "fullscreen":
+                    events.append(CAPTURE)
             elif event.type == pygame.KEYDOWN:
                 if event.key in (pygame.K_SPACE, pygame.K_RETURN):
                     events.append(CAPTURE)
@@ -366,17 +437,27 @@ class Display:
             surface = self._texts[key] = self._font(size).render(text, True, colour)
         return surface
 
+    def _background_of(self, target: pygame.Surface) -> pygame.Surface:
+        """What is behind everything drawn into ``target``."""
+        if target is self._stack_canvas and self._stack_background is not None:
+            return self._stack_background
+        return self._background(target.get_size())
+
     def _background(self, size: tuple[int, int]) -> pygame.Surface:
         surface = self._backgrounds.get(size)
         if surface is None:
             w, h = size
-            t = np.linspace(0.0, 1.0, h)[:, None]
-            top, bottom = np.array(BACKGROUND_TOP), np.array(BACKGROUND_BOTTOM)
-            column = (top * (1 - t) + bottom * t).astype(np.uint8)  # h x 3
-            rgb = np.ascontiguousarray(np.broadcast_to(column[:, None, :], (h, w, 3)))
-            surface = self._backgrounds[size] = self._prepare(
-                pygame.image.frombuffer(rgb.tobytes(), (w, h), "RGB"), alpha=False)
+            t = np.broadcast_to(np.linspace(0.0, 1.0, h)[:, None], (h, w))
+            surface = self._backgrounds[size] = self._gradient(t)
         return surface
+
+    def _gradient(self, t: np.ndarray) -> pygame.Surface:
+        """The background colour at each pixel's ``t`` (h x w, 0 = top, 1 = bottom)."""
+        h, w = t.shape
+        top, bottom = np.array(BACKGROUND_TOP), np.array(BACKGROUND_BOTTOM)
+        t = np.clip(t, 0.0, 1.0)[..., None]
+        rgb = np.ascontiguousarray((top * (1 - t) + bottom * t).astype(np.uint8))
+        return self._prepare(pygame.image.frombuffer(rgb.tobytes(), (w, h), "RGB"), alpha=False)
 
     def _prepare(self, surface: pygame.Surface, *, alpha: bool) -> pygame.Surface:
         """Convert to the screen's pixel format once, so blits are fast (needs a screen)."""
@@ -549,11 +630,11 @@ def _memoji(d: Display, target: pygame.Surface, avatar: np.ndarray | None, versi
     cx, cy = d._layout.pt(*centre)
     tile_rect = pygame.Rect(cx - r - 1, cy - r - 1, 2 * r + 3, 2 * r + 3)
     memoji = d._avatar(avatar, version, expression, d._layout.px(size), faded, clip_radius=r)
-    key = ("tile", expression, faded, tuple(tile_rect), target.get_size())
+    key = ("tile", expression, faded, tuple(tile_rect), target.get_size(), target is d._stack_canvas)
     tile = d._avatars.get(key) if version is not None else None
     if tile is None:
         tile = pygame.Surface(tile_rect.size)
-        tile.blit(d._background(target.get_size()), (0, 0), tile_rect)
+        tile.blit(d._background_of(target), (0, 0), tile_rect)
         pygame.gfxdraw.filled_circle(tile, r + 1, r + 1, r, tint)
         pygame.gfxdraw.aacircle(tile, r + 1, r + 1, r, tint)
         tile.blit(memoji, memoji.get_rect(center=(r + 1, r + 1)))
@@ -679,7 +760,7 @@ def _draw_error(d: Display, target: pygame.Surface, scene: ErrorScene) -> None:
     cx = 140 if scene.web_url else 512
     _disc(d, target, (cx, 130), 58, BAD)
     _blit_text(d, target, "!", 92, TEXT, cx, 134, "center")
-    width = 520 if scene.web_url else 800
+    width = 450 if scene.web_url else 800  # beside the QR code: within the memoji column
     _blit_paragraph(d, target, scene.title, 52, TEXT, left, 220, width, anchor, max_lines=2)
     title_lines = len(_wrap(d, scene.title, 52, width)[:2])
     _blit_paragraph(d, target, scene.detail, 26, MUTED, left, 230 + title_lines * 66, width,
@@ -704,6 +785,20 @@ def _draw_idle(d: Display, target: pygame.Surface, scene: IdleScene) -> None:
         _blit_fitted(d, target, scene.web_url, 20, MUTED, 780, 522, 420, "midtop")
     else:
         _memoji(d, target, None, None, "happy", centre=(780, 270), disc=200)
+
+
+def _strip_pixels(outer: _Layout) -> list[tuple[pygame.Rect, tuple[int, int]]]:
+    """Each strip of _STRIPS in pixels: its area in the canvas, and where it goes on screen."""
+    s = outer.scale
+    return [(pygame.Rect(round(x * s), round(y * s), round(w * s), round(h * s)),
+             (round(outer.ox + dx * s), round(outer.oy + dy * s)))
+            for (x, y, w, h), (dx, dy) in _STRIPS]
+
+
+def _stacks(scene: Scene) -> bool:
+    """Whether the scene keeps within the design's columns (see _STRIPS); an error
+    without the page's address is written across the whole width."""
+    return not (isinstance(scene, ErrorScene) and not scene.web_url)
 
 
 _DRAWERS = {

@@ -113,6 +113,54 @@ def test_scenes_scale_to_a_full_hd_screen(memojis, camera_frame):
         assert_not_blank(surface_rgb(display.render(scene)))
 
 
+PORTRAIT = (720, 1280)  # the Raspberry Pi Touch Display 2, as the console sees it
+
+
+@pytest.mark.parametrize("name", [
+    "live", "live-loading", "no-face", "countdown", "saved", "error-camera-lost",
+    "error-model-missing", "error-storage-full", "idle"])
+def test_a_portrait_screen_stacks_the_design_and_uses_its_height(name, memojis, camera_frame):
+    """The 1024x600 design used to be a band across the middle of a portrait screen (the
+    memoji 330 px on a 720x1280 one); stacked, the memoji is 501 px and nothing is cut."""
+    display = screens.Display("none", PORTRAIT)
+    surface = display.render(all_scenes(memojis, camera_frame)[name])
+    assert surface.get_size() == PORTRAIT
+    rgb = surface_rgb(surface)
+    assert_not_blank(rgb)
+    pygame.image.save(surface, str(ARTIFACTS / f"kiosk-portrait-{name}.png"))
+    if name == "live" and os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(ARTIFACTS / f"kiosk-portrait-{name}.png", SCREENSHOTS / "kiosk-portrait.png")
+    assert display.avatar_px >= 500
+    if name in ("live", "countdown", "saved", "no-face"):  # the memoji above, the panel below
+        upper, lower = rgb[:PORTRAIT[1] // 2], rgb[PORTRAIT[1] // 2:]
+        skin = np.abs(upper.astype(int) - (237, 185, 138)).sum(axis=2) < 30
+        assert skin.sum() > 5000 or name == "no-face"  # the waiting memoji is faded
+        assert lower.std() > 20
+
+
+def test_stacked_strips_meet_without_a_seam(memojis, camera_frame):
+    """Each strip's background is the screen's gradient where it lands: no step in colour
+    between the memoji and the panel, nor at the panel's sides."""
+    display = screens.Display("none", PORTRAIT)
+    rgb = surface_rgb(display.render(all_scenes(memojis, camera_frame)["live"])).astype(int)
+    column = rgb[:, 10]  # left of everything drawn: background only
+    assert np.abs(np.diff(column, axis=0)).max() <= 2
+    row = rgb[1150]  # between the footer's two lines
+    assert np.abs(np.diff(row, axis=0)).max() <= 2
+    row = rgb[560]  # under the memoji's disc, above the panel's text
+    assert np.abs(np.diff(row, axis=0)).max() <= 2
+
+
+@pytest.mark.parametrize("name, url", [
+    ("saved", f"{URL}/gallery/memoji-20261124-081500-000000-happy.png"), ("no-face", URL)])
+def test_qr_codes_still_read_on_a_portrait_screen(name, url, memojis, camera_frame):
+    import cv2
+
+    display = screens.Display("none", PORTRAIT)
+    rgb = surface_rgb(display.render(all_scenes(memojis, camera_frame)[name]))
+    assert cv2.QRCodeDetector().detectAndDecode(np.ascontiguousarray(rgb[:, :, ::-1]))[0] == url
+
+
 def test_memoji_surfaces_are_converted_once_per_cache_version(memojis, camera_frame):
     display = screens.Display("none", (1024, 600))
     for _ in range(5):
@@ -178,6 +226,28 @@ def test_window_keys_capture_and_quit():
         assert display.poll_events() == [screens.CAPTURE, screens.QUIT, screens.QUIT]
         surface = display.show(screens.ErrorScene("Camera lost", "Reconnecting"))
         assert surface.get_size() == (640, 400)
+    finally:
+        display.close()
+
+
+def test_a_tap_on_a_touchscreen_captures_once():
+    """SDL sends a tap as a finger and again as a mouse click marked touch: one capture.
+    A mouse click captures only fullscreen (in a window it may just focus it)."""
+    display = screens.Display("window", (640, 400))
+    try:
+        pygame.event.post(pygame.event.Event(pygame.FINGERDOWN, touch_id=1, finger_id=0,
+                                             x=0.5, y=0.5, dx=0, dy=0, pressure=1.0))
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=(320, 200),
+                                             touch=True))
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=(320, 200),
+                                             touch=False))
+        assert display.poll_events() == [screens.CAPTURE]
+        display.mode = "fullscreen"  # as on the kiosk's console
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=(320, 200),
+                                             touch=False))
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=3, pos=(320, 200),
+                                             touch=False))
+        assert display.poll_events() == [screens.CAPTURE]
     finally:
         display.close()
 
