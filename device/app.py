@@ -159,7 +159,8 @@ class Booth:
         self._smoother = ExpressionSmoother(config.model.smoothing_s)
 
         self.display = display if display is not None else screens.Display(
-            config.display.mode, (config.display.window_width, config.display.window_height))
+            config.display.mode, (config.display.window_width, config.display.window_height),
+            rotate=config.display.rotate)
 
         if avatars is None:
             size = min(int(getattr(self.display, "avatar_px", 512)), MAX_AVATAR_PX)

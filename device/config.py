@@ -66,7 +66,7 @@ class Setting:
     def allowed(self) -> str:
         """What a valid value looks like, for error messages and the README table."""
         if self.choices:
-            return "one of " + ", ".join(f'"{c}"' for c in self.choices)
+            return "one of " + ", ".join(_toml_value(c) for c in self.choices)
         text = _TYPE_WORDS[self.type]
         phrase = getattr(self.check, "allowed", None)
         return f"{text}, {phrase}" if phrase else text
@@ -161,6 +161,10 @@ SETTINGS: list[Setting] = [
             check=_between(160, 8192)),
     Setting("display", "window_height", int, 600, "window height when mode is window, pixels",
             check=_between(120, 8192)),
+    Setting("display", "rotate", int, 0,
+            "degrees to turn the picture clockwise, for a screen mounted on its side (90, 270) "
+            "or upside down (180); the console cannot turn it itself",
+            choices=(0, 90, 180, 270)),
     # detector
     Setting("detector", "min_score", float, 0.6,
             "face detector confidence threshold; lower finds more faces and more false ones",
@@ -483,7 +487,7 @@ def default_toml() -> str:
                 continue
             lines.append(f"# {setting.help}")
             if setting.choices:
-                lines.append(f"# allowed: {', '.join(setting.choices)}")
+                lines.append(f"# allowed: {', '.join(map(str, setting.choices))}")
             lines.append(f"{setting.key} = {_toml_value(setting.default)}")
     return "\n".join(lines) + "\n"
 

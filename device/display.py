@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 MODES = ("auto", "fullscreen", "window", "none")
+ROTATIONS = (0, 90, 180, 270)
 _HEADLESS_DRIVERS = ("offscreen", "dummy")  # usable only when asked for (tests)
 
 # What poll_events() returns; the booth loop uses the same strings for its events.
@@ -234,7 +235,13 @@ class _Layout:
 class Display:
     """The screen (or an off-screen canvas with mode ``none``)."""
 
-    def __init__(self, mode: str = "auto", size: tuple[int, int] = (BASE_W, BASE_H)) -> None:
+    def __init__(self, mode: str = "auto", size: tuple[int, int] = (BASE_W, BASE_H),
+                 rotate: int = 0) -> None:
+        """``rotate``: degrees to turn the picture clockwise, for a screen mounted on its
+        side or upside down (SDL's console driver shows it as the screen reports itself)."""
+        if rotate not in ROTATIONS:
+            raise DisplayError(f"rotate must be one of {', '.join(map(str, ROTATIONS))}, not {rotate!r}")
+        self.rotate = rotate
         self.requested_mode = mode
         self.mode = resolve_mode(mode)
         self._screen: pygame.Surface | None = None
@@ -251,7 +258,9 @@ class Display:
                     raise
                 log.warning("no usable display (%s); running without a screen", error)
                 self.mode = "none"
-        self.size = self._screen.get_size() if self._screen is not None else tuple(size)
+        screen_size = self._screen.get_size() if self._screen is not None else tuple(size)
+        # What the scenes are drawn on: the screen as the guest sees it, turned.
+        self.size = screen_size[::-1] if rotate in (90, 270) else screen_size
         self._canvas: pygame.Surface | None = None
         self._layout = _Layout(*self.size)
         self._stack_canvas: pygame.Surface | None = None  # portrait: the design before stacking
@@ -323,7 +332,7 @@ class Display:
         """Draw ``scene`` into ``target`` (default: a reused off-screen canvas) and return it."""
         if target is None:
             if self._canvas is None:
-                self._canvas = pygame.Surface(self.size)
+                self._canvas = self._prepare(pygame.Surface(self.size), alpha=False)
             target = self._canvas
         if target.get_size() != (self._layout.width, self._layout.height):
             self._layout = _Layout(*target.get_size())
@@ -377,8 +386,16 @@ class Display:
             pygame.display.flip()
 
     def draw(self, scene: Scene) -> pygame.Surface:
-        """Render the scene into the screen's back buffer (off-screen without one); no flip."""
-        return self.render(scene, self._screen)
+        """Render the scene into the screen's back buffer (off-screen without one); no flip.
+
+        Turned (``rotate``), the scene is drawn off-screen and copied to the screen turned;
+        the upright picture is returned either way."""
+        if not self.rotate or self._screen is None:
+            return self.render(scene, self._screen)
+        picture = self.render(scene)
+        # pygame turns anticlockwise; multiples of 90 degrees are a plain pixel copy
+        self._screen.blit(pygame.transform.rotate(picture, -self.rotate), (0, 0))
+        return picture
 
     def show(self, scene: Scene) -> pygame.Surface:
         """Render the scene on the screen (or off-screen) and present it."""

@@ -252,6 +252,26 @@ def test_a_tap_on_a_touchscreen_captures_once():
         display.close()
 
 
+@pytest.mark.parametrize("rotate, memoji_side", [(90, "right"), (180, "right"), (270, "left"),
+                                                  (0, "left")])
+def test_a_turned_screen_gets_the_picture_turned(rotate, memoji_side, memojis, camera_frame):
+    """A landscape monitor mounted on its side: the scenes are drawn for the upright
+    (portrait) picture, then turned clockwise onto the screen."""
+    display = screens.Display("window", (640, 400), rotate=rotate)
+    try:
+        picture = display.show(all_scenes(memojis, camera_frame)["live"])
+        assert picture.get_size() == ((400, 640) if rotate in (90, 270) else (640, 400))
+        screen = surface_rgb(pygame.display.get_surface()).astype(int)
+        assert screen.shape[:2] == (400, 640)
+        skin = np.abs(screen - (237, 185, 138)).sum(axis=2) < 30
+        left, right = skin[:, :320].sum(), skin[:, 320:].sum()
+        assert (right > 5 * left) if memoji_side == "right" else (left > 5 * right)
+    finally:
+        display.close()
+    with pytest.raises(screens.DisplayError, match="rotate must be one of 0, 90, 180, 270"):
+        screens.Display("none", rotate=45)
+
+
 def test_headless_display_has_no_events():
     assert screens.Display("none").poll_events() == []
 
