@@ -672,9 +672,17 @@ class Booth:
             return screens.LiveScene(
                 expression.label, float(expression.score), expression.scores,
                 *self._memoji(expression.label), preview=preview, face_box=self._face_box,
-                hint="Press the button to save your memoji", web_url=url), "live"
+                hint=self._capture_hint(url), web_url=url), "live"
         return screens.NoFaceScene(*self._memoji("neutral"), preview=preview,
                                    web_url=url), "no_face"
+
+    def _capture_hint(self, url: str) -> str:
+        """How a guest saves the memoji here: the button, else the page's capture button."""
+        if self.button is not None:
+            return "Press the button to save your memoji"
+        if url:
+            return "Save your memoji from the booth's page on your phone"
+        return ""
 
     def _led(self, on: bool) -> None:
         """The button's LED (button.led_pin): on while a press would start a capture."""

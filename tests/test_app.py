@@ -361,6 +361,25 @@ def test_the_led_goes_dark_when_the_countdown_ends_while_the_memoji_is_saved(tmp
     assert seen[-1][:2] == ("SavedScene", True)  # saved: lit for the next guest
 
 
+def test_the_live_hint_names_a_way_to_save_that_this_booth_has(tmp_path, mock_pins, monkeypatch):
+    """Without a GPIO button (off a Pi, or button.enabled = false) the screen told guests to
+    press one; then the page's capture button is the way, and with no page, nothing."""
+    monkeypatch.setattr(app.Booth, "_web_url", lambda self, path="/": "http://booth.lan:8000/")
+    hints = {}
+    for name, overrides in (("button", {"button__enabled": True}), ("page", {})):
+        (tmp_path / name).mkdir()
+        booth = make_booth(make_config(tmp_path / name, **overrides), source=ScriptedSource([FACE]))
+        booth.run(frames=3)
+        hints[name] = booth.display.scenes[-1].hint
+    assert hints == {"button": "Press the button to save your memoji",
+                     "page": "Save your memoji from the booth's page on your phone"}
+    monkeypatch.setattr(app.Booth, "_web_url", lambda self, path="/": "")
+    (tmp_path / "alone").mkdir()
+    booth = make_booth(make_config(tmp_path / "alone"), source=ScriptedSource([FACE]))
+    booth.run(frames=3)
+    assert booth.display.scenes[-1].hint == ""
+
+
 def test_the_led_is_lit_while_the_booth_is_ready_and_off_when_it_stops(tmp_path, mock_pins):
     """button.led_pin: "an LED lit while the booth is ready" (config help, README)."""
     config = make_config(tmp_path, button__enabled=True, button__pin=17, button__led_pin=22,
