@@ -203,8 +203,9 @@ def resolve_mode(mode: str, environ: Mapping[str, str] | None = None,
 class _Layout:
     """Maps the 1024x600 design canvas onto the real surface (uniform scale, centred).
 
-    A portrait surface is ``stacked``: its scale and offsets are those of the
-    stacked design (STACKED_W x STACKED_H, see _STRIPS), not of the 1024x600 one.
+    A portrait surface is ``stacked`` when that draws the design bigger: its scale
+    and offsets are then those of the stacked design (STACKED_W x STACKED_H, see
+    _STRIPS), not of the 1024x600 one.
     """
 
     width: int
@@ -215,9 +216,12 @@ class _Layout:
     stacked: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.stacked = self.height > self.width
+        # stacked where that draws bigger: a tall screen, not a nearly square one
+        landscape = min(self.width / BASE_W, self.height / BASE_H)
+        stacked = min(self.width / STACKED_W, self.height / STACKED_H)
+        self.stacked = stacked > landscape
         design_w, design_h = (STACKED_W, STACKED_H) if self.stacked else (BASE_W, BASE_H)
-        self.scale = min(self.width / design_w, self.height / design_h)
+        self.scale = max(landscape, stacked)
         self.ox = (self.width - design_w * self.scale) / 2
         self.oy = (self.height - design_h * self.scale) / 2
 

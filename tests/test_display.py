@@ -138,6 +138,16 @@ def test_a_portrait_screen_stacks_the_design_and_uses_its_height(name, memojis, 
         assert lower.std() > 20
 
 
+@pytest.mark.parametrize("size, stacked", [((720, 1280), True), ((600, 1024), True),
+                                           ((1080, 1920), True), ((1000, 1001), False),
+                                           ((800, 900), False), ((1024, 600), False)])
+def test_a_screen_is_stacked_only_where_that_draws_the_memoji_bigger(size, stacked):
+    display = screens.Display("none", size)
+    landscape = round(470 * min(size[0] / 1024, size[1] / 600))
+    assert display._layout.stacked is stacked
+    assert display.avatar_px >= landscape
+
+
 def test_stacked_strips_meet_without_a_seam(memojis, camera_frame):
     """Each strip's background is the screen's gradient where it lands: no step in colour
     between the memoji and the panel, nor at the panel's sides."""
