@@ -589,7 +589,7 @@ class Booth:
         if expression is None or now - self._face_seen > CAPTURE_FACE_MAX_AGE_S:
             self._led(True)
             self._banner = _Banner(screens.ErrorScene(
-                "No face to save", "Stand in front of the camera and press the button again.",
+                "No face to save", "Stand in front of the camera and try again.",
                 self._web_url()), now + ERROR_BANNER_S)
             log.info("capture: no face seen, nothing saved")
             return
@@ -677,10 +677,16 @@ class Booth:
                                    web_url=url), "no_face"
 
     def _capture_hint(self, url: str) -> str:
-        """How a guest saves the memoji here: the button, else the page's capture button."""
+        """How a guest saves the memoji here: the button or a tap, else the page's capture
+        button (not when it needs the operator's PIN)."""
+        ways = []
         if self.button is not None:
-            return "Press the button to save your memoji"
-        if url:
+            ways.append("press the button")
+        if getattr(self.display, "touchscreen", False):
+            ways.append("tap the screen")
+        if ways:
+            return f"{' or '.join(ways).capitalize()} to save your memoji"
+        if url and not self.config.web.pin:
             return "Save your memoji from the booth's page on your phone"
         return ""
 

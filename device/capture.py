@@ -20,6 +20,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from device.config import CAMERA_NAME
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -490,9 +492,13 @@ def _parse_index(spec: str, prefix: str) -> int:
 
 def names_a_camera(spec: str) -> bool:
     """`auto`, `picamera2[:N]` or `webcam[:N]`: a camera, which may be plugged in
-    later, rather than a file or folder to replay (the spellings open_source reads)."""
+    later, rather than a file or folder to replay (the spellings open_source reads).
+    A replay folder may be called `webcam-clips`; a misspelt camera (`webcam:x`) that is
+    no file is still a camera, so open_source says how to spell it."""
     spec = spec.strip()
-    return spec == "auto" or spec.startswith(("picamera2", "webcam"))
+    if CAMERA_NAME.fullmatch(spec):
+        return True
+    return spec.startswith(("picamera2", "webcam")) and not Path(spec).expanduser().exists()
 
 
 def open_source(spec: str, *, width: int = 640, height: int = 480,
@@ -516,9 +522,9 @@ def open_source(spec: str, *, width: int = 640, height: int = 480,
                 reasons.append(str(error).removeprefix(f"{name}: "))
                 log.debug("auto: %s", error)  # the caller reports NoCameraError once
         raise NoCameraError(tried, reasons)
-    if spec.startswith("picamera2"):
+    if names_a_camera(spec) and spec.startswith("picamera2"):
         return PiCameraSource(_parse_index(spec, "picamera2"), size, detect_size)
-    if spec.startswith("webcam"):
+    if names_a_camera(spec) and spec.startswith("webcam"):
         return WebcamSource(_parse_index(spec, "webcam"), size)
     path = Path(spec).expanduser()
     if not path.exists():

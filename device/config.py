@@ -95,11 +95,12 @@ _NOT_EMPTY = Rule("not empty", lambda value: bool(str(value).strip()))
 
 
 # A camera by name (picamera2:1 is a Pi 5's second camera port), not a path to replay.
-_CAMERA_NAME = re.compile(r"auto|(picamera2|webcam)(:\d+)?")
+CAMERA_NAME = re.compile(r"auto|(picamera2|webcam)(:\d+)?")
+_CAMERA_WORDS = ("auto", "picamera", "webcam")  # and misspellings of them: never a path
 
 
 def _is_camera_source(value: str) -> bool:
-    if _CAMERA_NAME.fullmatch(value):
+    if CAMERA_NAME.fullmatch(value):
         return True
     return (bool(value) and not value.startswith(("webcam:", "picamera2:"))
             and Path(value).expanduser().exists())
@@ -373,8 +374,8 @@ def _read_file(file: Path) -> dict[str, Any]:
 
 def _from_folder_of(file: Path, value: str) -> str:
     """A relative path in `file` as a path from the file's folder; names and others as they are."""
-    if not value.strip() or _CAMERA_NAME.fullmatch(value.strip()):
-        return value
+    if not value.strip() or value.strip().lower().startswith(_CAMERA_WORDS):
+        return value  # a camera's name, or a mistyped one: its message shows it as written
     path = Path(value).expanduser()
     return value if path.is_absolute() else str(file.resolve().parent / path)
 

@@ -58,6 +58,7 @@ _STRIPS: tuple[tuple[tuple[int, int, int, int], tuple[int, int]], ...] = (
     ((560, 548, 464, 52), (48, 1148)),  # the footer's web address
 )
 STACKED_W, STACKED_H = 560, 1200
+_COLUMN_BOTTOM = 548  # where the columns end and the footer begins
 
 BACKGROUND_TOP = (38, 34, 92)
 BACKGROUND_BOTTOM = (14, 16, 38)
@@ -272,6 +273,7 @@ class Display:
         self._stack_background: pygame.Surface | None = None
         self._fonts: dict[int, pygame.font.Font] = {}
         self._texts: dict[tuple, pygame.Surface] = {}
+        self._wraps: dict[tuple, list[str]] = {}
         self._qr: dict[tuple[str, int], pygame.Surface] = {}
         self._backgrounds: dict[tuple[int, int], pygame.Surface] = {}
         self._avatars: dict[tuple, pygame.Surface] = {}
@@ -324,6 +326,17 @@ class Display:
     @property
     def headless(self) -> bool:
         return self._screen is None
+
+    @property
+    def touchscreen(self) -> bool:
+        """Whether a tap here captures: fullscreen with a touch device (see poll_events)."""
+        if self._screen is None or self.mode != "fullscreen":
+            return False
+        try:
+            from pygame._sdl2 import touch
+        except ImportError:  # pygame built without SDL2's touch module
+            return False
+        return touch.get_num_devices() > 0
 
     @property
     def avatar_px(self) -> int:
@@ -412,8 +425,9 @@ class Display:
         touchscreen -> capture; Esc/q (window) or Ctrl+Q -> quit.
 
         A tap arrives twice from SDL, as a finger and as a mouse click marked ``touch``:
-        only the finger counts. A real mouse click captures only fullscreen, where
-        there is nothing else to click (in a window it may be the click that focuses it).
+        only the finger counts. Taps and clicks capture only fullscreen, where there is
+        nothing else to touch (in a window a click may be the one that focuses it, and
+        a laptop's trackpad reports resting fingers).
         """
         if self._screen is None:
             return []
@@ -421,10 +435,10 @@ class Display:
         for event in pygame.event.get():
             if event.type == pygame.QUIT:
                 events.append(QUIT)
-            elif event.type == pygame.FINGERDOWN:
+            elif event.type == pygame.FINGERDOWN and self.mode == "fullscreen":
                 events.append(CAPTURE)
-            elif event.type == pygame.MOUSEBUTTONDOWN:
-                if event.button == 1 and not getattr(event, "touch", False) and self.mode == "fullscreen":
+            elif event.type == pygame.MOUSEBUTTONDOWN and self.mode == "fullscreen":
+                if event.button == 1 and not getattr(event, "touch", False):
                     events.append(CAPTURE)
             elif event.type == pygame.KEYDOWN:
                 if event.key in (pygame.K_SPACE, pygame.K_RETURN):
@@ -578,19 +592,31 @@ def _blit_fitted(d: Display, target: pygame.Surface, text: str, size: float, col
 
 
 def _wrap(d: Display, text: str, size: float, width: float) -> list[str]:
-    """Greedy word wrap to ``width`` design pixels."""
+    """Greedy word wrap to ``width`` design pixels; a word longer than a line (a file's
+    path) is broken where it must be, so no text runs past its column."""
     font = d._font(size)
     limit = d._layout.px(width)
-    lines: list[str] = []
+    key = (text, d._layout.px(size), limit)
+    if key in d._wraps:  # drawn every frame; measuring a long word is not free
+        return d._wraps[key]
+    if len(d._wraps) > 64:
+        d._wraps.clear()
+    lines: list[str] = d._wraps.setdefault(key, [])
     for paragraph in text.splitlines() or [""]:
         line = ""
         for word in paragraph.split():
             trial = f"{line} {word}".strip()
-            if line and font.size(trial)[0] > limit:
-                lines.append(line)
-                line = word
-            else:
+            if font.size(trial)[0] <= limit:
                 line = trial
+                continue
+            if line:
+                lines.append(line)
+            while font.size(word)[0] > limit and len(word) > 1:
+                cut = next(n for n in range(len(word) - 1, 0, -1)
+                           if font.size(word[:n])[0] <= limit or n == 1)
+                lines.append(word[:cut])
+                word = word[cut:]
+            line = word
         lines.append(line)
     return lines
 
@@ -651,7 +677,9 @@ def _memoji(d: Display, target: pygame.Surface, avatar: np.ndarray | None, versi
     cx, cy = d._layout.pt(*centre)
     tile_rect = pygame.Rect(cx - r - 1, cy - r - 1, 2 * r + 3, 2 * r + 3)
     memoji = d._avatar(avatar, version, expression, d._layout.px(size), faded, clip_radius=r)
-    key = ("tile", expression, faded, tuple(tile_rect), target.get_size(), target is d._stack_canvas)
+    # the stacked canvas's background depends on the screen it is stacked onto
+    stacked_onto = d._stack_key if target is d._stack_canvas else None
+    key = ("tile", expression, faded, tuple(tile_rect), target.get_size(), stacked_onto)
     tile = d._avatars.get(key) if version is not None else None
     if tile is None:
         tile = pygame.Surface(tile_rect.size)
@@ -784,8 +812,10 @@ def _draw_error(d: Display, target: pygame.Surface, scene: ErrorScene) -> None:
     width = 450 if scene.web_url else 800  # beside the QR code: within the memoji column
     _blit_paragraph(d, target, scene.title, 52, TEXT, left, 220, width, anchor, max_lines=2)
     title_lines = len(_wrap(d, scene.title, 52, width)[:2])
-    _blit_paragraph(d, target, scene.detail, 26, MUTED, left, 230 + title_lines * 66, width,
-                    anchor, max_lines=7)
+    top = 230 + title_lines * 66
+    room = int((_COLUMN_BOTTOM - top) // (26 * 1.15))  # above the footer, which may be stacked
+    _blit_paragraph(d, target, scene.detail, 26, MUTED, left, top, width, anchor,
+                    max_lines=min(7, room))
     if scene.web_url:
         qr = d._qr_code(scene.web_url, d._layout.px(240))
         _blit_centred(target, qr, d._layout.pt(800, 250))

@@ -45,6 +45,9 @@ if [[ $DRY_RUN -eq 1 ]] || have_systemd; then
     run systemctl disable --now "$SERVICE" || true
 fi
 run rm -f "$UNIT_PATH"
+if [[ $PURGE -eq 1 ]]; then
+    run rm -rf "$UNIT_PATH.d"  # overrides from `systemctl edit`: before the reload forgets them
+fi
 if [[ $DRY_RUN -eq 1 ]] || have_systemd; then
     run systemctl daemon-reload
     run systemctl reset-failed "$SERVICE" || true
@@ -55,7 +58,7 @@ run rm -rf "$PREFIX"
 
 if [[ $PURGE -eq 1 ]]; then
     say "purging saved memojis, settings, cache, overrides and the user $SERVICE_USER"
-    run rm -rf "$DATA_DIR" "$CONFIG_DIR" "$CACHE_DIR" "$UNIT_PATH.d"
+    run rm -rf "$DATA_DIR" "$CONFIG_DIR" "$CACHE_DIR"
     if [[ $DRY_RUN -eq 1 ]] || id -u "$SERVICE_USER" >/dev/null 2>&1; then
         run userdel "$SERVICE_USER"
     fi

@@ -363,21 +363,34 @@ def test_the_led_goes_dark_when_the_countdown_ends_while_the_memoji_is_saved(tmp
 
 def test_the_live_hint_names_a_way_to_save_that_this_booth_has(tmp_path, mock_pins, monkeypatch):
     """Without a GPIO button (off a Pi, or button.enabled = false) the screen told guests to
-    press one; then the page's capture button is the way, and with no page, nothing."""
-    monkeypatch.setattr(app.Booth, "_web_url", lambda self, path="/": "http://booth.lan:8000/")
+    press one. The ways this booth has: the button, a tap (a touchscreen, fullscreen), else
+    the page's capture button, unless that needs the operator's PIN; else none."""
+    url = "http://booth.lan:8000/"
+    cases = {  # name: (settings, touchscreen, page address)
+        "button": ({"button__enabled": True}, False, url),
+        "button and touch": ({"button__enabled": True}, True, url),
+        "touch": ({}, True, url),
+        "page": ({}, False, url),
+        "page with a PIN": ({"web__pin": "4821"}, False, url),
+        "nothing": ({}, False, ""),
+    }
     hints = {}
-    for name, overrides in (("button", {"button__enabled": True}), ("page", {})):
+    for name, (overrides, touch, address) in cases.items():
+        monkeypatch.setattr(app.Booth, "_web_url", lambda self, path="/", a=address: a)
+        display = type("Shown", (RecordingDisplay,), {"touchscreen": touch})()
         (tmp_path / name).mkdir()
-        booth = make_booth(make_config(tmp_path / name, **overrides), source=ScriptedSource([FACE]))
+        booth = make_booth(make_config(tmp_path / name, **overrides), display=display,
+                           source=ScriptedSource([FACE]))
         booth.run(frames=3)
         hints[name] = booth.display.scenes[-1].hint
-    assert hints == {"button": "Press the button to save your memoji",
-                     "page": "Save your memoji from the booth's page on your phone"}
-    monkeypatch.setattr(app.Booth, "_web_url", lambda self, path="/": "")
-    (tmp_path / "alone").mkdir()
-    booth = make_booth(make_config(tmp_path / "alone"), source=ScriptedSource([FACE]))
-    booth.run(frames=3)
-    assert booth.display.scenes[-1].hint == ""
+    assert hints == {
+        "button": "Press the button to save your memoji",
+        "button and touch": "Press the button or tap the screen to save your memoji",
+        "touch": "Tap the screen to save your memoji",
+        "page": "Save your memoji from the booth's page on your phone",
+        "page with a PIN": "",
+        "nothing": "",
+    }
 
 
 def test_the_led_is_lit_while_the_booth_is_ready_and_off_when_it_stops(tmp_path, mock_pins):

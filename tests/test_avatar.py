@@ -3,6 +3,7 @@
 import itertools
 import random
 import threading
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -113,6 +114,17 @@ def test_the_expression_reads_on_the_darkest_skins(expression):
 
     assert darkest("BLACK") <= 8 and darkest("DARK_BROWN") <= 8
     assert darkest("LIGHT") >= 30
+
+    def opacities(skin: str) -> dict[str, set[str]]:
+        root = ET.fromstring(render_svg(Look(skin_color=skin), expression))
+        found = {}
+        for feature in ("Eyes", "Eyebrow", "Mouth"):  # each one, not only the darkest pixel
+            group = next(e for e in root.iter() if e.get("id") == f"transparent_{feature}")
+            found[feature] = {e.get("fill-opacity") for e in group.iter() if e.get("fill-opacity")}
+        return found
+
+    assert all(values == {"1"} for values in opacities("BLACK").values())
+    assert all(values and "1" not in values for values in opacities("LIGHT").values())
 
 
 def test_from_dict_round_trip_partial_and_case():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from device.__main__ import main
 from device.bench import STAGES, _percentile, _summary
@@ -45,6 +46,13 @@ def test_a_camera_is_refused_for_bench(capsys):
     reported 9 frames per second with no detect or classify stage, and exit 0."""
     assert main(["bench", "--source", "webcam", "--frames", "5"]) == 2
     assert "the bench measures a replay" in capsys.readouterr().err
+
+
+def test_a_replay_named_like_a_camera_is_benched(replay_dir, tmp_path, monkeypatch, capsys):
+    shutil.copytree(replay_dir, tmp_path / "webcam-replay")
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--source", "webcam-replay", "--frames", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 3
 
 
 def test_ctrl_c_gives_no_report_and_exit_130(replay_dir, monkeypatch, capsys):

@@ -21,6 +21,7 @@ from device.capture import (
     NoCameraError,
     PiCameraSource,
     WebcamSource,
+    names_a_camera,
     open_source,
 )
 
@@ -543,6 +544,20 @@ def test_replay_folder_sorted_looping_and_skipping_corrupt_files(tmp_path, caplo
         colours = [tuple(source.read().image[10, 10]) for _ in range(4)]
     assert colours == [(255, 0, 0), (0, 255, 0)] * 2
     assert "c.png" in caplog.text
+
+
+def test_a_replay_folder_named_like_a_camera_is_replayed(tmp_path, monkeypatch):
+    """Only `auto`, `picamera2[:N]` and `webcam[:N]` are cameras: a folder called
+    webcam-clips was opened as a webcam (and refused by bench)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "webcam-clips").mkdir()
+    write_bgr(tmp_path / "webcam-clips" / "a.png", (255, 0, 0))
+    assert not names_a_camera("webcam-clips") and names_a_camera("webcam:1")
+    assert names_a_camera("webcam-missing")  # no such folder: a misspelt camera, said so below
+    with open_source("webcam-clips") as source:
+        assert tuple(source.read().image[10, 10]) == (255, 0, 0)
+    with pytest.raises(CameraError, match="webcam:N"):
+        open_source("webcam-missing")
 
 
 def test_replay_of_a_large_folder_reads_from_disk(tmp_path, monkeypatch):

@@ -180,6 +180,8 @@ def test_relative_paths_in_a_file_are_read_from_its_folder(tmp_path, monkeypatch
     assert config.model.path == str(folder / "models" / "emotion.tflite")
     assert config.camera.source == str(folder / "clips")
     assert config.storage.data_dir == folder / "data"
+    with pytest.raises(ConfigError, match="camera.source: 'picamera' is not allowed"):
+        load_config(write(folder, "[camera]\nsource = 'picamera'\n", "typo.toml"))  # as written
     named = write(folder, "[camera]\nsource = 'picamera2:1'\n[model]\npath = ''\n", "named.toml")
     assert (load_config(named).camera.source, load_config(named).model.path) == ("picamera2:1", "")
     # a command-line path is the user's, read from where they are

@@ -161,6 +161,35 @@ def test_stacked_strips_meet_without_a_seam(memojis, camera_frame):
     assert np.abs(np.diff(row, axis=0)).max() <= 2
 
 
+def test_a_stacked_screen_of_another_height_gets_its_own_memoji_tile(memojis, camera_frame):
+    """Two heights with the same width share the canvas size; the memoji's cached tile
+    carried the first one's background."""
+    scene = all_scenes(memojis, camera_frame)["countdown"]
+    display = screens.Display("none", (560, 1300))
+    display.render(scene, pygame.Surface((560, 1300)))
+    reused = surface_rgb(display.render(scene, pygame.Surface((560, 1500))))
+    fresh = surface_rgb(screens.Display("none", (560, 1500)).render(
+        scene, pygame.Surface((560, 1500))))
+    assert np.array_equal(reused, fresh)
+
+
+def test_a_long_path_in_an_error_stays_in_its_column_on_a_portrait_screen(memojis):
+    """Words were never broken: a model's path ran past the memoji column, and stacking
+    copied the overflow beside the QR code; nine lines ran into the footer's strip."""
+    path = "/opt/memoji-booth/venv/lib/python3.11/site-packages/device/models/emotion.tflite"
+    scene = screens.ErrorScene("Model missing", f"Expression model not found: {path}. " * 3, URL)
+    display = screens.Display("none", (1024, 600))
+    lines = screens._wrap(display, scene.detail, 26, 450)
+    assert all(display._font(26).size(line)[0] <= display._layout.px(450) for line in lines)
+    assert "".join(lines).replace(" ", "") == scene.detail.replace(" ", "")  # nothing lost
+    portrait = screens.Display("none", PORTRAIT)
+    rgb = surface_rgb(portrait.render(scene)).astype(int)
+    background = surface_rgb(portrait.render(screens.ErrorScene("Model missing", "", URL)))
+    changed = np.abs(rgb - background).sum(axis=2) > 30
+    assert not changed[560:].any()  # nothing but the QR code and its words below the column
+    # (those are in both renders), and nothing of the detail in the footer's strip
+
+
 @pytest.mark.parametrize("name, url", [
     ("saved", f"{URL}/gallery/memoji-20261124-081500-000000-happy.png"), ("no-face", URL)])
 def test_qr_codes_still_read_on_a_portrait_screen(name, url, memojis, camera_frame):
@@ -242,22 +271,25 @@ def test_window_keys_capture_and_quit():
 
 def test_a_tap_on_a_touchscreen_captures_once():
     """SDL sends a tap as a finger and again as a mouse click marked touch: one capture.
-    A mouse click captures only fullscreen (in a window it may just focus it)."""
-    display = screens.Display("window", (640, 400))
-    try:
+    Taps and clicks capture only fullscreen."""
+    def tap_and_clicks():
         pygame.event.post(pygame.event.Event(pygame.FINGERDOWN, touch_id=1, finger_id=0,
                                              x=0.5, y=0.5, dx=0, dy=0, pressure=1.0))
         pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=(320, 200),
-                                             touch=True))
+                                             touch=True))  # SDL's copy of the tap
         pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=(320, 200),
-                                             touch=False))
-        assert display.poll_events() == [screens.CAPTURE]
-        display.mode = "fullscreen"  # as on the kiosk's console
-        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=(320, 200),
-                                             touch=False))
+                                             touch=False))  # a mouse
         pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=3, pos=(320, 200),
                                              touch=False))
-        assert display.poll_events() == [screens.CAPTURE]
+
+    display = screens.Display("window", (640, 400))
+    try:
+        tap_and_clicks()
+        assert display.poll_events() == []  # a window: a click may focus it, a trackpad rests
+        assert not display.touchscreen  # so the screen does not offer a tap
+        display.mode = "fullscreen"  # as on the kiosk's console
+        tap_and_clicks()
+        assert display.poll_events() == [screens.CAPTURE, screens.CAPTURE]  # the tap, the mouse
     finally:
         display.close()
 

@@ -306,7 +306,8 @@ def test_uninstall_keeps_saved_memojis_unless_purge(tmp_path):
     commands = steps(purged.stdout)
     find(commands, rf"^rm -rf .*{re.escape(str(tmp_path))}/var/lib/memoji-booth")
     # what `systemctl edit` made (README: a data folder elsewhere) goes too
-    find(commands, rf"^rm -rf .*{re.escape(str(tmp_path))}/etc/systemd/system/memoji-booth.service.d")
+    dropins = find(commands, rf"^rm -rf {re.escape(str(tmp_path))}/etc/systemd/system/memoji-booth.service.d")
+    assert commands.index(dropins) < commands.index("systemctl daemon-reload")
     find(commands, r"^userdel memoji-booth$")
     assert list(tmp_path.iterdir()) == []
 

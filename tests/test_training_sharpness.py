@@ -54,3 +54,20 @@ def test_blur_layer_blurs_at_inference_only():
                          for f in faces])
     assert inferred.shape == expected.shape
     assert np.abs(inferred - expected).max() < 1.0
+
+
+def test_the_sharpness_command_matches_split_names_in_any_case(tmp_path, capsys):
+    """Usage values written in lower case: the blur section was silently left out."""
+    import json
+
+    from training.__main__ import main
+
+    sharp = _textures(40, 1)
+    blurred = np.clip(blur(_textures(40, 2).astype(np.float32), 2.0), 0, 255).astype(np.uint8)
+    rows = [f"3,{' '.join(map(str, face.ravel()))},training" for face in blurred]
+    rows += [f"3,{' '.join(map(str, face.ravel()))},publictest" for face in sharp]
+    path = tmp_path / "fer.csv"
+    path.write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    assert main(["sharpness", "--data", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert 1.5 < report["blur_sigma_matching_publictest_to_training"] < 2.5

@@ -221,6 +221,12 @@ def test_a_model_that_is_not_an_expression_model_is_named_not_crashed_on(small_f
                              "--out", str(tmp_path / "out.tflite")]) == 2
         assert says in capsys.readouterr().err
         assert not (tmp_path / "out.tflite").exists()
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "zipped.keras", "w") as archive:
+        archive.writestr("notes.txt", "a zip, not a model")
+    assert main(["evaluate", "--model", str(tmp_path / "zipped.keras"), "--data", str(small_fer)]) == 2
+    assert "not a Keras model Keras can load" in capsys.readouterr().err
     (tmp_path / "notes.keras").write_text("not a model")
     assert main(["evaluate", "--model", str(tmp_path / "notes.keras"), "--data", str(small_fer)]) == 2
     assert "not a .keras file" in capsys.readouterr().err

@@ -89,11 +89,19 @@ def _teach(args, argv) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)  # before the minutes of scoring, not after
     dataset = fer.load(args.data, {"Training", "PublicTest"})
     faces, labels = dataset.split("Training")
-    check = dataset.splits.get("PublicTest")
+    check = _optional_split(dataset, "PublicTest")
     scores = teach.teach(args.teacher, faces, labels, command, check=check)
     teach.save(out, scores)
     print(f"teacher scores for {len(labels)} Training faces: {args.out}")
     return 0
+
+
+def _optional_split(dataset, name: str):
+    """The split's (faces, labels), matched in any case like --split; None if absent."""
+    try:
+        return dataset.split(name)
+    except DataError:
+        return None
 
 
 def _sharpness(args) -> int:
@@ -105,8 +113,9 @@ def _sharpness(args) -> int:
         usage: {"faces": len(faces), "median_laplacian_variance": round(float(np.median(laplacian_variance(faces))), 1)}
         for usage, (faces, _) in sorted(dataset.splits.items())
     }
-    if "Training" in dataset.splits and "PublicTest" in dataset.splits:
-        train, test = dataset.split("Training")[0], dataset.split("PublicTest")[0]
+    train, test = _optional_split(dataset, "Training"), _optional_split(dataset, "PublicTest")
+    if train is not None and test is not None:
+        train, test = train[0], test[0]
         report["blur_sigma_matching_publictest_to_training"] = estimate_blur_sigma(train, test)
         report["training_power_over_publictest_by_frequency"] = [
             {**row, "power_ratio": float(f"{row['power_ratio']:.3g}")} for row in blur_profile(train, test)

@@ -75,7 +75,10 @@ def load_keras_model(path: str | Path, what: str = "Keras model"):
         raise FileNotFoundError(f"{path}: no such {what}")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path}: not a .keras file (Keras 3 saves models as zip archives)")
-    model = keras.models.load_model(path, compile=False)
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except (KeyError, ValueError, OSError, TypeError) as error:  # a zip, but not a model
+        raise ValueError(f"{path}: not a Keras model Keras can load ({error})") from None
     try:
         takes, gives = tuple(model.input_shape[1:]), model.output_shape[-1]
     except (AttributeError, TypeError):  # several inputs or outputs
