@@ -196,6 +196,7 @@ class Booth:
         self._expression: Any = None  # smoothed infer.Expression
         self._face_box: tuple[int, int, int, int] | None = None
         self._face_seen = -math.inf
+        self._active_at = clock()  # a guest was last here (face, capture, look change): sleep after
         self._last_frame: Any = None
         self._last_frame_at: float | None = None
         self._frame_times: collections.deque[float] = collections.deque()
@@ -356,6 +357,8 @@ class Booth:
                 kind, payload = self._events.get_nowait()
             except queue.Empty:
                 return
+            if kind in (Event.CAPTURE, Event.LOOK_CHANGED):
+                self._active_at = now  # someone is here: wake the screen
             if kind is Event.QUIT:
                 self._quit = True
             elif kind is Event.CAPTURE:
@@ -554,7 +557,7 @@ class Booth:
             if results and results[0].expression is not None:
                 self._expression = self._smoother.update(results[0].expression, now)
                 self._face_box = tuple(int(v) for v in results[0].face.box)
-                self._face_seen = now
+                self._face_seen = self._active_at = now
             elif now - self._face_seen > FACE_HOLD_S:
                 self._face_box = None
 
@@ -673,6 +676,9 @@ class Booth:
                 expression.label, float(expression.score), expression.scores,
                 *self._memoji(expression.label), preview=preview, face_box=self._face_box,
                 hint=self._capture_hint(url), web_url=url), "live"
+        sleep_after_s = 60 * self.config.display.sleep_after_min
+        if sleep_after_s and now - self._active_at > sleep_after_s:
+            return screens.SleepScene(now), "asleep"
         return screens.NoFaceScene(*self._memoji("neutral"), preview=preview,
                                    web_url=url), "no_face"
 

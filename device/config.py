@@ -162,6 +162,10 @@ SETTINGS: list[Setting] = [
             check=_between(160, 8192)),
     Setting("display", "window_height", int, 600, "window height when mode is window, pixels",
             check=_between(120, 8192)),
+    Setting("display", "sleep_after_min", int, 15,
+            "minutes without a guest (no face, capture or look change) before the screen goes "
+            "dark but for a small drifting invitation, to spare the panel; a face wakes it; "
+            "0 = never", check=_between(0, 1440)),
     Setting("display", "rotate", int, 0,
             "degrees to turn the picture clockwise, for a screen mounted on its side (90, 270) "
             "or upside down (180); the console cannot turn it itself",

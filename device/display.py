@@ -18,6 +18,7 @@ import glob
 import logging
 import math
 import os
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CAPTURE", "QUIT", "MODES", "Display", "DisplayError", "resolve_mode",
     "IdleScene", "LiveScene", "NoFaceScene", "CountdownScene", "SavedScene", "ErrorScene",
+    "SleepScene",
 ]
 
 MODES = ("auto", "fullscreen", "window", "none")
@@ -69,6 +71,8 @@ TRACK = (58, 62, 112)
 ACCENT = (255, 209, 102)
 GOOD = (6, 214, 160)
 BAD = (239, 71, 111)
+SLEEP_BACKGROUND = (4, 4, 10)
+SLEEP_TEXT = (70, 72, 110)
 
 EXPRESSION_COLOURS: dict[str, tuple[int, int, int]] = {
     "angry": (239, 71, 111),
@@ -168,7 +172,15 @@ class ErrorScene:
     web_url: str = ""
 
 
-Scene = IdleScene | LiveScene | NoFaceScene | CountdownScene | SavedScene | ErrorScene
+@dataclass(eq=False)
+class SleepScene:
+    """No guest for a long while: a dark screen with a small invitation that moves every
+    minute, so no bright picture stands still on the panel for hours. ``t``: seconds."""
+
+    t: float
+
+
+Scene = IdleScene | LiveScene | NoFaceScene | CountdownScene | SavedScene | ErrorScene | SleepScene
 
 
 # ------------------------------------------------------------------ mode choice
@@ -846,9 +858,20 @@ def _strip_pixels(outer: _Layout) -> list[tuple[pygame.Rect, tuple[int, int]]]:
             for (x, y, w, h), (dx, dy) in _STRIPS]
 
 
+def _draw_sleep(d: Display, target: pygame.Surface, scene: SleepScene) -> None:
+    target.fill(SLEEP_BACKGROUND)
+    minute = int(scene.t // 60)
+    spot = random.Random(minute)  # the same place all minute, another the next
+    x, y = spot.uniform(60, 700), spot.uniform(60, 470)
+    _blit_text(d, target, "Memoji Booth", 40, SLEEP_TEXT, x, y)
+    _blit_text(d, target, "Step closer to wake me up", 24, SLEEP_TEXT, x, y + 52)
+
+
 def _stacks(scene: Scene) -> bool:
     """Whether the scene keeps within the design's columns (see _STRIPS); an error
-    without the page's address is written across the whole width."""
+    without the page's address, and the sleep screen, use the whole width."""
+    if isinstance(scene, SleepScene):
+        return False
     return not (isinstance(scene, ErrorScene) and not scene.web_url)
 
 
@@ -859,4 +882,5 @@ _DRAWERS = {
     CountdownScene: _draw_countdown,
     SavedScene: _draw_saved,
     ErrorScene: _draw_error,
+    SleepScene: _draw_sleep,
 }

@@ -393,6 +393,38 @@ def test_the_live_hint_names_a_way_to_save_that_this_booth_has(tmp_path, mock_pi
     }
 
 
+def test_the_screen_sleeps_after_a_while_without_guests_and_wakes_for_one(tmp_path):
+    """display.sleep_after_min: no face, capture or look change for that long -> the dark
+    screen; a face or a look change from a phone wakes it."""
+    from device.avatar import PRESETS
+
+    kinds: list[str] = []
+    booth_ref = []
+
+    def on_scene(scene):
+        kinds.append(type(scene).__name__)
+        if kinds.count("SleepScene") == 1 and kinds[-1] == "SleepScene":
+            booth_ref[0].apply_look(PRESETS["female"])  # the operator picks a look: wake
+
+    config = make_config(tmp_path, display__sleep_after_min=1)
+    source = ScriptedSource([FACE] * 2 + [NO_FACE] * 80 + [FACE] * 3)
+    booth = make_booth(config, source=source, display=RecordingDisplay(on_scene),
+                       clock=FakeClock(step=5.0))
+    booth_ref.append(booth)
+    booth.run(frames=85)
+    first_sleep = kinds.index("SleepScene")
+    assert kinds[0] == "LiveScene" and "NoFaceScene" in kinds[:first_sleep]
+    assert kinds[first_sleep + 1] == "NoFaceScene"  # the look change woke it
+    assert kinds.count("SleepScene") > 1  # and it slept again, still nobody there
+    assert kinds[-1] == "LiveScene"  # a face wakes it
+    assert booth.status()["state"] == "live"
+
+    never = make_config(tmp_path, display__sleep_after_min=0)
+    booth = make_booth(never, source=ScriptedSource([NO_FACE]), clock=FakeClock(step=60.0))
+    booth.run(frames=30)
+    assert "SleepScene" not in booth.display.kinds()
+
+
 def test_the_led_is_lit_while_the_booth_is_ready_and_off_when_it_stops(tmp_path, mock_pins):
     """button.led_pin: "an LED lit while the booth is ready" (config help, README)."""
     config = make_config(tmp_path, button__enabled=True, button__pin=17, button__led_pin=22,

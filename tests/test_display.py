@@ -200,6 +200,17 @@ def test_qr_codes_still_read_on_a_portrait_screen(name, url, memojis, camera_fra
     assert cv2.QRCodeDetector().detectAndDecode(np.ascontiguousarray(rgb[:, :, ::-1]))[0] == url
 
 
+@pytest.mark.parametrize("size", [(1024, 600), PORTRAIT])
+def test_the_sleep_screen_is_dark_and_its_words_move_every_minute(size):
+    display = screens.Display("none", size)
+    first = surface_rgb(display.render(screens.SleepScene(t=600.0)))
+    same_minute = surface_rgb(display.render(screens.SleepScene(t=659.0)))
+    next_minute = surface_rgb(display.render(screens.SleepScene(t=660.0)))
+    assert first.mean() < 8  # dark: a panel left on all night keeps no picture
+    assert (first.max(axis=2) > 40).sum() > 500  # but the invitation is there
+    assert np.array_equal(first, same_minute) and not np.array_equal(first, next_minute)
+
+
 def test_memoji_surfaces_are_converted_once_per_cache_version(memojis, camera_frame):
     display = screens.Display("none", (1024, 600))
     for _ in range(5):
