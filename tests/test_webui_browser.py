@@ -81,15 +81,41 @@ def problems() -> list[str]:
 
 
 @pytest.fixture
-def page(browser, server, problems):
-    context = browser.new_context(base_url=server.url, accept_downloads=True, **PHONE)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    yield page
-    context.close()
+def open_phone(browser, problems):
+    """Opens a page on a phone of a given size and browser text setting; closed after the test."""
+    contexts = []
+
+    def open_(server, viewport=(390, 844), text_percent=100):
+        width, height = viewport
+        context = browser.new_context(base_url=server.url, accept_downloads=True,
+                                      **{**PHONE, "viewport": {"width": width, "height": height}})
+        contexts.append(context)
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        if text_percent != 100:
+            # What Chrome's "font size" setting changes: the size that `rem` and `100%` start from.
+            cdp = context.new_cdp_session(page)
+            cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 16 * text_percent // 100,
+                                                         "fixed": 13 * text_percent // 100}})
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
     assert not problems, problems
+
+
+@pytest.fixture
+def page(open_phone, server):
+    return open_phone(server)
+
+
+def test_text_follows_the_browsers_font_size_setting(open_phone, server):
+    page = open_phone(server, text_percent=200)
+    page.goto("/look")
+    assert page.evaluate("getComputedStyle(document.body).fontSize") == "32px"
 
 
 def screenshot(page, name: str) -> Path:
