@@ -168,6 +168,81 @@ def test_change_the_hair_colour_see_the_preview_change_save_and_find_it_kept(pag
     assert page.request.get("/api/look").json()["hair_color"] == "BLACK"
 
 
+# What a page must not do on a small screen; each problem is a line naming the element.
+LAYOUT_PROBLEMS = r"""
+() => {
+  const problems = [];
+  const width = document.documentElement.clientWidth;
+  const name = (el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}` +
+    `${[...el.classList].map((c) => "." + c).join("")} "${el.textContent.trim().replace(/\s+/g, " ").slice(0, 30)}"`;
+  const box = (el) => {
+    if (el.closest(".visually-hidden, [hidden]")) return null;
+    const r = el.getBoundingClientRect();
+    return r.width && r.height && getComputedStyle(el).visibility !== "hidden" ? r : null;
+  };
+  const lines = (el) => {  // how many lines its text runs over
+    const bottoms = new Set();
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (!node.textContent.trim()) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      for (const r of range.getClientRects()) if (r.width) bottoms.add(Math.round(r.bottom));
+    }
+    return bottoms.size;
+  };
+  if (document.documentElement.scrollWidth > width) {
+    problems.push(`scrolls sideways: ${document.documentElement.scrollWidth} px wide`);
+  }
+  const reported = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const r = box(el);
+    if (!r || reported.some((outer) => outer.contains(el))) continue;
+    const clipped = !el.matches("input, select") && getComputedStyle(el).overflowX !== "visible" &&
+      el.scrollWidth > el.clientWidth + 1;
+    if (clipped || r.left < -1 || r.right > width + 1) {
+      problems.push(`${clipped ? "clipped" : "off the screen"}: ${name(el)}`);
+      reported.push(el);
+    }
+  }
+  for (const el of document.querySelectorAll(".tabs a")) {
+    if (box(el) && lines(el) > 1) problems.push(`label broken over ${lines(el)} lines: ${name(el)}`);
+  }
+  return problems;
+}
+"""
+
+# The narrowest phone, the same with the browser's text at 200%, a common phone at 200%,
+# and a small phone on its side at 200%.
+SCREENS = [((320, 568), 100), ((320, 568), 200), ((390, 844), 200), ((568, 320), 200)]
+
+
+@pytest.fixture(scope="module")
+def memojis(data_dir) -> list[str]:
+    """25 saved memojis (newest first): three gallery pages, so page 2 has Newer and Older."""
+    from device.avatar import DEFAULT_LOOK, render_png
+    from device.gallery import Gallery
+
+    gallery = Gallery(data_dir / "gallery", keep=100)
+    png = render_png(DEFAULT_LOOK, "surprise", 128)
+    return [gallery.save(png, expression="surprise", score=0.7, look=DEFAULT_LOOK).name
+            for _ in range(25)][::-1]
+
+
+@pytest.mark.parametrize("viewport, text_percent", SCREENS,
+                         ids=[f"{w}x{h}-text{t}" for (w, h), t in SCREENS])
+def test_every_page_fits_the_screen(open_phone, problems, server, memojis, viewport, text_percent):
+    """Nothing scrolls sideways, sits off the screen or is cut off, with the phone's text
+    setting at 100% and 200%."""
+    page = open_phone(server, viewport, text_percent)
+    found = {}
+    for path in ["/photo", f"/gallery/{memojis[0]}", "/no-such-page"]:
+        page.goto(path)
+        found[path] = page.evaluate(LAYOUT_PROBLEMS)
+    problems.remove("console error: Failed to load resource: the server responded with a status of 404 (NOT FOUND)")
+    assert {path: problems for path, problems in found.items() if problems} == {}
+
+
 def _face_photo(fer_faces) -> bytes:
     from tests.fer_frames import make_frame
 
