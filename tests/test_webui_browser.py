@@ -236,7 +236,7 @@ def test_every_page_fits_the_screen(open_phone, problems, server, memojis, viewp
     setting at 100% and 200%."""
     page = open_phone(server, viewport, text_percent)
     found = {}
-    for path in ["/look", "/photo", f"/gallery/{memojis[0]}", "/no-such-page"]:
+    for path in ["/look", "/gallery", "/gallery?page=2", f"/gallery/{memojis[0]}", "/photo", "/no-such-page"]:
         page.goto(path)
         if path == "/look":  # an edit shows "Not saved yet" in the save bar
             page.select_option("select[name=hair_type]", index=1)
