@@ -205,6 +205,9 @@ LAYOUT_PROBLEMS = r"""
       reported.push(el);
     }
   }
+  for (const el of document.querySelectorAll(".bar")) {
+    if ((box(el)?.width || 0) < 48) problems.push(`a bar too short to read: ${name(el.parentElement)}`);
+  }
   for (const el of document.querySelectorAll(".tabs a")) {
     if (box(el) && lines(el) > 1) problems.push(`label broken over ${lines(el)} lines: ${name(el)}`);
   }
@@ -236,7 +239,7 @@ def test_every_page_fits_the_screen(open_phone, problems, server, memojis, viewp
     setting at 100% and 200%."""
     page = open_phone(server, viewport, text_percent)
     found = {}
-    for path in ["/look", "/gallery", "/gallery?page=2", f"/gallery/{memojis[0]}", "/photo", "/no-such-page"]:
+    for path in ["/look", "/live", "/gallery", "/gallery?page=2", f"/gallery/{memojis[0]}", "/photo", "/no-such-page"]:
         page.goto(path)
         if path == "/look":  # an edit shows "Not saved yet" in the save bar
             page.select_option("select[name=hair_type]", index=1)
