@@ -208,7 +208,7 @@ LAYOUT_PROBLEMS = r"""
   for (const el of document.querySelectorAll(".bar")) {
     if ((box(el)?.width || 0) < 48) problems.push(`a bar too short to read: ${name(el.parentElement)}`);
   }
-  for (const el of document.querySelectorAll(".tabs a")) {
+  for (const el of document.querySelectorAll(".tabs a, .brand span, .operator")) {
     if (box(el) && lines(el) > 1) problems.push(`label broken over ${lines(el)} lines: ${name(el)}`);
   }
   return problems;
@@ -234,19 +234,38 @@ def memojis(data_dir) -> list[str]:
 
 @pytest.mark.parametrize("viewport, text_percent", SCREENS,
                          ids=[f"{w}x{h}-text{t}" for (w, h), t in SCREENS])
-def test_every_page_fits_the_screen(open_phone, problems, server, memojis, viewport, text_percent):
-    """Nothing scrolls sideways, sits off the screen or is cut off, with the phone's text
-    setting at 100% and 200%."""
-    page = open_phone(server, viewport, text_percent)
+def test_every_page_fits_the_screen(open_phone, problems, server, pin_server, memojis, viewport,
+                                    text_percent):
+    """Nothing scrolls sideways, sits off the screen or is cut off, and no label breaks
+    mid-way, with the phone's text setting at 100% and 200%; the header also with the
+    operator's log-in and log-out links."""
     found = {}
-    for path in ["/look", "/live", "/gallery", "/gallery?page=2", f"/gallery/{memojis[0]}", "/photo", "/no-such-page"]:
+
+    def check(page, label, path):
         page.goto(path)
         if path == "/look":  # an edit shows "Not saved yet" in the save bar
             page.select_option("select[name=hair_type]", index=1)
             page.wait_for_selector("#dirty", state="visible")
-        found[path] = page.evaluate(LAYOUT_PROBLEMS)
+        found[f"{label}{path}"] = page.evaluate(LAYOUT_PROBLEMS)
+
+    page = open_phone(server, viewport, text_percent)
+    for path in ["/look", "/live", "/gallery", "/gallery?page=2", f"/gallery/{memojis[0]}", "/photo",
+                 "/no-such-page"]:
+        check(page, "", path)
     problems.remove("console error: Failed to load resource: the server responded with a status of 404 (NOT FOUND)")
+    guest = open_phone(pin_server, viewport, text_percent)
+    check(guest, "guest ", "/login")
+    operator = open_phone(pin_server, viewport, text_percent)
+    log_in(operator)
+    check(operator, "operator ", "/look")
     assert {path: problems for path, problems in found.items() if problems} == {}
+
+
+def log_in(page) -> None:
+    page.goto("/login")
+    page.fill('input[name="pin"]', PIN)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/look")
 
 
 def _face_photo(fer_faces) -> bytes:
