@@ -205,6 +205,15 @@ LAYOUT_PROBLEMS = r"""
       reported.push(el);
     }
   }
+  for (const el of document.querySelectorAll("a[href], button, select, input")) {
+    const r = box(el);
+    // A link inside a sentence is exempt (WCAG 2.5.8): it cannot grow without breaking the text.
+    const inSentence = el.matches("a") && getComputedStyle(el).display === "inline" &&
+      /\p{L}/u.test(el.parentElement.textContent.replace(el.textContent, ""));
+    if (r && !inSentence && (r.width < 44 || r.height < 44)) {
+      problems.push(`smaller than 44x44 px to tap: ${name(el)} ${Math.round(r.width)}x${Math.round(r.height)}`);
+    }
+  }
   for (const el of document.querySelectorAll(".bar")) {
     if ((box(el)?.width || 0) < 48) problems.push(`a bar too short to read: ${name(el.parentElement)}`);
   }
@@ -236,9 +245,9 @@ def memojis(data_dir) -> list[str]:
                          ids=[f"{w}x{h}-text{t}" for (w, h), t in SCREENS])
 def test_every_page_fits_the_screen(open_phone, problems, server, pin_server, memojis, viewport,
                                     text_percent):
-    """Nothing scrolls sideways, sits off the screen or is cut off, and no label breaks
-    mid-way, with the phone's text setting at 100% and 200%; the header also with the
-    operator's log-in and log-out links."""
+    """Nothing scrolls sideways, sits off the screen or is cut off, no label breaks
+    mid-way, and every link and button is at least 44x44 px, with the phone's text setting
+    at 100% and 200%; the header also with the operator's log-in and log-out links."""
     found = {}
 
     def check(page, label, path):
@@ -254,7 +263,8 @@ def test_every_page_fits_the_screen(open_phone, problems, server, pin_server, me
         check(page, "", path)
     problems.remove("console error: Failed to load resource: the server responded with a status of 404 (NOT FOUND)")
     guest = open_phone(pin_server, viewport, text_percent)
-    check(guest, "guest ", "/login")
+    for path in ["/login", "/look", "/gallery", "/gallery?page=4"]:  # its gallery is empty
+        check(guest, "guest ", path)
     operator = open_phone(pin_server, viewport, text_percent)
     log_in(operator)
     check(operator, "operator ", "/look")
@@ -299,6 +309,7 @@ def test_upload_a_face_photo_get_a_memoji_and_download_it_from_the_gallery(page,
     wait_for_image(page, "#result-image")
     assert page.is_hidden("#photo-error")
     assert "sure" in page.inner_text("#result-text")
+    assert page.evaluate(LAYOUT_PROBLEMS) == []  # the result's links too
     screenshot(page, "photo")
 
     page.click("#result-page")
