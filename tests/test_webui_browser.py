@@ -224,6 +224,16 @@ LAYOUT_PROBLEMS = r"""
 }
 """
 
+# The share of the screen that bars staying in place (the tabs, the save bar) cover.
+COVERED = """
+() => {
+  const tabs = document.querySelector(".tabs").getBoundingClientRect();
+  const top = tabs.top <= 0 && tabs.bottom > 0 ? tabs.bottom : 0;
+  const bar = document.querySelector(".savebar").getBoundingClientRect();
+  return (top + innerHeight - bar.top) / innerHeight;
+}
+"""
+
 # The narrowest phone, the same with the browser's text at 200%, a common phone at 200%,
 # and a small phone on its side at 200%.
 SCREENS = [((320, 568), 100), ((320, 568), 200), ((390, 844), 200), ((568, 320), 200)]
@@ -256,6 +266,12 @@ def test_every_page_fits_the_screen(open_phone, problems, server, pin_server, me
             page.select_option("select[name=hair_type]", index=1)
             page.wait_for_selector("#dirty", state="visible")
         found[f"{label}{path}"] = page.evaluate(LAYOUT_PROBLEMS)
+        if path == "/look":
+            page.mouse.wheel(0, 600)  # the tabs, if they stay on top, and the save bar
+            page.wait_for_function("() => scrollY > 0")
+            covered = page.evaluate(COVERED)
+            if covered > 0.35:
+                found[f"{label}{path}"].append(f"fixed bars cover {covered:.0%} of the screen")
 
     page = open_phone(server, viewport, text_percent)
     for path in ["/look", "/live", "/gallery", "/gallery?page=2", f"/gallery/{memojis[0]}", "/photo",
