@@ -287,6 +287,55 @@ def test_every_page_fits_the_screen(open_phone, problems, server, pin_server, me
     assert {path: problems for path, problems in found.items() if problems} == {}
 
 
+# The focused element, and what is wrong with how it shows: hidden under a bar that stays
+# in place (the tabs, the save bar), or off the screen.
+FOCUS_PROBLEMS = """
+() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const name = `${el.tagName.toLowerCase()}${el.name ? "[name=" + el.name + "]" : ""}` +
+    ` "${(el.textContent || el.value || "").trim().replace(/\\s+/g, " ").slice(0, 30)}"`;
+  // Its top, bottom, middle and both ends (inset by half its height: pills are round there),
+  // on each line it runs over.
+  const points = [...el.getClientRects()].flatMap((r) => {
+    const [x, y, inset] = [(r.left + r.right) / 2, (r.top + r.bottom) / 2, Math.min(r.height, r.width) / 2];
+    return [[x, r.top + 1], [x, r.bottom - 1], [x, y], [r.left + inset, y], [r.right - inset, y]];
+  });
+  const covers = points.map(([x, y]) => document.elementFromPoint(x, y)).filter(
+    (hit) => !hit || !(el.contains(hit) || [...(el.labels || [])].some((label) => label.contains(hit))));
+  const cover = covers[0] ? `under ${covers[0].tagName.toLowerCase()} "${covers[0].textContent.trim().slice(0, 20)}"` : "off the screen";
+  return { name, problems: covers.length ? [`not fully in view: ${cover}`] : [] };
+}
+"""
+
+
+def walk_with_tab(page, key="Tab", most=80) -> dict[str, list[str]]:
+    """Press Tab (or Shift+Tab) through the page; what is wrong with each focused element's showing."""
+    found = {}
+    for _ in range(most):
+        page.keyboard.press(key)
+        focused = page.evaluate(FOCUS_PROBLEMS)
+        if focused is None or focused["name"] in found:
+            break
+        found[focused["name"]] = focused["problems"]
+    return found
+
+
+@pytest.mark.parametrize("viewport, text_percent", [((390, 844), 100), ((568, 320), 200)],
+                         ids=["390x844", "568x320-text200"])
+def test_keyboard_focus_is_never_hidden_under_the_bars(open_phone, pin_server, viewport, text_percent):
+    """Tab through the Look page and back (the save bar at the bottom, the tabs at the top):
+    each control in turn is scrolled fully into view."""
+    page = open_phone(pin_server, viewport, text_percent)
+    page.goto("/look")
+    forward = walk_with_tab(page)
+    assert len(forward) > 15, forward  # every control was reached
+    back = walk_with_tab(page, "Shift+Tab")
+    hidden = {f"{way} {name}": problems for way, found in [("Tab", forward), ("Shift+Tab", back)]
+              for name, problems in found.items() if problems}
+    assert hidden == {}
+
+
 def log_in(page) -> None:
     page.goto("/login")
     page.fill('input[name="pin"]', PIN)
