@@ -288,13 +288,15 @@ def test_every_page_fits_the_screen(open_phone, problems, server, pin_server, me
 
 
 # The focused element, and what is wrong with how it shows: hidden under a bar that stays
-# in place (the tabs, the save bar), or off the screen.
-FOCUS_PROBLEMS = """
+# in place (the tabs, the save bar) or off the screen, or a focus ring thinner than 2 px or
+# under 3:1 against the colour around it (WCAG 1.4.11). A swatch or the file picker shows
+# the ring of its hidden input on the element after it.
+FOCUS_PROBLEMS = r"""
 () => {
   const el = document.activeElement;
   if (!el || el === document.body) return null;
   const name = `${el.tagName.toLowerCase()}${el.name ? "[name=" + el.name + "]" : ""}` +
-    ` "${(el.textContent || el.value || "").trim().replace(/\\s+/g, " ").slice(0, 30)}"`;
+    ` "${(el.textContent || el.value || "").trim().replace(/\s+/g, " ").slice(0, 30)}"`;
   // Its top, bottom, middle and both ends (inset by half its height: pills are round there),
   // on each line it runs over.
   const points = [...el.getClientRects()].flatMap((r) => {
@@ -304,7 +306,30 @@ FOCUS_PROBLEMS = """
   const covers = points.map(([x, y]) => document.elementFromPoint(x, y)).filter(
     (hit) => !hit || !(el.contains(hit) || [...(el.labels || [])].some((label) => label.contains(hit))));
   const cover = covers[0] ? `under ${covers[0].tagName.toLowerCase()} "${covers[0].textContent.trim().slice(0, 20)}"` : "off the screen";
-  return { name, problems: covers.length ? [`not fully in view: ${cover}`] : [] };
+  const problems = covers.length ? [`not fully in view: ${cover}`] : [];
+
+  const ringed = el.matches(".swatch input, .file-picker input") ? el.nextElementSibling : el;
+  const style = getComputedStyle(ringed);
+  const rgba = (text) => { const v = text.match(/[\d.]+/g).map(Number); return [v[0], v[1], v[2], v[3] ?? 1]; };
+  const over = ([r, g, b, a], below) => [r * a + below[0] * (1 - a), g * a + below[1] * (1 - a), b * a + below[2] * (1 - a)];
+  const luminance = (rgb) => {
+    const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  // The colour the ring sits on: the element's own for a ring drawn inside it, else around it.
+  const layers = [];
+  const start = parseFloat(style.outlineOffset) < 0 ? ringed : ringed.parentElement;
+  for (let node = start; node; node = node.parentElement) layers.unshift(rgba(getComputedStyle(node).backgroundColor));
+  const around = layers.reduce((below, layer) => over(layer, below), [255, 255, 255]);
+  const ring = over(rgba(style.outlineColor), around);
+  const [light, dark] = [luminance(ring), luminance(around)].sort((a, b) => b - a);
+  const contrast = (light + 0.05) / (dark + 0.05);
+  if (!["solid", "double", "dashed", "dotted"].includes(style.outlineStyle) || parseFloat(style.outlineWidth) < 2) {
+    problems.push(`focus ring: ${style.outlineStyle} ${style.outlineWidth}`);
+  } else if (contrast < 3) {
+    problems.push(`focus ring contrast ${contrast.toFixed(2)}:1`);
+  }
+  return { name, problems };
 }
 """
 
@@ -323,9 +348,10 @@ def walk_with_tab(page, key="Tab", most=80) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("viewport, text_percent", [((390, 844), 100), ((568, 320), 200)],
                          ids=["390x844", "568x320-text200"])
-def test_keyboard_focus_is_never_hidden_under_the_bars(open_phone, pin_server, viewport, text_percent):
+def test_keyboard_focus_shows_clearly_and_is_never_hidden_under_the_bars(open_phone, pin_server, viewport,
+                                                                           text_percent):
     """Tab through the Look page and back (the save bar at the bottom, the tabs at the top):
-    each control in turn is scrolled fully into view."""
+    each control in turn is scrolled fully into view, with a focus ring that stands out."""
     page = open_phone(pin_server, viewport, text_percent)
     page.goto("/look")
     forward = walk_with_tab(page)
