@@ -362,6 +362,28 @@ def test_keyboard_focus_shows_clearly_and_is_never_hidden_under_the_bars(open_ph
     assert hidden == {}
 
 
+def test_the_expression_chips_are_one_radio_group_for_the_keyboard(page):
+    page.goto("/look")
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.matches('.chip')"):
+            break
+    chosen = "document.activeElement.dataset.expression"
+    assert page.evaluate(chosen) == "happy"  # Tab lands on the chosen chip, not the first
+    for key, expected in [("ArrowRight", "sad"), ("ArrowDown", "surprise"), ("ArrowLeft", "sad"),
+                          ("End", "neutral"), ("ArrowRight", "angry"), ("ArrowUp", "neutral"),
+                          ("Home", "angry")]:
+        page.keyboard.press(key)
+        assert page.evaluate(chosen) == expected, key
+        assert page.get_attribute(f'.chip[data-expression="{expected}"]', "aria-checked") == "true"
+        assert page.locator('.chip[aria-checked="true"]').count() == 1
+    page.wait_for_function("() => document.querySelector('#preview').src.includes('expression=angry')")
+    page.keyboard.press("Tab")  # one Tab leaves the group
+    assert not page.evaluate("document.activeElement.matches('.chip')")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(chosen) == "angry"
+
+
 def log_in(page) -> None:
     page.goto("/login")
     page.fill('input[name="pin"]', PIN)

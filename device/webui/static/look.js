@@ -62,14 +62,31 @@
 
   form.addEventListener("change", refresh);
 
+  // The expression chips are one radio group: a single Tab stop (the chosen chip), and the
+  // arrow keys, Home and End choose another, as in any radio group.
   document.getElementById("expression-chips").hidden = false;  // they need this script
-  document.querySelectorAll(".chip[data-expression]").forEach((chip) => {
-    chip.addEventListener("click", () => {
-      expression = chip.dataset.expression;
-      document.querySelectorAll(".chip[data-expression]").forEach((other) => {
-        other.setAttribute("aria-checked", String(other === chip));
-      });
-      refresh();
+  const chips = [...document.querySelectorAll(".chip[data-expression]")];
+  function choose(chip) {
+    expression = chip.dataset.expression;
+    for (const other of chips) {
+      other.setAttribute("aria-checked", String(other === chip));
+      other.tabIndex = other === chip ? 0 : -1;
+    }
+    refresh();
+  }
+  const KEY_STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+  chips.forEach((chip, index) => {
+    chip.tabIndex = chip.getAttribute("aria-checked") === "true" ? 0 : -1;
+    chip.addEventListener("click", () => choose(chip));
+    chip.addEventListener("keydown", (event) => {
+      let next;
+      if (event.key in KEY_STEPS) next = chips[(index + KEY_STEPS[event.key] + chips.length) % chips.length];
+      else if (event.key === "Home") next = chips[0];
+      else if (event.key === "End") next = chips[chips.length - 1];
+      else return;
+      event.preventDefault();  // no page scroll
+      choose(next);
+      next.focus();
     });
   });
 
