@@ -362,6 +362,18 @@ def test_keyboard_focus_shows_clearly_and_is_never_hidden_under_the_bars(open_ph
     assert hidden == {}
 
 
+def test_the_toast_is_a_live_region_that_screen_readers_follow_from_the_start(page):
+    """A live region hidden until its message is written is not followed, so the message
+    is not read out: it must be in the accessibility tree while empty, just not seen."""
+    page.goto("/look")
+    status = page.get_by_role("status")
+    assert status.count() == 1 and status.inner_text() == ""
+    assert page.evaluate("document.getElementById('toast').getBoundingClientRect().width") <= 1
+    page.click("#save")
+    page.wait_for_selector("#toast:has-text('Saved')")
+    assert status.bounding_box()["width"] > 100
+
+
 def test_the_expression_chips_are_one_radio_group_for_the_keyboard(page):
     page.goto("/look")
     for _ in range(20):

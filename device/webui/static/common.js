@@ -40,15 +40,16 @@ const Booth = (() => {
     return body;
   }
 
+  // The toast is a live region that is always there (only emptied, never hidden), so screen
+  // readers follow it from the start and read each message put in it.
   let toastTimer = null;
   function toast(message, kind = "ok") {
     const box = document.getElementById("toast");
     if (!box) return;
     box.textContent = message;
     box.dataset.kind = kind;
-    box.hidden = false;
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => { box.hidden = true; }, kind === "error" ? 6000 : 3000);
+    toastTimer = setTimeout(() => { box.textContent = ""; }, kind === "error" ? 6000 : 3000);
   }
 
   function readData(id) {
