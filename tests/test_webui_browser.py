@@ -374,6 +374,85 @@ def test_the_toast_is_a_live_region_that_screen_readers_follow_from_the_start(pa
     assert status.bounding_box()["width"] > 100
 
 
+# Before the page's scripts: every fetch is counted (by method and path) and answered 400 ms
+# late, so a second press can land while the first press's request is under way.
+SLOW_FETCH = """
+(() => {
+  const realFetch = window.fetch.bind(window);
+  window.__calls = {};
+  window.fetch = async (url, options = {}) => {
+    const key = `${options.method || "GET"} ${new URL(url, location.href).pathname}`;
+    window.__calls[key] = (window.__calls[key] || 0) + 1;
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    return realFetch(url, options);
+  };
+})();
+"""
+
+
+def press_enter_twice(page, selector: str) -> None:
+    """Focus a button and press it twice with the keyboard, the second while the first is busy."""
+    page.focus(selector)
+    page.keyboard.press("Enter")
+    assert page.get_attribute(selector, "aria-disabled") == "true"  # shown as busy ...
+    page.keyboard.press("Enter")
+
+
+def focused_id(page) -> str:
+    return page.evaluate("document.activeElement.id")
+
+
+def test_saving_keeps_the_focus_on_save_and_a_second_press_waits(page):
+    page.add_init_script(SLOW_FETCH)
+    page.goto("/look")
+    press_enter_twice(page, "#save")
+    page.wait_for_selector("#toast:has-text('Saved')")
+    assert focused_id(page) == "save"  # ... but never disabled, which drops the focus
+    assert page.evaluate("window.__calls['PUT /api/look']") == 1
+    assert page.get_attribute("#save", "aria-disabled") is None
+
+
+def test_capturing_keeps_the_focus_on_the_button(page):
+    page.add_init_script(SLOW_FETCH)
+    page.route("**/api/status", lambda route: route.fulfill(json={"running": True, "expression": "happy"}))
+    page.route("**/api/capture", lambda route: route.fulfill(
+        status=202, json={"capture": "started", "message": "Countdown started on the kiosk."}))
+    page.goto("/live")
+    page.wait_for_selector("#capture:not([aria-disabled])")
+    press_enter_twice(page, "#capture")
+    page.wait_for_selector("#toast:has-text('Countdown started')")
+    page.wait_for_selector("#capture:not([aria-disabled])")  # after its pause
+    assert focused_id(page) == "capture"
+    assert page.evaluate("window.__calls['POST /api/capture']") == 1
+
+
+def test_a_failed_delete_keeps_the_focus_on_the_button(page, problems, memojis):
+    page.add_init_script(SLOW_FETCH)
+    page.route("**/api/gallery/*", lambda route: route.fulfill(
+        status=507, json={"error": "The memory card is full.", "status": 507}))
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"/gallery/{memojis[-1]}")
+    press_enter_twice(page, ".delete-form button")
+    page.wait_for_selector("#toast:has-text('memory card is full')")
+    assert page.evaluate("document.activeElement.matches('.delete-form button')")
+    assert page.evaluate("window.__calls[Object.keys(window.__calls).find((k) => k.startsWith('DELETE'))]") == 1
+    problems.clear()  # the refused delete's console line
+
+
+def test_a_made_memoji_takes_the_focus_so_it_is_read_out(page, memojis):
+    memoji = {"name": memojis[0], "expression": "surprise", "score": 0.7, "page": f"/gallery/{memojis[0]}",
+              "image": f"/media/{memojis[0]}", "download": f"/gallery/{memojis[0]}/download"}
+    page.route("**/api/photo", lambda route: route.fulfill(status=201, json=memoji))
+    page.goto("/photo")
+    page.set_input_files("#photo-input", files=[
+        {"name": "selfie.jpg", "mimeType": "image/jpeg", "buffer": b"any bytes: the answer is faked"}])
+    page.focus("#photo-submit")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#photo-result", state="visible")
+    assert focused_id(page) == "result-heading"
+    assert page.inner_text("#result-text") == "Surprise · 70% sure"
+
+
 def test_the_expression_chips_are_one_radio_group_for_the_keyboard(page):
     page.goto("/look")
     for _ in range(20):
@@ -542,20 +621,23 @@ def test_the_live_page_follows_a_kiosk_that_starts_after_it_opened(page):
 
     page.route("**/api/status", status)
     page.goto("/live")
-    assert page.is_disabled("#capture") and page.is_visible("#not-running")
+    assert page.get_attribute("#capture", "aria-disabled") == "true" and page.is_visible("#not-running")
     running["value"] = True
-    page.wait_for_selector("#capture:enabled")
+    page.wait_for_selector("#capture:not([aria-disabled])")
     assert page.is_hidden("#not-running")
     assert page.inner_text("#expression") == "Happy"
     running["value"] = False
-    page.wait_for_selector("#capture:disabled")
+    page.wait_for_selector("#capture[aria-disabled=true]")
     assert page.is_visible("#not-running")
 
 
 def test_the_live_page_says_the_kiosk_is_elsewhere_and_disables_capture(page):
     page.goto("/live")
     page.wait_for_selector("#meta:has-text('not running')")
-    assert page.is_disabled("#capture")
+    assert page.get_attribute("#capture", "aria-disabled") == "true"
+    page.click("#capture", force=True)  # the press is ignored: no request, no message
+    page.wait_for_timeout(300)
+    assert page.inner_text("#toast") == ""
     screenshot(page, "live")
 
 

@@ -4,7 +4,7 @@
 const Booth = (() => {
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
 
-  // A booth that stops answering must not leave a button disabled for ever.
+  // A booth that stops answering must not leave a button unavailable for ever.
   const TIMEOUT_MS = 15000;
 
   async function request(url, options = {}) {
@@ -62,12 +62,30 @@ const Booth = (() => {
     window.location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
   }
 
-  return { request, toast, readData, csrf, toLogin };
+  // A button that may not be pressed now (its request is under way, the kiosk is not running)
+  // is marked aria-disabled (dimmed, read out as unavailable) and its presses are ignored,
+  // but it is not disabled: a disabled button drops the keyboard focus to the page, and a
+  // screen reader user back to its top.
+  function setAvailable(button, available) {
+    if (available) button.removeAttribute("aria-disabled");
+    else button.setAttribute("aria-disabled", "true");
+  }
+  function isAvailable(button) {
+    return button.getAttribute("aria-disabled") !== "true";
+  }
+
+  return { request, toast, readData, csrf, toLogin, setAvailable, isAvailable };
 })();
 
-// Forms that ask before doing something irreversible (delete). Capture phase: the
-// question comes before any page script sends the form's request.
+// Forms that ask before doing something irreversible (delete), and a second press on a
+// button whose request is under way. Capture phase: before any page script sends the
+// form's request.
 document.addEventListener("submit", (event) => {
+  if (event.submitter && !Booth.isAvailable(event.submitter)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    return;
+  }
   const question = event.target.dataset?.confirm;
   if (question && !window.confirm(question)) {
     event.preventDefault();

@@ -9,12 +9,12 @@
     if (event.defaultPrevented) return;  // the confirmation was declined
     event.preventDefault();
     const name = decodeURIComponent(location.pathname.split("/").pop());
-    button.disabled = true;  // one tap, one request
+    Booth.setAvailable(button, false);  // one tap, one request
     try {
       await Booth.request(`/api/gallery/${encodeURIComponent(name)}`, { method: "DELETE" });
       window.location.href = "/gallery";
     } catch (error) {
-      button.disabled = false;
+      Booth.setAvailable(button, true);
       if (error.status === 401) {
         Booth.toLogin();
         return;

@@ -20,13 +20,15 @@
   function capitalise(text) { return text ? text[0].toUpperCase() + text.slice(1) : "—"; }
 
   const notice = document.getElementById("not-running");
-  let capturing = false;  // a capture request in flight keeps the button disabled
+  let capturing = false;  // a capture request in flight keeps the button unavailable
+  captureButton.disabled = false;  // disabled in the page only for browsers without this script
+  Booth.setAvailable(captureButton, root.dataset.running === "true");
 
   // The kiosk may start (or stop) while the page is open: follow it.
   function showRunning(running) {
     root.dataset.running = String(running);
     notice.hidden = running;
-    if (!capturing) captureButton.disabled = !running;
+    if (!capturing) Booth.setAvailable(captureButton, running);
   }
 
   function show(status) {
@@ -100,8 +102,9 @@
   });
 
   captureButton.addEventListener("click", async () => {
+    if (!Booth.isAvailable(captureButton)) return;
     capturing = true;
-    captureButton.disabled = true;
+    Booth.setAvailable(captureButton, false);
     try {
       const answer = await Booth.request(data.captureUrl, { method: "POST" });
       Booth.toast(answer.message || "Countdown started on the kiosk.");
@@ -114,7 +117,7 @@
     } finally {
       setTimeout(() => {
         capturing = false;
-        captureButton.disabled = root.dataset.running !== "true";
+        Booth.setAvailable(captureButton, root.dataset.running === "true");
       }, 1500);
     }
   });

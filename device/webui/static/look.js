@@ -110,7 +110,7 @@
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const button = document.getElementById("save");
-    button.disabled = true;
+    Booth.setAvailable(button, false);
     try {
       const look = await Booth.request("/api/look", {
         method: "PUT",
@@ -131,7 +131,7 @@
       }
       Booth.toast(error.message, "error");
     } finally {
-      button.disabled = false;
+      Booth.setAvailable(button, true);
     }
   });
 

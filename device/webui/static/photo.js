@@ -44,7 +44,7 @@
       return;
     }
     errorBox.hidden = true;
-    submit.disabled = true;
+    Booth.setAvailable(submit, false);
     submit.textContent = "Finding your face…";
     try {
       const photo = await shrink(input.files[0]);
@@ -66,12 +66,14 @@
       download.setAttribute("download", memoji.name);
       document.getElementById("result-page").href = memoji.page;
       result.hidden = false;
+      // Focus (so a screen reader reads it) on the news, not on the button pressed before it.
+      document.getElementById("result-heading").focus({ preventScroll: true });
       result.scrollIntoView({ behavior: "smooth", block: "start" });
     } catch (error) {
       errorBox.textContent = error.message;
       errorBox.hidden = false;
     } finally {
-      submit.disabled = false;
+      Booth.setAvailable(submit, true);
       submit.textContent = "Make my memoji";
     }
   });
