@@ -453,6 +453,48 @@ def test_a_made_memoji_takes_the_focus_so_it_is_read_out(page, memojis):
     assert page.inner_text("#result-text") == "Surprise · 70% sure"
 
 
+# Before the page's scripts: requests for a random look wait until the test answers them
+# (window.__answer(index, look)), in any order.
+HELD_RANDOM = """
+(() => {
+  const realFetch = window.fetch.bind(window);
+  window.__held = [];
+  window.fetch = (url, options) => String(url).includes("/api/look/random")
+    ? new Promise((resolve) => window.__held.push(resolve))
+    : realFetch(url, options);
+  window.__answer = ([index, look]) => window.__held[index](new Response(JSON.stringify(look), {
+    headers: { "Content-Type": "application/json" } }));
+})();
+"""
+
+
+def test_a_late_random_look_never_undoes_a_later_choice(page):
+    page.add_init_script(HELD_RANDOM)
+    page.goto("/look")
+    saved = page.request.get("/api/look").json()
+    hair = [option["value"] for field in page.request.get("/api/look/options").json()["fields"]
+            if field["name"] == "hair_type" for option in field["options"] if option["value"] != saved["hair_type"]]
+    shown = "document.querySelector('select[name=hair_type]').value"
+
+    def answer(index, hair_type):
+        page.evaluate("window.__answer", [index, {**saved, "hair_type": hair_type}])
+        page.wait_for_timeout(150)  # time for the page to apply it, if it would
+
+    page.click("#random")
+    page.click("#random")
+    page.wait_for_function("() => window.__held.length === 2")
+    page.evaluate("window.__answer", [1, {**saved, "hair_type": hair[1]}])
+    page.wait_for_function(f"() => {shown} === {hair[1]!r}")  # the latest tap's look
+    answer(0, hair[2])
+    assert page.evaluate(shown) == hair[1]  # the first tap's answer came late: dropped
+
+    page.click("#random")
+    page.wait_for_function("() => window.__held.length === 3")
+    page.select_option("select[name=hair_type]", hair[3])
+    answer(2, hair[4])
+    assert page.evaluate(shown) == hair[3]  # the guest's own choice after the tap stays
+
+
 def test_the_expression_chips_are_one_radio_group_for_the_keyboard(page):
     page.goto("/look")
     for _ in range(20):

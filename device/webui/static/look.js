@@ -10,6 +10,7 @@
   const fieldNames = Object.keys(data.look);
   let saved = { ...data.look };
   let expression = "happy";
+  let edits = 0;  // changes to the look on this page so far (by hand, preset or random)
   // Edits made before a lapsed login sent the guest to the login page come back after it.
   const PENDING_KEY = "memoji-booth:unsaved-look";
 
@@ -23,6 +24,7 @@
   }
 
   function setLook(look) {
+    edits += 1;
     for (const name of fieldNames) {
       if (look[name] !== undefined) form.elements[name].value = look[name];
     }
@@ -60,7 +62,10 @@
     Booth.toast("The preview could not be drawn.", "error");
   });
 
-  form.addEventListener("change", refresh);
+  form.addEventListener("change", () => {
+    edits += 1;
+    refresh();
+  });
 
   // The expression chips are one radio group: a single Tab stop (the chosen chip), and the
   // arrow keys, Home and End choose another, as in any radio group.
@@ -97,13 +102,19 @@
     });
   });
 
+  // On a slow network answers come late and out of order: only the answer to the latest
+  // tap is used, and not once the look was changed after that tap (the guest's own choice wins).
   const randomButton = document.getElementById("random");
   randomButton.hidden = false;
+  let randomTaps = 0;
   randomButton.addEventListener("click", async () => {
+    const tap = ++randomTaps;
+    const editsBefore = edits;
     try {
-      setLook(await Booth.request("/api/look/random"));
+      const look = await Booth.request("/api/look/random");
+      if (tap === randomTaps && edits === editsBefore) setLook(look);
     } catch (error) {
-      Booth.toast(error.message, "error");
+      if (tap === randomTaps) Booth.toast(error.message, "error");
     }
   });
 
