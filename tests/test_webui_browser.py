@@ -495,6 +495,35 @@ def test_a_late_random_look_never_undoes_a_later_choice(page):
     assert page.evaluate(shown) == hair[3]  # the guest's own choice after the tap stays
 
 
+def test_a_preview_the_booth_cannot_send_says_so_and_comes_back_by_itself(page, problems):
+    page.goto("/look")
+    wait_for_image(page, "#preview")
+    page.route("**/api/preview.png*", lambda route: route.abort("internetdisconnected"))
+    page.select_option("select[name=hair_type]", index=2)
+    page.wait_for_selector("#toast:has-text('The booth cannot be reached')")
+    assert page.inner_text("#preview-problem") == "Cannot reach the booth. Trying again…"
+    assert page.is_hidden("#preview")  # not its alt text, clipped by the circle
+    page.unroute("**/api/preview.png*")
+    wait_for_image(page, "#preview")  # the guest changed nothing: tried again by itself
+    assert page.is_hidden("#preview-problem")
+    problems.clear()  # the failed loads' console lines
+
+
+def test_a_download_while_the_booth_cannot_be_reached_says_so(page, problems, memojis):
+    page.goto(f"/gallery/{memojis[1]}")
+    downloads = []
+    page.on("download", lambda download: downloads.append(download))
+    page.route("**/download", lambda route: route.abort("internetdisconnected"))
+    page.click("#download")
+    page.wait_for_selector("#toast:has-text('The booth cannot be reached')")
+    assert downloads == []
+    page.unroute("**/download")
+    with page.expect_download() as info:
+        page.click("#download")
+    assert info.value.suggested_filename == memojis[1]
+    problems.clear()
+
+
 def test_the_expression_chips_are_one_radio_group_for_the_keyboard(page):
     page.goto("/look")
     for _ in range(20):

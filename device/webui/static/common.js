@@ -93,6 +93,24 @@ document.addEventListener("submit", (event) => {
   }
 }, true);
 
+// A download from a booth that cannot be reached fails without a word on many phones: ask
+// the booth first (HEAD, a few ms on its network) and say what is wrong, else download as
+// usual, still within the tap's user activation.
+document.addEventListener("click", async (event) => {
+  const link = event.target.closest?.("a[download]");
+  if (!link || event.defaultPrevented || link.dataset.checked === "yes") return;
+  event.preventDefault();
+  try {
+    await Booth.request(link.href, { method: "HEAD" });
+  } catch (error) {
+    Booth.toast(error.status === 404 ? "This memoji is no longer on the booth." : error.message, "error");
+    return;
+  }
+  link.dataset.checked = "yes";
+  link.click();
+  delete link.dataset.checked;
+});
+
 // Times are stored in UTC; show them in the phone's own time zone.
 document.querySelectorAll("time[datetime]").forEach((element) => {
   const when = new Date(element.getAttribute("datetime"));

@@ -56,11 +56,46 @@
     labelColours();
   }
 
-  preview.addEventListener("load", () => frame.classList.remove("loading"));
-  preview.addEventListener("error", () => {
-    frame.classList.remove("loading");
-    Booth.toast("The preview could not be drawn.", "error");
+  // A preview that fails says why, inside the circle and as a message; while the booth
+  // cannot be reached it is tried again every few seconds, so it comes back by itself.
+  const previewProblem = document.getElementById("preview-problem");
+  const RETRY_MS = 3000;
+  let retryTimer = null;
+  let unreachable = false;
+
+  function retryPreview() {
+    clearTimeout(retryTimer);
+    if (!frame.classList.contains("broken") || document.visibilityState !== "visible") return;
+    frame.classList.add("loading");
+    preview.src = previewUrl(currentLook());  // the same address loads again after an error
+  }
+
+  preview.addEventListener("load", () => {
+    frame.classList.remove("loading", "broken");
+    previewProblem.hidden = true;
+    unreachable = false;
   });
+  preview.addEventListener("error", async () => {
+    const failed = preview.src;
+    let message = "The preview could not be drawn.";
+    let reached = true;
+    try {  // the image's error event does not say why: the same request as JSON does
+      await Booth.request(failed);
+    } catch (error) {
+      message = error.message;
+      reached = error.status !== undefined;
+    }
+    if (preview.src !== failed) return;  // a newer preview is on its way
+    frame.classList.remove("loading");
+    frame.classList.add("broken");
+    previewProblem.hidden = false;
+    previewProblem.textContent = reached ? "No preview" : "Cannot reach the booth. Trying again…";
+    if (reached || !unreachable) Booth.toast(message, "error");  // once per outage
+    unreachable = !reached;
+    if (unreachable) retryTimer = setTimeout(retryPreview, RETRY_MS);
+  });
+  window.addEventListener("online", retryPreview);
+  document.addEventListener("visibilitychange", retryPreview);
 
   form.addEventListener("change", () => {
     edits += 1;
