@@ -267,6 +267,10 @@ def test_every_page_fits_the_screen(open_phone, problems, server, pin_server, me
             page.wait_for_selector("#dirty", state="visible")
         found[f"{label}{path}"] = page.evaluate(LAYOUT_PROBLEMS)
         if path == "/look":
+            page.evaluate("Booth.toast('The booth cannot be reached. Is the phone on the booth\\'s network?', 'error')")
+            toast = page.locator("#toast").bounding_box()  # a long message: all the width it can have
+            if toast["y"] < 0 or toast["width"] < viewport[0] - 24 - 1:
+                found[f"{label}{path}"].append(f"the message is squeezed or off the screen: {toast}")
             page.mouse.wheel(0, 600)  # the tabs, if they stay on top, and the save bar
             page.wait_for_function("() => scrollY > 0")
             covered = page.evaluate(COVERED)
