@@ -615,6 +615,7 @@ def test_changes_need_the_pin(pin_client, method, path, body):
     script = getattr(app.test_client(use_cookies=False), method)
     wrong = script(path, json=body, headers={"X-Booth-Pin": "0000"})
     assert wrong.status_code == 401
+    assert wrong.get_json()["error"] == "Wrong operator PIN in the X-Booth-Pin header."
     allowed = script(path, json=body, headers={"X-Booth-Pin": PIN})
     assert allowed.status_code in (200, 202, 204)
 

@@ -227,6 +227,8 @@ def operator_required(view: Callable[..., Any]) -> Callable[..., Any]:
         if is_operator():
             return view(*args, **kwargs)
         if request.path.startswith("/api/"):
+            if request.headers.get(PIN_HEADER):  # a script sent one: say it was wrong, not missing
+                abort(401, description=f"Wrong operator PIN in the {PIN_HEADER} header.")
             abort(401, description=f"This needs the operator PIN: log in at /login, or send it in the "
                                    f"{PIN_HEADER} header.")
         return redirect(url_for("auth.login", next=_come_back_to()))
