@@ -847,6 +847,14 @@ def test_api_errors_are_json(client, method, path, status):
     assert response.get_json()["status"] == status
 
 
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+def test_a_wrong_method_says_which_are_allowed_on_pages_too(make_app, accept):
+    """Opening /logout (a form's POST address) in a browser: a 405 page, not a crash."""
+    client = make_app(test_config={"TESTING": False}).test_client()
+    response = client.get("/logout", headers={"Accept": accept})
+    assert response.status_code == 405 and "POST" in response.headers["Allow"]
+
+
 def test_a_crash_is_a_plain_500_with_the_trace_only_in_the_log(make_app, tmp_path, caplog):
     client = make_app(booth=BrokenBooth(tmp_path)).test_client()
     with caplog.at_level(logging.ERROR):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,10 @@ def register_error_handlers(app: Flask) -> None:
             message = _too_large_message()
         else:
             message = error.description or error.name
-        response, status = error_response(error.code or 500, message)
+        response = make_response(error_response(error.code or 500, message))  # a page is only a str
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
-        return response, status
+        return response
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
