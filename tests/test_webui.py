@@ -733,7 +733,48 @@ def test_too_many_wrong_pins_are_throttled(pin_client):
         assert pin_client.post("/login", data={"pin": "0000", "csrf_token": token}).status_code == 401
     blocked = pin_client.post("/login", data={"pin": PIN, "csrf_token": token})
     assert blocked.status_code == 429
-    assert pin_client.put("/api/look", json={}, headers={"X-Booth-Pin": PIN}).status_code == 429
+    script = pin_client.application.test_client(use_cookies=False)
+    api = script.put("/api/look", json={}, headers={"X-Booth-Pin": PIN})
+    assert api.status_code == 429 and api.headers["Retry-After"] == "300"
+    assert api.get_json()["error"] == "Too many wrong PINs. Try again in 5 minutes."
+
+
+def test_a_pin_lockout_lasts_five_minutes_from_the_pin_that_started_it(make_app):
+    """The README: five wrong PINs in five minutes lock that phone out for five minutes,
+    counted from the fifth, however long ago the first was."""
+    from device.webui.security import PinLockout
+
+    now = [1000.0]
+    app = make_app(pin=PIN)
+    app.extensions["wrong_pins"] = PinLockout(5, 300.0, 300.0, clock=lambda: now[0])
+    client = app.test_client()
+    token = csrf_of(client, "/login")
+
+    def log_in(pin):
+        return client.post("/login", data={"pin": pin, "csrf_token": token}).status_code
+
+    assert [log_in("0000") for _ in range(4)] == [401] * 4
+    now[0] += 240
+    assert log_in("0000") == 401  # the fifth in five minutes: locked from now
+    now[0] += 150  # 390 s after the first wrong PIN, 150 s after the fifth
+    assert log_in(PIN) == 429
+    now[0] += 149
+    assert log_in(PIN) == 429
+    now[0] += 2
+    assert log_in(PIN) == 303
+
+
+def test_wrong_pins_spread_over_more_than_five_minutes_lock_nobody_out(make_app):
+    from device.webui.security import PinLockout
+
+    now = [1000.0]
+    app = make_app(pin=PIN)
+    app.extensions["wrong_pins"] = PinLockout(5, 300.0, 300.0, clock=lambda: now[0])
+    client = app.test_client()
+    token = csrf_of(client, "/login")
+    for _ in range(8):
+        assert client.post("/login", data={"pin": "0000", "csrf_token": token}).status_code == 401
+        now[0] += 76  # never five within 300 s
 
 
 @pytest.mark.parametrize("target, landing", [

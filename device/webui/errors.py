@@ -53,6 +53,8 @@ def register_error_handlers(app: Flask) -> None:
         response = make_response(error_response(error.code or 500, message))  # a page is only a str
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
+        if getattr(error, "retry_after", None) is not None:  # 429: when a script may try again
+            response.headers["Retry-After"] = dict(error.get_headers())["Retry-After"]
         return response
 
     @app.errorhandler(Exception)

@@ -3,7 +3,8 @@
 - PIN (`web.pin`): when set, changing the look, capturing and deleting need
   it; a login stores `operator` in the signed session cookie, and API clients
   may send it in the `X-Booth-Pin` header instead. Viewing and downloading
-  never need it. Wrong PINs are counted per client and throttled.
+  never need it. Five wrong PINs from one client within five minutes lock it
+  out for five minutes from the fifth (429, with Retry-After).
 - CSRF: every state-changing request from a browser carries the per-session
   token that the pages put in `<meta name="csrf-token">` (the JS sends it as
   `X-CSRF-Token`, forms as the field `csrf_token`). A script on the LAN
@@ -23,6 +24,7 @@ import functools
 import hmac
 import ipaddress
 import logging
+import math
 import os
 import secrets
 import socket
@@ -34,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from werkzeug.exceptions import TooManyRequests
 
 from device.storage import atomic_write_bytes
 
@@ -46,6 +49,7 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_WRONG_PINS = 5
 WRONG_PIN_WINDOW_S = 300.0
+PIN_LOCKOUT_S = 300.0
 # Each saved photo pushes the oldest memoji out once the gallery holds storage.keep:
 # one phone may save this many in the window, so nobody can flush the gallery.
 MAX_PHOTOS_PER_CLIENT = 20
@@ -124,9 +128,10 @@ def check_csrf() -> None:
 class ClientWindow:
     """Counts events per client address over a sliding window; `full` once `limit` are recent."""
 
-    def __init__(self, limit: int, window_s: float) -> None:
+    def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.window_s = window_s
+        self._clock = clock
         self._events: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
@@ -140,11 +145,11 @@ class ClientWindow:
 
     def full(self, client: str) -> bool:
         with self._lock:
-            return len(self._recent(client, time.monotonic())) >= self.limit
+            return len(self._recent(client, self._clock())) >= self.limit
 
     def add(self, client: str) -> None:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             self._events[client] = [*self._recent(client, now), now]
 
     def clear(self, client: str) -> None:
@@ -155,7 +160,7 @@ class ClientWindow:
         """Count an event now if there is room (check and count in one step, so
         requests running side by side cannot all pass); False when full."""
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             recent = self._recent(client, now)
             if len(recent) >= self.limit:
                 return False
@@ -168,6 +173,44 @@ class ClientWindow:
             recent = self._events.get(client, [])
             if recent:
                 recent.pop()
+
+
+class PinLockout:
+    """Wrong PINs per client: `limit` of them within `window_s` lock that client out for
+    `lock_s` from the last of them, whenever the first was."""
+
+    def __init__(self, limit: int, window_s: float, lock_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.lock_s = lock_s
+        self._clock = clock
+        self._wrong = ClientWindow(limit, window_s, clock)
+        self._locked_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def locked_for(self, client: str) -> float:
+        """Seconds until this client may try again; 0 when it may now."""
+        with self._lock:
+            left = self._locked_until.get(client, 0.0) - self._clock()
+            if left <= 0:
+                self._locked_until.pop(client, None)
+            return max(0.0, left)
+
+    def wrong(self, client: str) -> None:
+        """Count a wrong PIN; the one that fills the window starts the lockout."""
+        with self._lock:
+            self._wrong.add(client)
+            if self._wrong.full(client):
+                self._wrong.clear(client)
+                self._locked_until[client] = self._clock() + self.lock_s
+
+    def right(self, client: str) -> None:
+        self._wrong.clear(client)
+
+
+def wait_in_words(seconds: float) -> str:
+    """How long someone must wait, rounded up: "5 minutes", "1 minute", "40 seconds"."""
+    count, unit = (math.ceil(seconds / 60), "minute") if seconds >= 60 else (math.ceil(seconds), "second")
+    return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
 def photo_slot_or_429() -> Callable[[], None]:
@@ -191,15 +234,17 @@ def pin_configured() -> bool:
 
 
 def check_pin(given: str | None) -> bool:
-    """Compare a PIN someone typed or sent, counting wrong ones; 429 once a client has too many."""
-    wrong_pins: ClientWindow = current_app.extensions["wrong_pins"]
+    """Compare a PIN someone typed or sent, counting wrong ones; 429 while a client is locked out."""
+    wrong_pins: PinLockout = current_app.extensions["wrong_pins"]
     client = request.remote_addr or "?"
-    if wrong_pins.full(client):
-        abort(429, description="Too many wrong PINs. Wait five minutes and try again.")
+    wait = wrong_pins.locked_for(client)
+    if wait:
+        raise TooManyRequests(description=f"Too many wrong PINs. Try again in {wait_in_words(wait)}.",
+                              retry_after=math.ceil(wait))
     if _same(given, current_app.config.get("OPERATOR_PIN")):
-        wrong_pins.clear(client)
+        wrong_pins.right(client)
         return True
-    wrong_pins.add(client)
+    wrong_pins.wrong(client)
     return False
 
 
@@ -320,8 +365,8 @@ def _security_headers(response: Any) -> Any:
 
 def install_security(app: Flask) -> None:
     """Host and CSRF checks before every request, safe headers after, and template helpers."""
-    # After MAX_WRONG_PINS wrong PINs in the window a client is refused for a while.
-    app.extensions["wrong_pins"] = ClientWindow(MAX_WRONG_PINS, WRONG_PIN_WINDOW_S)
+    # After MAX_WRONG_PINS wrong PINs in the window a client is refused for PIN_LOCKOUT_S.
+    app.extensions["wrong_pins"] = PinLockout(MAX_WRONG_PINS, WRONG_PIN_WINDOW_S, PIN_LOCKOUT_S)
     app.extensions["photo_window"] = ClientWindow(MAX_PHOTOS_PER_CLIENT, PHOTO_WINDOW_S)
     app.extensions["allowed_hosts"] = allowed_host_names(app.config.get("PUBLIC_URL", ""),
                                                          app.config.get("LISTEN_HOST", ""))
