@@ -710,7 +710,12 @@ def test_login_with_the_pin_lets_the_page_change_things(pin_client):
     assert "operator PIN" in page and "Operator log in" in page
     token = csrf_of(pin_client, "/login")
     wrong = pin_client.post("/login", data={"pin": "1111", "csrf_token": token, "next": "/live"})
-    assert wrong.status_code == 401 and "Wrong PIN" in wrong.get_data(as_text=True)
+    assert wrong.status_code == 401
+    wrong_page = wrong.get_data(as_text=True)  # the message is tied to the field it is about
+    assert re.search(r'<p class="notice error" id="pin-error" role="alert">Wrong PIN.</p>', wrong_page)
+    assert re.search(r'<input type="password" name="pin"[^>]*aria-invalid="true" aria-describedby="pin-error"',
+                     wrong_page)
+    assert "aria-invalid" not in pin_client.get("/login").get_data(as_text=True)
     right = pin_client.post("/login", data={"pin": PIN, "csrf_token": token, "next": "/live"})
     assert right.status_code == 303 and right.headers["Location"] == "/live"
     headers = browser_headers(pin_client)
@@ -729,10 +734,16 @@ def test_forms_that_need_the_pin_send_people_to_the_login_page(pin_client):
 
 def test_too_many_wrong_pins_are_throttled(pin_client):
     token = csrf_of(pin_client, "/login")
-    for _ in range(5):
+    for _ in range(4):
         assert pin_client.post("/login", data={"pin": "0000", "csrf_token": token}).status_code == 401
-    blocked = pin_client.post("/login", data={"pin": PIN, "csrf_token": token})
-    assert blocked.status_code == 429
+    fifth = pin_client.post("/login", data={"pin": "0000", "csrf_token": token})
+    assert fifth.status_code == 429 and fifth.headers["Retry-After"] == "300"
+    assert "Wrong PIN, and that was too many. This phone can try again in 5 minutes." in fifth.get_data(as_text=True)
+    for blocked in [pin_client.post("/login", data={"pin": PIN, "csrf_token": token}), pin_client.get("/login")]:
+        page = blocked.get_data(as_text=True)  # says so at once, with no form to type into
+        assert blocked.status_code == 429
+        assert 'role="alert">Too many wrong PINs. This phone can try again in 5 minutes.</p>' in page
+        assert 'name="pin"' not in page
     script = pin_client.application.test_client(use_cookies=False)
     api = script.put("/api/look", json={}, headers={"X-Booth-Pin": PIN})
     assert api.status_code == 429 and api.headers["Retry-After"] == "300"
@@ -755,9 +766,10 @@ def test_a_pin_lockout_lasts_five_minutes_from_the_pin_that_started_it(make_app)
 
     assert [log_in("0000") for _ in range(4)] == [401] * 4
     now[0] += 240
-    assert log_in("0000") == 401  # the fifth in five minutes: locked from now
+    assert log_in("0000") == 429  # the fifth in five minutes: locked from now
     now[0] += 150  # 390 s after the first wrong PIN, 150 s after the fifth
     assert log_in(PIN) == 429
+    assert "This phone can try again in 3 minutes." in client.get("/login").get_data(as_text=True)
     now[0] += 149
     assert log_in(PIN) == 429
     now[0] += 2
@@ -886,6 +898,11 @@ def test_api_errors_are_json(client, method, path, status):
     response = getattr(client, method)(path, headers=browser_headers(client))
     assert response.status_code == status
     assert response.get_json()["status"] == status
+
+
+def test_an_error_page_is_announced(client):
+    page = client.get("/gallery/no-such.png").get_data(as_text=True)
+    assert '<p class="notice error" role="alert">No such memoji.' in page
 
 
 @pytest.mark.parametrize("accept", ["text/html", "application/json"])

@@ -233,11 +233,16 @@ def pin_configured() -> bool:
     return bool(current_app.config.get("OPERATOR_PIN"))
 
 
+def pin_locked_for() -> float:
+    """Seconds this client must wait before it may try a PIN again (0: it may now)."""
+    return current_app.extensions["wrong_pins"].locked_for(request.remote_addr or "?")
+
+
 def check_pin(given: str | None) -> bool:
     """Compare a PIN someone typed or sent, counting wrong ones; 429 while a client is locked out."""
     wrong_pins: PinLockout = current_app.extensions["wrong_pins"]
     client = request.remote_addr or "?"
-    wait = wrong_pins.locked_for(client)
+    wait = pin_locked_for()
     if wait:
         raise TooManyRequests(description=f"Too many wrong PINs. Try again in {wait_in_words(wait)}.",
                               retry_after=math.ceil(wait))

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from device.webui.security import check_pin, pin_configured, safe_next
+from device.webui.security import (
+    check_pin,
+    pin_configured,
+    pin_locked_for,
+    safe_next,
+    wait_in_words,
+)
 
 bp = Blueprint("auth", __name__)
 
@@ -16,7 +24,7 @@ def login():
     if not pin_configured():
         return redirect(target)
     error = None
-    if request.method == "POST":
+    if request.method == "POST" and not pin_locked_for():
         if check_pin(request.form.get("pin", "")):
             csrf = session.get("csrf")
             session.clear()  # a fresh session on privilege change
@@ -26,8 +34,14 @@ def login():
                 session["csrf"] = csrf
             return redirect(target, code=303)
         error = "Wrong PIN."
+    wait = pin_locked_for()
+    if wait:  # locked out (perhaps by the PIN just sent): for how long, and no form to type into
+        lead = "Wrong PIN, and that was too many" if error else "Too many wrong PINs"
+        error = f"{lead}. This phone can try again in {wait_in_words(wait)}."
+        return (render_template("auth/login.html", error=error, locked=True, next=target), 429,
+                {"Retry-After": str(math.ceil(wait))})
     status = 401 if error else 200
-    return render_template("auth/login.html", error=error, next=target), status
+    return render_template("auth/login.html", error=error, locked=False, next=target), status
 
 
 @bp.post("/logout")
