@@ -259,6 +259,13 @@ def test_the_plain_form_saves_the_look_without_javascript(client):
     assert "Saved." in client.get("/look?saved=1").get_data(as_text=True)
 
 
+def test_enter_in_the_plain_form_saves_it_rather_than_applying_a_preset(client):
+    """Enter in a form presses its first submit button; the preset buttons come first on the page."""
+    page = client.get("/look").get_data(as_text=True)
+    first_submit = re.search(r'<button type="submit"[^>]*>', page).group(0)
+    assert "preset" not in first_submit and 'tabindex="-1"' in first_submit
+
+
 def test_a_gender_preset_keeps_the_guests_skin_hair_colour_and_glasses(client):
     chosen = {"skin_color": "DARK_BROWN", "hair_color": "RED", "accessory": "ROUND"}
     client.put("/api/look", json=chosen)

@@ -528,6 +528,16 @@ def test_a_download_while_the_booth_cannot_be_reached_says_so(page, problems, me
     problems.clear()
 
 
+def test_enter_on_a_colour_saves_the_look_and_applies_no_preset(page):
+    page.goto("/look")
+    form = "Object.fromEntries(new FormData(document.getElementById('look-form')))"
+    before = page.evaluate(form)
+    page.focus('input[name="hair_color"]:checked')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#toast:has-text('Saved')")
+    assert page.evaluate(form) == before
+
+
 def test_the_expression_chips_are_one_radio_group_for_the_keyboard(page):
     page.goto("/look")
     for _ in range(20):

@@ -156,6 +156,7 @@
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const button = document.getElementById("save");
+    if (!Booth.isAvailable(button)) return;  // Enter (the form's default button) while saving
     Booth.setAvailable(button, false);
     try {
       const look = await Booth.request("/api/look", {
