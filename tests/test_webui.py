@@ -436,6 +436,56 @@ def test_gallery_entry_page_media_and_download(app, client):
     assert download.headers["Content-Disposition"] == f"attachment; filename={name}"
 
 
+def test_the_operator_downloads_every_memoji_as_one_zip(make_app, tmp_path):
+    """The end-of-event export: every saved PNG, as saved; never the kept camera photos;
+    the operator's only, as it moves the whole gallery off the booth."""
+    import io
+    import zipfile
+
+    app = make_app(pin=PIN)
+    names = saved_gallery(app, 3)
+    gallery = app.extensions["kiosk"].gallery
+    photo = gallery.save(render_png(DEFAULT_LOOK, "sad", 128), expression="sad", score=0.5,
+                         look=DEFAULT_LOOK.to_dict(), photo=np.zeros((48, 64, 3), np.uint8))
+    names.insert(0, photo.name)
+    guest = app.test_client()
+    assert guest.get("/gallery/all.zip").status_code == 302  # to the login page
+    assert "Download all" not in guest.get("/gallery").get_data(as_text=True)
+    operator = app.test_client()
+    token = csrf_of(operator, "/login")
+    operator.post("/login", data={"pin": PIN, "csrf_token": token})
+    assert "Download all 4 (ZIP)" in operator.get("/gallery").get_data(as_text=True)
+    response = operator.get("/gallery/all.zip")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert re.fullmatch(r'attachment; filename="memojis-\d{8}-\d{4}\.zip"',
+                        response.headers["Content-Disposition"])
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    assert archive.testzip() is None
+    assert archive.namelist() == names  # newest first, no photo
+    for name in names:
+        assert archive.read(name) == gallery.path_of(name).read_bytes()
+
+
+def test_the_zip_leaves_out_a_memoji_deleted_while_it_is_sent(make_app):
+    import io
+    import zipfile
+
+    app = make_app()
+    first, second, third = saved_gallery(app, 3)
+    response = app.test_client().get("/gallery/all.zip", buffered=False)
+    chunks = response.response  # the streamed body, not yet read
+    pieces = [next(chunks)]  # the first memoji is on its way
+    app.extensions["kiosk"].gallery.delete(second)
+    pieces.extend(chunks)
+    assert zipfile.ZipFile(io.BytesIO(b"".join(pieces))).namelist() == [first, third]
+    response.close()
+
+
+def test_an_empty_gallery_has_no_zip(client):
+    response = client.get("/gallery/all.zip")
+    assert response.status_code == 404 and "No memojis saved yet" in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("name", [
     "..", "...", "secret_key", "look.json", "%2e%2e%2fsecret_key", "..%2F..%2Fetc%2Fpasswd",
     "memoji-20261124-080001-000000-happy.png",  # well formed, but not saved

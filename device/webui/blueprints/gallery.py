@@ -1,12 +1,15 @@
-"""Saved memojis: newest first and paged, one page per memoji (the kiosk's QR code), download, delete."""
+"""Saved memojis: newest first and paged, one page per memoji (the kiosk's QR code), download
+(one, or all as a ZIP), delete."""
 
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     redirect,
@@ -16,6 +19,7 @@ from flask import (
     url_for,
 )
 
+from device.webui.archive import zip_chunks
 from device.webui.blueprints._common import kiosk, parse_page
 from device.webui.security import operator_required
 
@@ -67,6 +71,25 @@ def index():
     entries, total = kiosk().gallery.page(number, per_page)
     pages = max(1, math.ceil(total / per_page))
     return render_template("gallery/index.html", entries=entries, page=number, pages=pages, total=total)
+
+
+@bp.get("/gallery/all.zip")
+@operator_required
+def download_all():
+    """Every saved memoji in one ZIP (operator only): the end-of-event export."""
+    gallery = kiosk().gallery
+    files = []
+    for saved in gallery.entries():
+        try:
+            files.append((saved.name, gallery.path_of(saved.name)))
+        except KeyError:  # deleted since it was listed
+            continue
+    if not files:
+        abort(404, description="No memojis saved yet.")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M")
+    return Response(zip_chunks(files), mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="memojis-{stamp}.zip"',
+        "Cache-Control": "no-store"})
 
 
 @bp.get("/gallery/<name>")
