@@ -656,6 +656,9 @@ class Booth:
             label = self._expression.label if face_fresh else "neutral"
             return screens.CountdownScene(math.ceil(self._countdown_end - now), label,
                                           *self._memoji(label)), "countdown"
+        if self._saving:
+            label = self._expression.label if self._expression is not None else "neutral"
+            return screens.SavingScene(label, *self._memoji(label)), "saving"
         if self.model_error:
             return screens.ErrorScene("Model missing", self.model_error, url), "error"
         state = self._camera_state
@@ -686,7 +689,7 @@ class Booth:
         """How a guest saves the memoji here: the button or a tap, else the page's capture
         button (not when it needs the operator's PIN)."""
         ways = []
-        if self.button is not None:
+        if self.button is not None and getattr(self.button, "enabled", True):  # a pin backs it
             ways.append("press the button")
         if getattr(self.display, "touchscreen", False):
             ways.append("tap the screen")

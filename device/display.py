@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CAPTURE", "QUIT", "MODES", "Display", "DisplayError", "resolve_mode",
     "IdleScene", "LiveScene", "NoFaceScene", "CountdownScene", "SavedScene", "ErrorScene",
-    "SleepScene",
+    "SavingScene", "SleepScene",
 ]
 
 MODES = ("auto", "fullscreen", "window", "none")
@@ -154,6 +154,15 @@ class CountdownScene:
 
 
 @dataclass(eq=False)
+class SavingScene:
+    """The countdown is over and the memoji is being written (a fraction of a second)."""
+
+    expression: str = "neutral"
+    avatar: np.ndarray | None = None
+    avatar_version: int | None = None
+
+
+@dataclass(eq=False)
 class SavedScene:
     """The memoji just saved, with a QR code of its download page."""
 
@@ -180,7 +189,8 @@ class SleepScene:
     t: float
 
 
-Scene = IdleScene | LiveScene | NoFaceScene | CountdownScene | SavedScene | ErrorScene | SleepScene
+Scene = (IdleScene | LiveScene | NoFaceScene | CountdownScene | SavingScene | SavedScene
+         | ErrorScene | SleepScene)
 
 
 # ------------------------------------------------------------------ mode choice
@@ -802,6 +812,16 @@ def _draw_countdown(d: Display, target: pygame.Surface, scene: CountdownScene) -
     _blit_text(d, target, "Hold that face!", 36, ACCENT, 790, 470, "midtop")
 
 
+def _draw_saving(d: Display, target: pygame.Surface, scene: SavingScene) -> None:
+    """Where the countdown was: the ring full and a word, so the screen does not fall back
+    to the live view (and its "press the button") between the last second and "Saved!"."""
+    _memoji(d, target, scene.avatar, scene.avatar_version, scene.expression)
+    centre = (790, 262)
+    _disc(d, target, centre, 150, _soft(GOOD, 0.35))
+    _ring(d, target, centre, 150, 12, GOOD)
+    _blit_text(d, target, "Saving", 64, TEXT, *centre, "center")
+
+
 def _draw_saved(d: Display, target: pygame.Surface, scene: SavedScene) -> None:
     _memoji(d, target, scene.avatar, scene.avatar_version, scene.expression)
     if not scene.url:  # web page off, or LAN address not known yet: nowhere to download from
@@ -880,6 +900,7 @@ _DRAWERS = {
     LiveScene: _draw_live,
     NoFaceScene: _draw_no_face,
     CountdownScene: _draw_countdown,
+    SavingScene: _draw_saving,
     SavedScene: _draw_saved,
     ErrorScene: _draw_error,
     SleepScene: _draw_sleep,

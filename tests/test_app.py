@@ -357,7 +357,8 @@ def test_the_led_goes_dark_when_the_countdown_ends_while_the_memoji_is_saved(tmp
     booth.run(frames=3000)
     kinds = [kind for kind, _, _ in seen]
     after_countdown = seen[len(kinds) - kinds[::-1].index("CountdownScene")]
-    assert after_countdown == ("LiveScene", False, True)  # saving: a press would do nothing
+    # saving: a press would do nothing, and the screen says so rather than flick back to live
+    assert after_countdown == ("SavingScene", False, True)
     assert seen[-1][:2] == ("SavedScene", True)  # saved: lit for the next guest
 
 
@@ -368,6 +369,8 @@ def test_the_live_hint_names_a_way_to_save_that_this_booth_has(tmp_path, mock_pi
     url = "http://booth.lan:8000/"
     cases = {  # name: (settings, touchscreen, page address)
         "button": ({"button__enabled": True}, False, url),
+        # set, but its pin cannot be used (busy, no permission): the page, as with none
+        "button without its pin": ({"button__enabled": True}, False, url),
         "button and touch": ({"button__enabled": True}, True, url),
         "touch": ({}, True, url),
         "page": ({}, False, url),
@@ -379,12 +382,20 @@ def test_the_live_hint_names_a_way_to_save_that_this_booth_has(tmp_path, mock_pi
         monkeypatch.setattr(app.Booth, "_web_url", lambda self, path="/", a=address: a)
         display = type("Shown", (RecordingDisplay,), {"touchscreen": touch})()
         (tmp_path / name).mkdir()
+        parts = {}
+        if name == "button without its pin":
+            from device.button import CaptureButton
+            from tests.test_button import FailingPins
+
+            parts["button"] = CaptureButton(17, on_press=lambda: None,
+                                            pin_factory=FailingPins(OSError("GPIO busy")))
         booth = make_booth(make_config(tmp_path / name, **overrides), display=display,
-                           source=ScriptedSource([FACE]))
+                           source=ScriptedSource([FACE]), **parts)
         booth.run(frames=3)
         hints[name] = booth.display.scenes[-1].hint
     assert hints == {
         "button": "Press the button to save your memoji",
+        "button without its pin": "Save your memoji from the booth's page on your phone",
         "button and touch": "Press the button or tap the screen to save your memoji",
         "touch": "Tap the screen to save your memoji",
         "page": "Save your memoji from the booth's page on your phone",
@@ -472,12 +483,17 @@ def test_the_screens_link_to_the_page_and_the_saved_one_to_its_gallery_entry(
     monkeypatch.setattr(netinfo, "routed_lan_address", lambda: "192.168.1.20")
     config = make_config(tmp_path, web__enabled=True, **settings)
     booth_ref = []
-    display = RecordingDisplay(
-        on_scene=lambda s: isinstance(s, screens.SavedScene) and booth_ref[0].stop())
+
+    def on_scene(scene):
+        if len(display.scenes) == 2:
+            booth_ref[0].request_capture()  # after the live screen showed its address
+        if isinstance(scene, screens.SavedScene):
+            booth_ref[0].stop()
+
+    display = RecordingDisplay(on_scene=on_scene)
     booth = make_booth(config, display=display, source=ScriptedSource([FACE]), clock=FakeClock())
     booth_ref.append(booth)
     pretend_the_page_started(booth, monkeypatch)
-    booth.request_capture()
     booth.run(frames=3000)
     saved = [s for s in display.scenes if isinstance(s, screens.SavedScene)]
     name = booth.gallery.entries()[0].name

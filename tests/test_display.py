@@ -50,6 +50,7 @@ def all_scenes(memojis, camera_frame) -> dict[str, object]:
         "live-loading": screens.LiveScene("surprise", 0.6, scores_for("surprise")),
         "no-face": screens.NoFaceScene(memojis["neutral"], 1, camera_frame, web_url=URL),
         "countdown": screens.CountdownScene(3, "happy", memojis["happy"], 1),
+        "saving": screens.SavingScene("happy", memojis["happy"], 1),
         "saved": screens.SavedScene(f"{URL}/gallery/memoji-20261124-081500-000000-happy.png",
                                     "happy", memojis["happy"], 1),
         "error-camera-lost": screens.ErrorScene(
@@ -78,7 +79,7 @@ def assert_not_blank(rgb: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("name", [
-    "live", "live-loading", "no-face", "countdown", "saved", "error-camera-lost",
+    "live", "live-loading", "no-face", "countdown", "saving", "saved", "error-camera-lost",
     "error-model-missing", "error-storage-full", "idle"])
 def test_scene_renders_a_non_blank_png(name, memojis, camera_frame):
     display = screens.Display("none", (1024, 600))
@@ -117,7 +118,7 @@ PORTRAIT = (720, 1280)  # the Raspberry Pi Touch Display 2, as the console sees 
 
 
 @pytest.mark.parametrize("name", [
-    "live", "live-loading", "no-face", "countdown", "saved", "error-camera-lost",
+    "live", "live-loading", "no-face", "countdown", "saving", "saved", "error-camera-lost",
     "error-model-missing", "error-storage-full", "idle"])
 def test_a_portrait_screen_stacks_the_design_and_uses_its_height(name, memojis, camera_frame):
     """The 1024x600 design used to be a band across the middle of a portrait screen (the

@@ -420,6 +420,8 @@ def test_gallery_page_is_paged_and_links_every_memoji(make_app):
     second = client.get("/gallery?page=2").get_data(as_text=True)
     assert names[2] in second and 'rel="prev"' in second
     assert client.get("/gallery?page=zero").status_code == 400
+    beyond = client.get("/gallery?page=99")  # said "Page 99 of 2" over an empty grid
+    assert beyond.status_code == 302 and beyond.headers["Location"].endswith("/gallery?page=2")
 
 
 def test_gallery_entry_page_media_and_download(app, client):
@@ -449,12 +451,16 @@ def test_the_operator_downloads_every_memoji_as_one_zip(make_app, tmp_path):
                          look=DEFAULT_LOOK.to_dict(), photo=np.zeros((48, 64, 3), np.uint8))
     names.insert(0, photo.name)
     guest = app.test_client()
-    assert guest.get("/gallery/all.zip").status_code == 302  # to the login page
+    refused = guest.get("/gallery/all.zip")  # a lapsed login: log in, back to the gallery
+    assert refused.status_code == 302
+    assert unquote(refused.headers["Location"]) == "/login?next=/gallery"
     assert "Download all" not in guest.get("/gallery").get_data(as_text=True)
     operator = app.test_client()
     token = csrf_of(operator, "/login")
     operator.post("/login", data={"pin": PIN, "csrf_token": token})
-    assert "Download all 4 (ZIP)" in operator.get("/gallery").get_data(as_text=True)
+    page = operator.get("/gallery").get_data(as_text=True)
+    link = re.search(r'<a [^>]*href="/gallery/all.zip"[^>]*>Download all 4 \(ZIP\)</a>', page)
+    assert link and " download" not in link.group(0)  # a download attribute saved the login page
     response = operator.get("/gallery/all.zip")
     assert response.status_code == 200 and response.mimetype == "application/zip"
     assert re.fullmatch(r'attachment; filename="memojis-\d{8}-\d{4}\.zip"',
@@ -1017,6 +1023,14 @@ def test_the_server_refuses_a_body_beyond_the_upload_limit_before_reading_it(mak
             connection.sendall(b"POST /api/photo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                b"Content-Length: 500000000\r\n\r\n" + b"\0" * 65536)
             assert connection.recv(64).startswith(b"HTTP/1.1 413")
+
+
+def test_a_request_waiting_for_a_worker_is_not_a_warning_in_the_journal():
+    """waitress warns each time a request queues; two phones made hundreds an hour."""
+    import device.webui.server as server
+
+    assert logging.getLogger("waitress.queue").getEffectiveLevel() >= logging.ERROR
+    assert server.THREADS >= 8
 
 
 def test_a_port_in_use_fails_without_leaving_threads_behind(app):

@@ -522,6 +522,13 @@ def test_a_download_while_the_booth_cannot_be_reached_says_so(page, problems, me
     page.wait_for_selector("#toast:has-text('The booth cannot be reached')")
     assert downloads == []
     page.unroute("**/download")
+    # deleted meanwhile: the HEAD check's 404 has a JSON type and no body (it showed
+    # "Failed to execute 'json' on 'Response'")
+    page.route("**/download", lambda route: route.fulfill(
+        status=404, content_type="application/json", body=""))
+    page.click("#download")
+    page.wait_for_selector("#toast:has-text('This memoji is no longer on the booth.')")
+    page.unroute("**/download")
     with page.expect_download() as info:
         page.click("#download")
     assert info.value.suggested_filename == memojis[1]

@@ -20,8 +20,15 @@ from waitress.server import BaseWSGIServer
 from device.netinfo import is_wildcard
 
 log = logging.getLogger(__name__)
+# waitress logs a warning each time a request waits for a free worker: two phones paging
+# the gallery made hundreds an hour, burying the journal's real errors. A wait is normal.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 __all__ = ["ServerHandle", "serve", "start_in_thread"]
+
+# Workers: a preview or photo takes one for the time it draws (CPU), so the gallery's
+# images and the status polls need others beside them.
+THREADS = 8
 
 
 # Room for the multipart framing and the form's other fields around an upload.
@@ -79,7 +86,7 @@ def _url(server: BaseWSGIServer) -> str:
     return f"http://{host}:{server.effective_port}"
 
 
-def serve(app: Any, host: str, port: int, threads: int = 4) -> None:
+def serve(app: Any, host: str, port: int, threads: int = THREADS) -> None:
     """Serve `app` until interrupted (Ctrl-C or SIGTERM via the caller); blocks."""
     server = _make_server(app, host, port, threads)
     log.info("web page listening on %s", _listening_on(server))
@@ -130,7 +137,7 @@ def _close_all(server: BaseWSGIServer) -> None:
             pass
 
 
-def start_in_thread(app: Any, host: str, port: int, threads: int = 4) -> ServerHandle:
+def start_in_thread(app: Any, host: str, port: int, threads: int = THREADS) -> ServerHandle:
     """Start serving on a daemon thread and return at once (port 0 picks a free port)."""
     server = _make_server(app, host, port, threads)
     thread = threading.Thread(target=server.run, name="memoji-web", daemon=True)

@@ -21,7 +21,7 @@ from flask import (
 
 from device.webui.archive import zip_chunks
 from device.webui.blueprints._common import kiosk, parse_page
-from device.webui.security import operator_required
+from device.webui.security import is_operator, operator_required
 
 bp = Blueprint("gallery", __name__)
 
@@ -70,13 +70,18 @@ def index():
     per_page = current_app.config["GALLERY_PER_PAGE"]
     entries, total = kiosk().gallery.page(number, per_page)
     pages = max(1, math.ceil(total / per_page))
+    if number > pages:  # an old link, or memojis deleted since: the last page there is
+        return redirect(url_for("gallery.index", page=pages if pages > 1 else None))
     return render_template("gallery/index.html", entries=entries, page=number, pages=pages, total=total)
 
 
 @bp.get("/gallery/all.zip")
-@operator_required
 def download_all():
     """Every saved memoji in one ZIP (operator only): the end-of-event export."""
+    if not is_operator():
+        # a lapsed login: log in and come back to the gallery (back to the ZIP itself, the
+        # browser would download it and stay on the login page)
+        return redirect(url_for("auth.login", next=url_for("gallery.index")))
     gallery = kiosk().gallery
     files = []
     for saved in gallery.entries():

@@ -28,7 +28,11 @@ const Booth = (() => {
     }
     let body = null;
     if ((response.headers.get("Content-Type") || "").includes("application/json")) {
-      body = await response.json();
+      try {
+        body = await response.json();
+      } catch {
+        body = null;  // no body (a HEAD request) or a cut-off one: the status still speaks
+      }
     }
     if (!response.ok) {
       const message = body?.error || `The booth answered ${response.status}.`;
