@@ -208,6 +208,7 @@ class Booth:
         # capture
         self._countdown_end: float | None = None
         self._saving = False
+        self._saving_label = "neutral"
         self._banner: _Banner | None = None
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memoji-save")
 
@@ -384,6 +385,7 @@ class Booth:
         self._look_checked = now
         mtime = self.look_store.mtime()
         if mtime != self._look_mtime:
+            self._active_at = now  # someone chose a look on a phone: wake the screen
             self._look_mtime = mtime
             self._set_look(self.look_store.load())
 
@@ -601,6 +603,7 @@ class Booth:
         if self.config.booth.save_photo and self._last_frame is not None:
             photo = self._last_frame.image.copy()  # the source may reuse its buffer
         self._saving = True
+        self._saving_label = expression.label  # what is saved, shown until "Saved!"
         self._saver.submit(self._save, look, expression.label, float(expression.score), photo)
 
     def _save(self, look: Any, expression: str, score: float, photo: Any) -> None:
@@ -657,8 +660,30 @@ class Booth:
             return screens.CountdownScene(math.ceil(self._countdown_end - now), label,
                                           *self._memoji(label)), "countdown"
         if self._saving:
-            label = self._expression.label if self._expression is not None else "neutral"
+            label = self._saving_label
             return screens.SavingScene(label, *self._memoji(label)), "saving"
+        sleep_after_s = 60 * self.config.display.sleep_after_min
+        asleep = bool(sleep_after_s) and now - self._active_at > sleep_after_s and not face_fresh
+        problem = self._problem_scene(now, url)
+        if problem is not None:
+            # a still screen all night is what sleep spares the panel: say what is wrong, small
+            scene = problem[0]
+            note = scene.message if isinstance(scene, screens.IdleScene) else scene.title
+            return (screens.SleepScene(now, note), "asleep") if asleep else problem
+        preview = self._last_frame.image if self._last_frame is not None else None
+        if face_fresh:
+            expression = self._expression
+            return screens.LiveScene(
+                expression.label, float(expression.score), expression.scores,
+                *self._memoji(expression.label), preview=preview, face_box=self._face_box,
+                hint=self._capture_hint(url), web_url=url), "live"
+        if asleep:
+            return screens.SleepScene(now), "asleep"
+        return screens.NoFaceScene(*self._memoji("neutral"), preview=preview,
+                                   web_url=url), "no_face"
+
+    def _problem_scene(self, now: float, url: str) -> tuple[Any, str] | None:
+        """What stops the live view (no model, no camera, a lost one), or None."""
         if self.model_error:
             return screens.ErrorScene("Model missing", self.model_error, url), "error"
         state = self._camera_state
@@ -672,18 +697,7 @@ class Booth:
             retry = f"Reconnecting in {wait} s." if wait else "Reconnecting..."
             return screens.ErrorScene("Camera lost", f"{self._camera_problem}. {retry}",
                                       url), "error"
-        preview = self._last_frame.image if self._last_frame is not None else None
-        if face_fresh:
-            expression = self._expression
-            return screens.LiveScene(
-                expression.label, float(expression.score), expression.scores,
-                *self._memoji(expression.label), preview=preview, face_box=self._face_box,
-                hint=self._capture_hint(url), web_url=url), "live"
-        sleep_after_s = 60 * self.config.display.sleep_after_min
-        if sleep_after_s and now - self._active_at > sleep_after_s:
-            return screens.SleepScene(now), "asleep"
-        return screens.NoFaceScene(*self._memoji("neutral"), preview=preview,
-                                   web_url=url), "no_face"
+        return None
 
     def _capture_hint(self, url: str) -> str:
         """How a guest saves the memoji here: the button or a tap, else the page's capture

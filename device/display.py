@@ -73,6 +73,7 @@ GOOD = (6, 214, 160)
 BAD = (239, 71, 111)
 SLEEP_BACKGROUND = (4, 4, 10)
 SLEEP_TEXT = (70, 72, 110)
+SLEEP_NOTE = (150, 60, 80)
 
 EXPRESSION_COLOURS: dict[str, tuple[int, int, int]] = {
     "angry": (239, 71, 111),
@@ -187,6 +188,7 @@ class SleepScene:
     minute, so no bright picture stands still on the panel for hours. ``t``: seconds."""
 
     t: float
+    note: str = ""  # what is wrong, when something is (no camera, no model)
 
 
 Scene = (IdleScene | LiveScene | NoFaceScene | CountdownScene | SavingScene | SavedScene
@@ -885,6 +887,8 @@ def _draw_sleep(d: Display, target: pygame.Surface, scene: SleepScene) -> None:
     x, y = spot.uniform(60, 700), spot.uniform(60, 470)
     _blit_text(d, target, "Memoji Booth", 40, SLEEP_TEXT, x, y)
     _blit_text(d, target, "Step closer to wake me up", 24, SLEEP_TEXT, x, y + 52)
+    if scene.note:
+        _blit_text(d, target, scene.note, 24, SLEEP_NOTE, x, y + 84)
 
 
 def _stacks(scene: Scene) -> bool:

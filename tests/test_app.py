@@ -436,6 +436,74 @@ def test_the_screen_sleeps_after_a_while_without_guests_and_wakes_for_one(tmp_pa
     assert "SleepScene" not in booth.display.kinds()
 
 
+def test_the_saving_screen_shows_the_expression_being_saved(tmp_path, monkeypatch):
+    """The guest's face keeps changing while the memoji is written; the screen shows the
+    expression the countdown ended on, which is the one saved."""
+    from tests.webui_fakes import FakeAnalyser as LabelledAnalyser
+
+    analyser = LabelledAnalyser("happy")
+    release = threading.Event()
+    real_save = app.Gallery.save
+
+    def slow_save(self, *args, **kwargs):
+        release.wait(5)
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(app.Gallery, "save", slow_save)
+    saving: list[str] = []
+
+    def on_scene(scene):
+        if len(booth.display.scenes) == 2:
+            booth.request_capture()
+        if isinstance(scene, screens.SavingScene):
+            saving.append(scene.expression)
+            analyser.label = "sad"  # the face changes meanwhile
+            if len(saving) == 10:
+                release.set()
+        if isinstance(scene, screens.SavedScene):
+            booth.stop()
+
+    booth = make_booth(make_config(tmp_path), source=ScriptedSource([FACE]), analyser=analyser,
+                       display=RecordingDisplay(on_scene))
+    booth.run(frames=3000)
+    assert len(saving) >= 10 and set(saving) == {"happy"}
+    assert booth.gallery.entries()[0].expression == "happy"
+
+
+def test_a_booth_without_a_camera_sleeps_too_and_says_why(tmp_path):
+    """The no-camera screen (a QR code) and the error screens are still pictures too: they
+    sleep like the waiting one, naming the problem in small letters."""
+    config = make_config(tmp_path, display__sleep_after_min=1)
+    clock = FakeClock(step=0.5)
+    nothing = NoCameraError(["picamera2", "webcam:0"], ["not installed", "no /dev/video0"])
+    booth = make_booth(config, source=ScriptedOpener(clock, nothing), clock=clock)
+    booth.run(frames=200)
+    kinds = booth.display.kinds()
+    assert kinds[0] == "IdleScene" and kinds[-1] == "SleepScene"
+    assert booth.display.scenes[-1].note == "No camera found"
+    assert booth.status()["state"] == "asleep"
+
+
+def test_a_look_saved_by_the_separate_web_process_wakes_the_screen(tmp_path):
+    from device.avatar import PRESETS
+
+    config = make_config(tmp_path, display__sleep_after_min=1)
+    kinds: list[str] = []
+    booth_ref = []
+
+    def on_scene(scene):
+        kinds.append(type(scene).__name__)
+        if kinds.count("SleepScene") == 1 and kinds[-1] == "SleepScene":
+            booth_ref[0].look_store.save(PRESETS["male"])  # as `memoji-booth web` does
+
+    booth = make_booth(config, source=ScriptedSource([NO_FACE]), display=RecordingDisplay(on_scene),
+                       clock=FakeClock(step=5.0))
+    booth_ref.append(booth)
+    booth.run(frames=60)
+    first_sleep = kinds.index("SleepScene")
+    assert "NoFaceScene" in kinds[first_sleep:]  # woken by the look file's change
+
+
 def test_the_led_is_lit_while_the_booth_is_ready_and_off_when_it_stops(tmp_path, mock_pins):
     """button.led_pin: "an LED lit while the booth is ready" (config help, README)."""
     config = make_config(tmp_path, button__enabled=True, button__pin=17, button__led_pin=22,

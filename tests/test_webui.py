@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import socket
 import stat
@@ -454,6 +455,9 @@ def test_the_operator_downloads_every_memoji_as_one_zip(make_app, tmp_path):
     refused = guest.get("/gallery/all.zip")  # a lapsed login: log in, back to the gallery
     assert refused.status_code == 302
     assert unquote(refused.headers["Location"]) == "/login?next=/gallery"
+    script = app.test_client(use_cookies=False)
+    assert script.get("/gallery/all.zip", headers={"X-Booth-Pin": "0000"}).status_code == 401
+    assert script.get("/gallery/all.zip", headers={"X-Booth-Pin": PIN}).status_code == 200
     assert "Download all" not in guest.get("/gallery").get_data(as_text=True)
     operator = app.test_client()
     token = csrf_of(operator, "/login")
@@ -485,6 +489,56 @@ def test_the_zip_leaves_out_a_memoji_deleted_while_it_is_sent(make_app):
     pieces.extend(chunks)
     assert zipfile.ZipFile(io.BytesIO(b"".join(pieces))).namelist() == [first, third]
     response.close()
+
+
+def test_a_memoji_pruned_between_its_open_and_its_entry_is_still_whole(tmp_path, monkeypatch):
+    """Once its file is open, a memoji goes into the ZIP as it was, even if retention
+    removes the name meanwhile (a second look at the path ended the download)."""
+    import io
+    import zipfile
+
+    from device.webui.archive import zip_chunks
+
+    paths = []
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(name.encode() * 1000)
+        paths.append((name, tmp_path / name))
+    real_open = open
+
+    def open_then_prune(path, *args, **kwargs):
+        handle = real_open(path, *args, **kwargs)
+        if str(path).endswith("a.png"):
+            os.unlink(path)
+        return handle
+
+    import builtins
+
+    monkeypatch.setattr(builtins, "open", open_then_prune)
+    data = b"".join(zip_chunks(paths))
+    monkeypatch.undo()
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert archive.namelist() == ["a.png", "b.png"] and archive.read("a.png") == b"a.png" * 1000
+
+
+def test_a_lockout_is_decided_under_one_lock_for_tries_sent_side_by_side():
+    """Checked and counted apart, wrong PINs sent at once on many connections could all
+    pass the check before the fifth locked the client."""
+    from device.webui.security import PinLockout
+
+    lockout = PinLockout(5, 300.0, 300.0)
+    start = threading.Barrier(40)
+    answers = []
+
+    def guess():
+        start.wait()
+        answers.append(lockout.attempt("192.168.1.9", right=False))
+
+    threads = [threading.Thread(target=guess) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers.count(0.0) == 5 and lockout.attempt("192.168.1.9", right=True) > 0
 
 
 def test_an_empty_gallery_has_no_zip(client):

@@ -499,6 +499,30 @@ def test_a_late_random_look_never_undoes_a_later_choice(page):
     assert page.evaluate(shown) == hair[3]  # the guest's own choice after the tap stays
 
 
+def test_a_preview_that_fails_once_is_loaded_again(page, problems):
+    """A moment's failure (the image fails, the booth then draws it): the preview is loaded
+    again rather than left as "No preview" until the guest changes something."""
+    page.goto("/look")
+    wait_for_image(page, "#preview")
+    failures = []
+
+    def fail_first_image(route):
+        wants_json = "application/json" in (route.request.headers.get("accept") or "")
+        if not failures and not wants_json:
+            failures.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/preview.png*", fail_first_image)
+    page.select_option("select[name=hair_type]", index=3)
+    wait_for_image(page, "#preview")
+    assert failures and page.is_hidden("#preview-problem")
+    assert page.inner_text("#toast") == ""
+    page.unroute("**/api/preview.png*")
+    problems.clear()
+
+
 def test_a_preview_the_booth_cannot_send_says_so_and_comes_back_by_itself(page, problems):
     page.goto("/look")
     wait_for_image(page, "#preview")

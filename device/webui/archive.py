@@ -9,6 +9,8 @@ already, so members are stored, not deflated.
 from __future__ import annotations
 
 import io
+import os
+import time
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -46,7 +48,9 @@ def zip_chunks(files: Iterable[tuple[str, Path]]) -> Iterator[bytes]:
             except FileNotFoundError:
                 continue
             with source:
-                info = zipfile.ZipInfo.from_file(path, arcname=name)
+                # from the open file, not the path: pruned now, it is still this file
+                made = time.localtime(os.fstat(source.fileno()).st_mtime)
+                info = zipfile.ZipInfo(name, date_time=tuple(made[:6]))
                 info.compress_type = zipfile.ZIP_STORED
                 with archive.open(info, "w") as member:
                     while block := source.read(CHUNK_BYTES):

@@ -195,16 +195,27 @@ class PinLockout:
                 self._locked_until.pop(client, None)
             return max(0.0, left)
 
-    def wrong(self, client: str) -> None:
-        """Count a wrong PIN; the one that fills the window starts the lockout."""
+    def attempt(self, client: str, right: bool) -> float:
+        """One try, checked and counted under one lock (tries sent side by side on several
+        connections must not all pass the check before one of them locks): the seconds
+        this client must still wait (the try is not counted), else 0."""
         with self._lock:
-            self._wrong.add(client)
-            if self._wrong.full(client):
+            left = self._locked_until.get(client, 0.0) - self._clock()
+            if left > 0:
+                return left
+            self._locked_until.pop(client, None)
+            if right:
                 self._wrong.clear(client)
-                self._locked_until[client] = self._clock() + self.lock_s
+            else:
+                self._count_wrong(client)
+            return 0.0
 
-    def right(self, client: str) -> None:
-        self._wrong.clear(client)
+    def _count_wrong(self, client: str) -> None:
+        """Count a wrong PIN; the one that fills the window starts the lockout."""
+        self._wrong.add(client)
+        if self._wrong.full(client):
+            self._wrong.clear(client)
+            self._locked_until[client] = self._clock() + self.lock_s
 
 
 def wait_in_words(seconds: float) -> str:
@@ -241,16 +252,12 @@ def pin_locked_for() -> float:
 def check_pin(given: str | None) -> bool:
     """Compare a PIN someone typed or sent, counting wrong ones; 429 while a client is locked out."""
     wrong_pins: PinLockout = current_app.extensions["wrong_pins"]
-    client = request.remote_addr or "?"
-    wait = pin_locked_for()
+    right = _same(given, current_app.config.get("OPERATOR_PIN"))
+    wait = wrong_pins.attempt(request.remote_addr or "?", right)
     if wait:
         raise TooManyRequests(description=f"Too many wrong PINs. Try again in {wait_in_words(wait)}.",
                               retry_after=math.ceil(wait))
-    if _same(given, current_app.config.get("OPERATOR_PIN")):
-        wrong_pins.right(client)
-        return True
-    wrong_pins.wrong(client)
-    return False
+    return right
 
 
 def pin_from_header_ok() -> bool:

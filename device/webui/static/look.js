@@ -75,17 +75,25 @@
     previewProblem.hidden = true;
     unreachable = false;
   });
+  let blipped = null;  // the address whose image failed once although the booth drew it
   preview.addEventListener("error", async () => {
     const failed = preview.src;
     let message = "The preview could not be drawn.";
     let reached = true;
+    let drawn = false;
     try {  // the image's error event does not say why: the same request as JSON does
       await Booth.request(failed);
+      drawn = true;
     } catch (error) {
       message = error.message;
       reached = error.status !== undefined;
     }
     if (preview.src !== failed) return;  // a newer preview is on its way
+    if (drawn && blipped !== failed) {  // a moment's failure: load it again, once
+      blipped = failed;
+      preview.src = failed;  // the same address loads again after an error
+      return;
+    }
     frame.classList.remove("loading");
     frame.classList.add("broken");
     previewProblem.hidden = false;
