@@ -522,9 +522,10 @@ def open_source(spec: str, *, width: int = 640, height: int = 480,
                 reasons.append(str(error).removeprefix(f"{name}: "))
                 log.debug("auto: %s", error)  # the caller reports NoCameraError once
         raise NoCameraError(tried, reasons)
-    if names_a_camera(spec) and spec.startswith("picamera2"):
+    camera = names_a_camera(spec)
+    if camera and spec.startswith("picamera2"):
         return PiCameraSource(_parse_index(spec, "picamera2"), size, detect_size)
-    if names_a_camera(spec) and spec.startswith("webcam"):
+    if camera and spec.startswith("webcam"):
         return WebcamSource(_parse_index(spec, "webcam"), size)
     path = Path(spec).expanduser()
     if not path.exists():

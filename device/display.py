@@ -53,14 +53,15 @@ BASE_W, BASE_H = 1024, 600
 # its two columns stacked: the memoji column above the panel column (scores, QR
 # codes, countdown), then each half of the footer on a line of its own. Each strip:
 # (x, y, w, h) in the 1024x600 design -> where its top-left goes in the stacked one.
-_STRIPS: tuple[tuple[tuple[int, int, int, int], tuple[int, int]], ...] = (
-    ((0, 0, 560, 548), (0, 0)),         # the memoji
-    ((560, 0, 464, 548), (48, 548)),    # the panel, centred under it
-    ((0, 548, 560, 52), (0, 1096)),     # the footer's hint
-    ((560, 548, 464, 52), (48, 1148)),  # the footer's web address
-)
-STACKED_W, STACKED_H = 560, 1200
 _COLUMN_BOTTOM = 548  # where the columns end and the footer begins
+_FOOTER_H = BASE_H - _COLUMN_BOTTOM
+_STRIPS: tuple[tuple[tuple[int, int, int, int], tuple[int, int]], ...] = (
+    ((0, 0, 560, _COLUMN_BOTTOM), (0, 0)),  # the memoji
+    ((560, 0, 464, _COLUMN_BOTTOM), (48, _COLUMN_BOTTOM)),  # the panel, centred under it
+    ((0, _COLUMN_BOTTOM, 560, _FOOTER_H), (0, 2 * _COLUMN_BOTTOM)),  # the footer's hint
+    ((560, _COLUMN_BOTTOM, 464, _FOOTER_H), (48, 2 * _COLUMN_BOTTOM + _FOOTER_H)),  # its address
+)
+STACKED_W, STACKED_H = 560, 2 * BASE_H
 
 BACKGROUND_TOP = (38, 34, 92)
 BACKGROUND_BOTTOM = (14, 16, 38)
@@ -250,6 +251,14 @@ class _Layout:
         self.ox = (self.width - design_w * self.scale) / 2
         self.oy = (self.height - design_h * self.scale) / 2
 
+    @classmethod
+    def landscape(cls, width: int, height: int, scale: float, oy: float = 0.0) -> _Layout:
+        """The 1024x600 design at a chosen scale, from the left edge and ``oy`` down: drawn
+        into the stacked canvas, or fitted to the width of a portrait screen."""
+        layout = cls(width, height)
+        layout.stacked, layout.scale, layout.ox, layout.oy = False, scale, 0.0, oy
+        return layout
+
     def px(self, v: float) -> int:
         return max(1, round(v * self.scale))
 
@@ -384,8 +393,10 @@ class Display:
         elif _stacks(scene):
             self._draw_stacked(draw, target, scene)
         else:  # a message across the whole design: the landscape one, fitted to the width
-            layout, self._layout = self._layout, _Layout(target.get_width(), target.get_width())
-            self._layout.oy = (target.get_height() - BASE_H * self._layout.scale) / 2
+            width, height = target.get_size()
+            scale = width / BASE_W
+            layout, self._layout = self._layout, _Layout.landscape(
+                width, height, scale, oy=(height - BASE_H * scale) / 2)
             try:
                 draw(self, target, scene)
             finally:
@@ -405,8 +416,7 @@ class Display:
             self._stack_background = self._stacked_background(canvas_size, outer)
         canvas = self._stack_canvas
         canvas.blit(self._stack_background, (0, 0))
-        self._layout = _Layout(*canvas_size)
-        self._layout.scale, self._layout.ox, self._layout.oy = outer.scale, 0.0, 0.0
+        self._layout = _Layout.landscape(*canvas_size, outer.scale)
         try:
             draw(self, canvas, scene)
         finally:

@@ -170,15 +170,20 @@ def test_render_into_a_missing_folder_exits_2_naming_the_file(tmp_path, capsys):
     assert error.startswith(f"memoji-booth: cannot write {out}: ") and "Traceback" not in error
 
 
+def run_five_frames(tmp_path, images, settings: str) -> int:
+    """`memoji-booth run` for five frames of a replayed face with these settings."""
+    config = tmp_path / "booth.toml"
+    config.write_text(settings)
+    return main(["run", "--config", str(config), "--source", str(images["happy"]),
+                 "--display", "none", "--frames", "5"])
+
+
 def test_run_with_a_data_folder_it_cannot_write_exits_2_before_starting(tmp_path, images,
                                                                        capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")  # a file where a folder should be: no permission games needed as root
-    config = tmp_path / "booth.toml"
-    config.write_text(f'[storage]\ndata_dir = "{blocker / "data"}"\n'
-                      "[web]\nenabled = false\n[button]\nenabled = false\n")
-    assert main(["run", "--config", str(config), "--source", str(images["happy"]),
-                 "--display", "none", "--frames", "5"]) == 2
+    assert run_five_frames(tmp_path, images, f'[storage]\ndata_dir = "{blocker / "data"}"\n'
+                           "[web]\nenabled = false\n[button]\nenabled = false\n") == 2
     err = capsys.readouterr().err
     assert f"memoji-booth: cannot use the data folder {blocker / 'data'}: " in err
     assert "storage.data_dir" in err and "Traceback" not in err
@@ -188,11 +193,8 @@ def test_run_with_a_login_key_it_cannot_read_exits_2_naming_it(tmp_path, images,
     """It was logged as a taken port, and the booth ran without its page."""
     data = tmp_path / "data"
     (data / "secret_key").mkdir(parents=True)  # unreadable as a file, even to root
-    config = tmp_path / "booth.toml"
-    config.write_text(f'[storage]\ndata_dir = "{data}"\n[button]\nenabled = false\n'
-                      '[web]\nhost = "127.0.0.1"\nport = 1\n')
-    assert main(["run", "--config", str(config), "--source", str(images["happy"]),
-                 "--display", "none", "--frames", "5"]) == 2
+    assert run_five_frames(tmp_path, images, f'[storage]\ndata_dir = "{data}"\n'
+                           '[button]\nenabled = false\n[web]\nhost = "127.0.0.1"\nport = 1\n') == 2
     err = capsys.readouterr().err
     assert f"cannot use the data folder {data}: " in err and f"({data / 'secret_key'})" in err
     assert "port" not in err and "Traceback" not in err

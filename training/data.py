@@ -61,8 +61,13 @@ class Dataset:
         raise DataError(f"{self.source}: no rows with Usage {name!r} (present: {have})")
 
 
-def _wanted(usage: str, splits: set[str] | None) -> bool:
-    return splits is None or usage.casefold() in {s.casefold() for s in splits}
+def _folded(splits: set[str] | None) -> set[str] | None:
+    """The split names asked for, case-folded once (rows compare against them one by one)."""
+    return None if splits is None else {name.casefold() for name in splits}
+
+
+def _wanted(usage: str, folded: set[str] | None) -> bool:
+    return folded is None or usage.casefold() in folded
 
 
 def load(path: str | Path, splits: set[str] | None = None) -> Dataset:
@@ -95,7 +100,7 @@ def load_csv(path: Path, splits: set[str] | None = None) -> Dataset:
     try:
         with _open_text(path) as handle:
             reader = csv.reader(handle)
-            present = _read_rows(path, reader, splits, faces, labels)
+            present = _read_rows(path, reader, _folded(splits), faces, labels)
     except (UnicodeDecodeError, OSError, EOFError, csv.Error) as error:
         # gzip.BadGzipFile is an OSError, a truncated .gz an EOFError
         line = f", line {reader.line_num + 1}" if reader is not None else ""
@@ -105,8 +110,9 @@ def load_csv(path: Path, splits: set[str] | None = None) -> Dataset:
     return Dataset(str(path), _stack(faces, labels), tuple(sorted(present)))
 
 
-def _read_rows(path: Path, reader, splits, faces, labels) -> set[str]:
-    """Validate every row, collect those of `splits` into faces/labels; the Usage values seen."""
+def _read_rows(path: Path, reader, wanted, faces, labels) -> set[str]:
+    """Validate every row, collect those of the `wanted` (case-folded) splits into
+    faces/labels; the Usage values seen."""
     try:
         # stripped: Kaggle's icml_face_data.csv has the header "emotion, Usage, pixels"
         header = [column.strip() for column in next(reader)]
@@ -127,7 +133,7 @@ def _read_rows(path: Path, reader, splits, faces, labels) -> set[str]:
             raise DataError(f"{path}, line {line_no}: {len(row)} fields, expected {len(header)}")
         usage = row[i_usage].strip()
         present.add(usage)
-        if not _wanted(usage, splits):
+        if not _wanted(usage, wanted):
             continue
         label = _parse_label(row[i_emotion], f"{path}, line {line_no}")
         try:
@@ -163,8 +169,9 @@ def load_folder(root: Path, splits: set[str] | None = None) -> Dataset:
     faces: dict[str, list[np.ndarray]] = {}
     labels: dict[str, list[int]] = {}
     usages = _folder_splits(root)
+    wanted = _folded(splits)
     for split_dir, usage in usages.items():
-        if not _wanted(usage, splits):
+        if not _wanted(usage, wanted):
             continue
         for class_dir in _entries(split_dir, folders=True):
             name = class_dir.name.lower()
@@ -184,7 +191,7 @@ def load_folder(root: Path, splits: set[str] | None = None) -> Dataset:
                     image = cv2.resize(image, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
                 faces.setdefault(usage, []).append(image)
                 labels.setdefault(usage, []).append(label)
-    if not faces and any(_wanted(usage, splits) for usage in usages.values()):
+    if not faces and any(_wanted(usage, wanted) for usage in usages.values()):
         raise DataError(f"{root}: no images found under {', '.join(p.name for p in usages)}")
     return Dataset(str(root), _stack(faces, labels), tuple(sorted(set(usages.values()))))
 

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 SECRET_KEY_BYTES = 32
 PIN_HEADER = "X-Booth-Pin"
+WRONG_PIN_HEADER = f"Wrong operator PIN in the {PIN_HEADER} header."
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -190,25 +191,29 @@ class PinLockout:
     def locked_for(self, client: str) -> float:
         """Seconds until this client may try again; 0 when it may now."""
         with self._lock:
-            left = self._locked_until.get(client, 0.0) - self._clock()
-            if left <= 0:
-                self._locked_until.pop(client, None)
-            return max(0.0, left)
+            return self._left(client)
 
     def attempt(self, client: str, right: bool) -> float:
         """One try, checked and counted under one lock (tries sent side by side on several
         connections must not all pass the check before one of them locks): the seconds
         this client must still wait (the try is not counted), else 0."""
         with self._lock:
-            left = self._locked_until.get(client, 0.0) - self._clock()
-            if left > 0:
+            left = self._left(client)
+            if left:
                 return left
-            self._locked_until.pop(client, None)
             if right:
                 self._wrong.clear(client)
             else:
                 self._count_wrong(client)
             return 0.0
+
+    def _left(self, client: str) -> float:
+        """Seconds of this client's lockout still to run (caller holds the lock); an ended
+        one is forgotten."""
+        left = self._locked_until.get(client, 0.0) - self._clock()
+        if left <= 0:
+            self._locked_until.pop(client, None)
+        return max(0.0, left)
 
     def _count_wrong(self, client: str) -> None:
         """Count a wrong PIN; the one that fills the window starts the lockout."""
@@ -285,7 +290,7 @@ def operator_required(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(*args, **kwargs)
         if request.path.startswith("/api/"):
             if request.headers.get(PIN_HEADER):  # a script sent one: say it was wrong, not missing
-                abort(401, description=f"Wrong operator PIN in the {PIN_HEADER} header.")
+                abort(401, description=WRONG_PIN_HEADER)
             abort(401, description=f"This needs the operator PIN: log in at /login, or send it in the "
                                    f"{PIN_HEADER} header.")
         return redirect(url_for("auth.login", next=_come_back_to()))

@@ -21,7 +21,7 @@ from flask import (
 
 from device.webui.archive import zip_chunks
 from device.webui.blueprints._common import kiosk, parse_page
-from device.webui.security import PIN_HEADER, is_operator, operator_required
+from device.webui.security import PIN_HEADER, WRONG_PIN_HEADER, is_operator, operator_required
 
 bp = Blueprint("gallery", __name__)
 
@@ -80,7 +80,7 @@ def download_all():
     """Every saved memoji in one ZIP (operator only): the end-of-event export."""
     if not is_operator():
         if request.headers.get(PIN_HEADER):  # a script: answered as the API answers it
-            abort(401, description=f"Wrong operator PIN in the {PIN_HEADER} header.")
+            abort(401, description=WRONG_PIN_HEADER)
         # a lapsed login: log in and come back to the gallery (back to the ZIP itself, the
         # browser would download it and stay on the login page)
         return redirect(url_for("auth.login", next=url_for("gallery.index")))
