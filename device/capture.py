@@ -150,6 +150,11 @@ def _wait_takes_timeout(camera: Any) -> bool:
         return True
 
 
+def _is_usb_camera(info: dict) -> bool:
+    """A USB webcam in global_camera_info(), told apart the way picamera2 does it: by its Id."""
+    return "/usb" in str(info.get("Id", ""))
+
+
 # libcamera format name -> the layout `_to_rgb` expects
 _PICAMERA_LAYOUTS = {"RGB888": "BGR", "BGR888": "RGB", "XRGB8888": "XBGR", "YUV420": "I420"}
 
@@ -181,16 +186,22 @@ class PiCameraSource(FrameSource):
             cameras = picamera2_class.global_camera_info()
         except Exception as error:
             raise CameraError(f"{self.name}: libcamera cannot list cameras: {error}") from error
-        if len(cameras) <= camera_num:
+        # libcamera lists USB webcams too (picamera2 sorts them last). One gives a single
+        # stream, and picamera2 reading a lores stream from it is undefined behaviour in
+        # libcamera: picamera2:N counts Pi cameras only, and webcams are WebcamSource's.
+        pi_cameras = [index for index, info in enumerate(cameras) if not _is_usb_camera(info)]
+        if len(pi_cameras) <= camera_num:
+            webcams = len(cameras) - len(pi_cameras)
+            also = f", and {webcams} USB webcam(s): use webcam:N for those" if webcams else ""
             raise CameraError(f"{self.name}: no Raspberry Pi camera connected "
-                              f"(libcamera sees {len(cameras)})")
+                              f"(libcamera sees {len(pi_cameras)}{also})")
         self.size = size
         if detect_size is not None:  # picamera2 refuses a lores stream bigger than main
             detect_size = (min(detect_size[0], size[0]), min(detect_size[1], size[1]))
         self.detect_size = detect_size
         self._camera = None
         try:
-            camera = picamera2_class(camera_num)
+            camera = picamera2_class(pi_cameras[camera_num])  # an index into that list
         except Exception as error:  # libcamera reports busy/broken cameras as RuntimeError
             raise CameraError(f"{self.name}: cannot open the camera: {error}") from error
         if not _wait_takes_timeout(camera):

@@ -36,6 +36,16 @@ def i420_with_stride(rgb_colour, width, height, stride):
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)  # (height * 3 / 2, stride)
 
 
+PI_CAMERA = {"Model": "imx708", "Id": "/base/axi/pcie@120000/rp1/i2c@88000/imx708@1a"}
+PI_CAMERA_2 = {"Model": "imx219", "Id": "/base/axi/pcie@120000/rp1/i2c@80000/imx219@10"}
+USB_WEBCAM = {"Model": "HD Webcam C525",
+              "Id": "/base/axi/pcie@120000/rp1/usb@200000-1:1.0-046d:0826"}
+
+
+class LibcameraUndefinedBehaviour(BaseException):  # noqa: N818 (not an error one can handle)
+    """What libcamera documents as undefined behaviour: a crash at best, not an exception."""
+
+
 class FakePicamera2:
     """Follows picamera2's documented API: Picamera2(camera_num), global_camera_info(),
     create_preview_configuration(main=..., lores=...), configure, start,
@@ -51,22 +61,31 @@ class FakePicamera2:
     As in libcamera, a camera is held until close(): opening it again before
     that fails as busy.
     `stalled`: the camera hangs: captures never complete.
-    `stop_hangs`: the driver itself blocks stop() until `unstall` is set."""
+    `stop_hangs`: the driver itself blocks stop() until `unstall` is set.
+    As in picamera2, global_camera_info() lists USB webcams too, after the Pi cameras
+    ("/usb" in the Id), and Picamera2(n) opens entry n of that list. A webcam gives
+    libcamera one stream: picamera2 then reads stream 1 of a one-stream configuration for
+    `lores`, undefined behaviour in libcamera, which the fake raises as an uncatchable
+    LibcameraUndefinedBehaviour."""
 
-    cameras = [{"Model": "imx708", "Num": 0}]
+    cameras = [PI_CAMERA]
     instances: list[FakePicamera2] = []
     unplugged = False
     stalled = False
     stop_hangs = False
     unstall = threading.Event()  # set to let a blocked stop() return
 
-    def __init__(self, camera_num=None):
+    def __init__(self, camera_num=0):
         if FakePicamera2.unplugged:
             raise RuntimeError("Camera __init__ sequence did not complete.")
+        info = self.global_camera_info()[camera_num]  # IndexError past the end, as there
+        camera_num = info["Num"]  # picamera2: "Get the real libcamera internal number."
         if any(not other.closed and other.camera_num == camera_num
                for other in FakePicamera2.instances):
             raise RuntimeError("Failed to acquire camera: Device or resource busy")
         self.camera_num = camera_num
+        self.model = info["Model"]
+        self.usb = "/usb" in info["Id"]
         self.config = None
         self.started = False
         self.closed = False
@@ -76,7 +95,10 @@ class FakePicamera2:
 
     @staticmethod
     def global_camera_info():
-        return list(FakePicamera2.cameras)
+        cameras = [{**info, "Num": num} for num, info in enumerate(FakePicamera2.cameras)]
+        # picamera2: "Sort alphabetically so they are deterministic, but send USB cams to
+        # the back of the class."
+        return sorted(cameras, key=lambda cam: ("/usb" not in cam["Id"], cam["Id"]), reverse=True)
 
     def create_preview_configuration(self, main=None, lores=None, queue=True, **_kwargs):
         main = {"format": "XBGR8888", "size": (640, 480), **(main or {})}
@@ -85,6 +107,8 @@ class FakePicamera2:
 
     def configure(self, config):
         assert not self.started
+        if self.usb and config.get("lores") is not None:
+            raise LibcameraUndefinedBehaviour("libcamera_config.at(1) on a one-stream config")
         self.config = config
 
     def start(self):
@@ -142,7 +166,7 @@ class FakePicamera2:
 
 @pytest.fixture
 def fake_picamera2(monkeypatch):
-    FakePicamera2.cameras = [{"Model": "imx708", "Num": 0}]
+    FakePicamera2.cameras = [PI_CAMERA]
     FakePicamera2.instances = []
     FakePicamera2.unplugged = False
     FakePicamera2.stalled = False
@@ -313,10 +337,31 @@ def test_picamera2_not_installed_says_how_to_install(monkeypatch):
 
 
 def test_second_pi_camera_by_number(fake_picamera2):
-    fake_picamera2.cameras = [{"Num": 0}, {"Num": 1}]
+    fake_picamera2.cameras = [PI_CAMERA_2, PI_CAMERA]
     with open_source("picamera2:1") as source:
         assert source.name == "picamera2:1"
-        assert fake_picamera2.instances[0].camera_num == 1
+        assert fake_picamera2.instances[0].model == "imx219"  # the second in picamera2's order
+
+
+def test_picamera2_numbers_count_pi_cameras_only(fake_picamera2):
+    """libcamera lists a USB webcam too, and may list it first: picamera2 is the Pi
+    camera whatever is plugged in, and a webcam is never opened through libcamera."""
+    fake_picamera2.cameras = [USB_WEBCAM, PI_CAMERA]
+    with open_source("picamera2") as source:
+        assert fake_picamera2.instances[0].model == "imx708"
+        assert source.read().detect is not None
+    with pytest.raises(CameraError, match=r"picamera2:1: no Raspberry Pi camera .*sees 1, "
+                                          r"and 1 USB webcam\(s\): use webcam:N"):
+        open_source("picamera2:1")
+    assert len(fake_picamera2.instances) == 1
+
+
+def test_auto_with_only_a_usb_webcam_opens_it_as_a_webcam(fake_picamera2, monkeypatch):
+    fake_picamera2.cameras = [USB_WEBCAM]
+    webcams = use_fake_webcam(monkeypatch)
+    with open_source("auto") as source:
+        assert isinstance(source, WebcamSource) and len(webcams) == 1
+    assert fake_picamera2.instances == []  # libcamera never held the webcam
 
 
 # --- auto -------------------------------------------------------------------------
