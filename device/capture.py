@@ -155,6 +155,17 @@ def _is_usb_camera(info: dict) -> bool:
     return "/usb" in str(info.get("Id", ""))
 
 
+def _with_reason(error: BaseException) -> str:
+    """The error, with the one it was raised from. picamera2 turns every failure to open
+    a camera into "Camera __init__ sequence did not complete.", raised while handling
+    the reason (libcamera's "Failed to acquire camera: Device or resource busy")."""
+    root, seen = error, {id(error)}
+    while (inner := root.__cause__ or root.__context__) is not None and id(inner) not in seen:
+        root = inner
+        seen.add(id(root))
+    return str(error) if root is error else f"{error} ({root})"
+
+
 # libcamera format name -> the layout `_to_rgb` expects
 _PICAMERA_LAYOUTS = {"RGB888": "BGR", "BGR888": "RGB", "XRGB8888": "XBGR", "YUV420": "I420"}
 
@@ -203,7 +214,8 @@ class PiCameraSource(FrameSource):
         try:
             camera = picamera2_class(pi_cameras[camera_num])  # an index into that list
         except Exception as error:  # libcamera reports busy/broken cameras as RuntimeError
-            raise CameraError(f"{self.name}: cannot open the camera: {error}") from error
+            raise CameraError(f"{self.name}: cannot open the camera: "
+                              f"{_with_reason(error)}") from error
         if not _wait_takes_timeout(camera):
             camera.close()
             raise CameraError(f"{self.name}: this picamera2 is too old (its wait() takes no "
