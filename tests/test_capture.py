@@ -38,6 +38,7 @@ def i420_with_stride(rgb_colour, width, height, stride):
 
 PI_CAMERA = {"Model": "imx708", "Id": "/base/axi/pcie@120000/rp1/i2c@88000/imx708@1a"}
 PI_CAMERA_2 = {"Model": "imx219", "Id": "/base/axi/pcie@120000/rp1/i2c@80000/imx219@10"}
+AUTOFOCUS_MODELS = {"imx708"}
 USB_WEBCAM = {"Model": "HD Webcam C525",
               "Id": "/base/axi/pcie@120000/rp1/usb@200000-1:1.0-046d:0826"}
 
@@ -103,15 +104,47 @@ class FakePicamera2:
         # the back of the class."
         return sorted(cameras, key=lambda cam: ("/usb" not in cam["Id"], cam["Id"]), reverse=True)
 
-    def create_preview_configuration(self, main=None, lores=None, queue=True, **_kwargs):
-        main = {"format": "XBGR8888", "size": (640, 480), **(main or {})}
-        return {"use_case": "preview", "main": main, "queue": queue,
-                "lores": dict(lores) if lores is not None else None}
+    @property
+    def camera_controls(self):
+        """Control name -> (min, max, default), as picamera2 gives it; only a camera with
+        a focus motor (Camera Module 3, imx708) has the Af* controls."""
+        controls = {"ExposureTime": (29, 66666666, 20000), "ScalerCrop": (None, None, None)}
+        if self.model in AUTOFOCUS_MODELS:
+            controls |= {"AfMode": (0, 2, 0), "LensPosition": (0.0, 15.0, 1.0)}
+        return controls
+
+    def create_preview_configuration(self, main={}, lores=None, raw={}, transform=None,  # noqa: B006
+                                     colour_space=None, buffer_count=4, controls={},  # noqa: B006
+                                     display="main", encode="main", queue=True, sensor={},  # noqa: B006
+                                     use_case="preview"):
+        """picamera2's signature and defaults; stream keys checked, sizes made even."""
+        def stream(defaults, updates):
+            if updates is None:
+                return None
+            bad = set(updates) - {"format", "size", "stride", "preserve_ar"}
+            if bad:
+                raise ValueError(f"Bad key {bad.pop()!r}")
+            config = {**defaults, **updates}
+            width, height = config["size"]
+            config["size"] = (width - width % 2, height - height % 2)
+            return config
+
+        main = stream({"format": "XBGR8888", "size": (640, 480)}, main)
+        return {"use_case": use_case, "buffer_count": buffer_count, "queue": queue,
+                "main": main, "lores": stream({"format": "YUV420", "size": main["size"]}, lores),
+                "controls": dict(controls), "display": display, "encode": encode}
 
     def configure(self, config):
         assert not self.started
         if self.usb and config.get("lores") is not None:
             raise LibcameraUndefinedBehaviour("libcamera_config.at(1) on a one-stream config")
+        lores = config.get("lores")
+        if lores is not None and any(small > big for small, big in
+                                     zip(lores["size"], config["main"]["size"], strict=True)):
+            raise RuntimeError("lores stream dimensions may not exceed main stream")
+        for name in config["controls"]:
+            if name not in self.camera_controls:  # picamera2's Controls refuses it
+                raise RuntimeError(f"Control {name} is not advertised by libcamera")
         self.config = config
 
     def start(self):
