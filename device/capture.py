@@ -166,6 +166,18 @@ def _with_reason(error: BaseException) -> str:
     return str(error) if root is error else f"{error} ({root})"
 
 
+def _autofocus_controls(camera: Any) -> dict:
+    """Continuous autofocus on a camera with a focus motor (Camera Module 3), none on one
+    without (a control a camera does not advertise fails its configuration). picamera2,
+    unlike rpicam-apps, starts such a camera in manual focus, the lens at its default
+    distance, whoever stands in front of it."""
+    if "AfMode" not in camera.camera_controls:
+        return {}
+    from libcamera import controls  # apt's python3-libcamera, which picamera2 itself uses
+
+    return {"AfMode": controls.AfModeEnum.Continuous}
+
+
 # libcamera format name -> the layout `_to_rgb` expects
 _PICAMERA_LAYOUTS = {"RGB888": "BGR", "BGR888": "RGB", "XRGB8888": "XBGR", "YUV420": "I420"}
 
@@ -227,7 +239,8 @@ class PiCameraSource(FrameSource):
                 streams["lores"] = {"size": tuple(detect_size), "format": self.LORES_FORMAT}
             # queue=False: a capture waits for a frame that starts after it, so the
             # loop never gets a buffered frame from before it last looked.
-            config = camera.create_preview_configuration(**streams, queue=False)
+            config = camera.create_preview_configuration(
+                **streams, queue=False, controls=_autofocus_controls(camera))
             camera.configure(config)
             camera.start()
         except Exception as error:

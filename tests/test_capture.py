@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
+import types
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -39,6 +41,7 @@ def i420_with_stride(rgb_colour, width, height, stride):
 PI_CAMERA = {"Model": "imx708", "Id": "/base/axi/pcie@120000/rp1/i2c@88000/imx708@1a"}
 PI_CAMERA_2 = {"Model": "imx219", "Id": "/base/axi/pcie@120000/rp1/i2c@80000/imx219@10"}
 AUTOFOCUS_MODELS = {"imx708"}
+AF_MODE_CONTINUOUS = 2  # libcamera.controls.AfModeEnum.Continuous
 USB_WEBCAM = {"Model": "HD Webcam C525",
               "Id": "/base/axi/pcie@120000/rp1/usb@200000-1:1.0-046d:0826"}
 
@@ -209,6 +212,10 @@ def fake_picamera2(monkeypatch):
     FakePicamera2.stop_hangs = False
     FakePicamera2.unstall = threading.Event()
     monkeypatch.setattr(capture, "_import_picamera2", lambda: FakePicamera2)
+    # picamera2's own libcamera bindings (python3-libcamera), as far as the booth uses them
+    af_modes = types.SimpleNamespace(Manual=0, Auto=1, Continuous=AF_MODE_CONTINUOUS)
+    monkeypatch.setitem(sys.modules, "libcamera", types.SimpleNamespace(
+        controls=types.SimpleNamespace(AfModeEnum=af_modes)))
     yield FakePicamera2
     FakePicamera2.unstall.set()  # free any stop() a test left blocked
     for camera in FakePicamera2.instances:
@@ -281,6 +288,21 @@ def test_picamera2_gives_rgb_main_and_lores_from_one_request(fake_picamera2):
     assert frame.detect.shape == (240, 320, 3)  # stride padding cropped
     assert np.abs(frame.detect[120, 160].astype(int) - RGB_LORES).max() <= 3
     assert camera.closed
+
+
+def test_picamera2_camera_module_3_focuses_continuously(fake_picamera2):
+    """picamera2 starts a Camera Module 3 in manual focus, the lens at its default
+    distance: the booth asks for continuous autofocus, as rpicam-apps does by default."""
+    with open_source("picamera2") as source:
+        assert fake_picamera2.instances[0].config["controls"] == {"AfMode": AF_MODE_CONTINUOUS}
+        assert source.read() is not None
+
+
+def test_picamera2_without_a_focus_motor_asks_for_no_autofocus(fake_picamera2):
+    fake_picamera2.cameras = [PI_CAMERA_2]  # Camera Module 2: fixed focus, no AfMode
+    with open_source("picamera2") as source:
+        assert fake_picamera2.instances[0].config["controls"] == {}
+        assert source.read() is not None
 
 
 def test_picamera2_unplugged_mid_run_is_camera_lost_and_reopens(fake_picamera2):
