@@ -242,6 +242,8 @@ class PiCameraSource(FrameSource):
             config = camera.create_preview_configuration(
                 **streams, queue=False, controls=_autofocus_controls(camera))
             camera.configure(config)
+            if detect_size is not None:  # as picamera2 made it (even) and libcamera took it
+                self.detect_size = tuple(camera.stream_configuration("lores")["size"])
             camera.start()
         except Exception as error:
             camera.close()

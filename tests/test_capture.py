@@ -150,6 +150,9 @@ class FakePicamera2:
                 raise RuntimeError(f"Control {name} is not advertised by libcamera")
         self.config = config
 
+    def stream_configuration(self, name="main"):
+        return self.config[name]
+
     def start(self):
         assert self.config is not None, "configure() before start()"
         self.started = True
@@ -345,6 +348,15 @@ def test_picamera2_detection_stream_never_exceeds_the_main_one(fake_picamera2):
         camera = fake_picamera2.instances[0]
         assert camera.config["lores"]["size"] == (256, 192)
         assert source.read().detect.shape == (192, 256, 3)
+
+
+def test_picamera2_odd_detection_width_is_cropped_as_configured(fake_picamera2):
+    """picamera2 makes stream sizes even: the detection image is cropped from the
+    padded rows at the width it really has, not the odd one asked for."""
+    with open_source("picamera2", detect_size=(321, 241)) as source:
+        detect = source.read().detect
+    assert detect.shape == (240, 320, 3)
+    assert np.abs(detect[:, -1].astype(int) - RGB_LORES).max() <= 3  # no padding column
 
 
 def test_picamera2_camera_is_busy_until_closed(fake_picamera2):
