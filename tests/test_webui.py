@@ -1064,6 +1064,19 @@ def test_a_login_survives_a_restart(make_app):
     assert response.status_code == 200
 
 
+def test_a_new_pin_ends_the_logins_made_with_the_old_one(make_app):
+    """The operator's way to shut out a phone that learned the PIN (or a copied cookie):
+    set a new PIN and restart."""
+    client = make_app(pin=PIN).test_client()
+    client.post("/login", data={"pin": PIN, "csrf_token": csrf_of(client, "/login")})
+    cookie = client.get_cookie("session")
+    again = make_app(pin="97531").test_client()
+    again.set_cookie("session", cookie.value)
+    response = again.put("/api/look", json={"hair_color": "RED"}, headers=browser_headers(again))
+    assert response.status_code == 401
+    assert "Operator log in" in again.get("/look").get_data(as_text=True)
+
+
 # ---------------------------------------------------------------- the server
 
 

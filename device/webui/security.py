@@ -1,8 +1,10 @@
 """The operator PIN, cross-site request forgery protection, the session key and safe headers.
 
 - PIN (`web.pin`): when set, changing the look, capturing and deleting need
-  it; a login stores `operator` in the signed session cookie, and API clients
-  may send it in the `X-Booth-Pin` header instead. Viewing and downloading
+  it; a login stores a mark of the PIN (keyed with the session key, so the
+  readable cookie tells nothing about it) in the signed session cookie, so a
+  new PIN ends every login made with the old one; API clients may send it in
+  the `X-Booth-Pin` header instead. Viewing and downloading
   never need it. Five wrong PINs from one client within five minutes lock it
   out for five minutes from the fifth (429, with Retry-After).
 - CSRF: every state-changing request from a browser carries the per-session
@@ -272,11 +274,26 @@ def pin_from_header_ok() -> bool:
     return g.pin_header_ok
 
 
+def operator_mark() -> str:
+    """What a login keeps in the session: the PIN keyed with the session key. The cookie is
+    signed, not encrypted, so it must not carry the PIN itself, nor a plain hash of it."""
+    key = current_app.secret_key
+    key = key if isinstance(key, bytes) else str(key).encode()
+    pin = str(current_app.config.get("OPERATOR_PIN") or "")
+    return hmac.new(key, b"operator-pin:" + pin.encode(), "sha256").hexdigest()
+
+
+def logged_in() -> bool:
+    """Did this session log in with the PIN now set (not an earlier one)?"""
+    mark = session.get("operator")
+    return isinstance(mark, str) and _same(mark, operator_mark())
+
+
 def is_operator() -> bool:
     """May this request change things? Always, when no PIN is set."""
     if not pin_configured():
         return True
-    if session.get("operator"):
+    if logged_in():
         return True
     return bool(request.headers.get(PIN_HEADER)) and pin_from_header_ok()
 
@@ -392,6 +409,6 @@ def install_security(app: Flask) -> None:
     app.after_request(_security_headers)
     app.jinja_env.globals.update(
         csrf_token=csrf_token,
-        is_operator=lambda: not pin_configured() or bool(session.get("operator")),
+        is_operator=lambda: not pin_configured() or logged_in(),
         pin_configured=pin_configured,
     )

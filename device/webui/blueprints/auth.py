@@ -8,6 +8,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 
 from device.webui.security import (
     check_pin,
+    operator_mark,
     pin_configured,
     pin_locked_for,
     safe_next,
@@ -29,7 +30,7 @@ def login():
             csrf = session.get("csrf")
             session.clear()  # a fresh session on privilege change
             session.permanent = True
-            session["operator"] = True
+            session["operator"] = operator_mark()
             if csrf:
                 session["csrf"] = csrf
             return redirect(target, code=303)
