@@ -893,6 +893,26 @@ def test_a_pin_lockout_lasts_five_minutes_from_the_pin_that_started_it(make_app)
     assert log_in(PIN) == 303
 
 
+def test_a_guest_taking_address_after_address_cannot_try_every_pin(make_app):
+    """Five wrong PINs lock one address out, but a phone on the venue's network may take
+    another address for each five: twenty from all addresses together lock out everyone
+    (a logged-in operator stays logged in)."""
+    app = make_app(pin=PIN)
+    operator = app.test_client()
+    operator.post("/login", data={"pin": PIN, "csrf_token": csrf_of(operator, "/login")})
+    script = app.test_client(use_cookies=False)
+
+    def try_pin(pin, address):
+        return script.put("/api/look", json={}, headers={"X-Booth-Pin": pin},
+                          environ_base={"REMOTE_ADDR": address}).status_code
+
+    answers = [try_pin(f"{guess:04d}", f"10.0.0.{10 + guess // 5}") for guess in range(20)]
+    assert answers == [401] * 20
+    assert try_pin(PIN, "10.0.0.99") == 429
+    headers = browser_headers(operator)
+    assert operator.put("/api/look", json={"hair_color": "RED"}, headers=headers).status_code == 200
+
+
 def test_wrong_pins_spread_over_more_than_five_minutes_lock_nobody_out(make_app):
     from device.webui.security import PinLockout
 

@@ -6,7 +6,9 @@
   new PIN ends every login made with the old one; API clients may send it in
   the `X-Booth-Pin` header instead. Viewing and downloading
   never need it. Five wrong PINs from one client within five minutes lock it
-  out for five minutes from the fifth (429, with Retry-After).
+  out for five minutes from the fifth (429, with Retry-After); twenty from all
+  clients together lock every client out the same way, since a guest may take
+  address after address on the venue's network (logged-in phones stay in).
 - CSRF: every state-changing request from a browser carries the per-session
   token that the pages put in `<meta name="csrf-token">` (the JS sends it as
   `X-CSRF-Token`, forms as the field `csrf_token`). A script on the LAN
@@ -51,6 +53,7 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_WRONG_PINS = 5
+MAX_WRONG_PINS_ALL = 20
 WRONG_PIN_WINDOW_S = 300.0
 PIN_LOCKOUT_S = 300.0
 # Each saved photo pushes the oldest memoji out once the gallery holds storage.keep:
@@ -180,13 +183,17 @@ class ClientWindow:
 
 class PinLockout:
     """Wrong PINs per client: `limit` of them within `window_s` lock that client out for
-    `lock_s` from the last of them, whenever the first was."""
+    `lock_s` from the last of them, whenever the first was; `limit_all` of them from all
+    clients together lock out every client the same way."""
+
+    EVERYONE = "*"  # not an address
 
     def __init__(self, limit: int, window_s: float, lock_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *, limit_all: int | None = None) -> None:
         self.lock_s = lock_s
         self._clock = clock
         self._wrong = ClientWindow(limit, window_s, clock)
+        self._wrong_all = ClientWindow(limit_all, window_s, clock) if limit_all else None
         self._locked_until: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -210,19 +217,25 @@ class PinLockout:
             return 0.0
 
     def _left(self, client: str) -> float:
-        """Seconds of this client's lockout still to run (caller holds the lock); an ended
-        one is forgotten."""
-        left = self._locked_until.get(client, 0.0) - self._clock()
-        if left <= 0:
-            self._locked_until.pop(client, None)
-        return max(0.0, left)
+        """Seconds of this client's lockout, or everyone's, still to run (caller holds the
+        lock); an ended one is forgotten."""
+        lefts = [0.0]
+        for who in (client, self.EVERYONE):
+            left = self._locked_until.get(who, 0.0) - self._clock()
+            if left <= 0:
+                self._locked_until.pop(who, None)
+            lefts.append(left)
+        return max(lefts)
 
     def _count_wrong(self, client: str) -> None:
-        """Count a wrong PIN; the one that fills the window starts the lockout."""
-        self._wrong.add(client)
-        if self._wrong.full(client):
-            self._wrong.clear(client)
-            self._locked_until[client] = self._clock() + self.lock_s
+        """Count a wrong PIN; the one that fills a window starts that lockout."""
+        for window, who in ((self._wrong, client), (self._wrong_all, self.EVERYONE)):
+            if window is None:
+                continue
+            window.add(who)
+            if window.full(who):
+                window.clear(who)
+                self._locked_until[who] = self._clock() + self.lock_s
 
 
 def wait_in_words(seconds: float) -> str:
@@ -399,8 +412,10 @@ def _security_headers(response: Any) -> Any:
 
 def install_security(app: Flask) -> None:
     """Host and CSRF checks before every request, safe headers after, and template helpers."""
-    # After MAX_WRONG_PINS wrong PINs in the window a client is refused for PIN_LOCKOUT_S.
-    app.extensions["wrong_pins"] = PinLockout(MAX_WRONG_PINS, WRONG_PIN_WINDOW_S, PIN_LOCKOUT_S)
+    # After MAX_WRONG_PINS wrong PINs in the window a client is refused for PIN_LOCKOUT_S,
+    # and after MAX_WRONG_PINS_ALL from all clients, everyone is.
+    app.extensions["wrong_pins"] = PinLockout(MAX_WRONG_PINS, WRONG_PIN_WINDOW_S, PIN_LOCKOUT_S,
+                                              limit_all=MAX_WRONG_PINS_ALL)
     app.extensions["photo_window"] = ClientWindow(MAX_PHOTOS_PER_CLIENT, PHOTO_WINDOW_S)
     app.extensions["allowed_hosts"] = allowed_host_names(app.config.get("PUBLIC_URL", ""),
                                                          app.config.get("LISTEN_HOST", ""))
