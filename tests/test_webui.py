@@ -659,6 +659,16 @@ def bmp_header_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def hdr_claiming(width: int, height: int) -> bytes:
+    """A Radiance HDR of one grey, run-length coded: a few bytes a row, whatever its width.
+    OpenCV decodes it; neither its header nor Pillow tell its size."""
+    row = bytes([2, 2, width >> 8, width & 0xFF])
+    for value in (100, 100, 100, 128):  # R, G, B, shared exponent
+        runs = [min(127, width - start) for start in range(0, width, 127)]
+        row += b"".join(bytes([128 + run, value]) for run in runs)
+    return b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n" + f"-Y {height} +X {width}\n".encode() + row * height
+
+
 @pytest.mark.parametrize("data, status, words", [
     (b"", 400, "empty"),
     (b"this is not an image at all", 400, "not an image"),
@@ -666,6 +676,7 @@ def bmp_header_claiming(width: int, height: int) -> bytes:
     (png_header_claiming(30000, 30000), 413, "too many pixels"),
     (bmp_header_claiming(30000, 30000), 413, "too many pixels"),
     (bmp_header_claiming(7000, 7000), 413, "too many pixels"),
+    (hdr_claiming(7000, 6000), 400, "not an image"),  # 42 MP in 3 MB: 1 GB decoded
     (jpeg_of(np.zeros((120, 160, 3), np.uint8)), 422, "No face found"),
 ])
 def test_photo_upload_bad_input(client, data, status, words):

@@ -2,7 +2,8 @@
 
 The same analysis path as the live loop (`Analyser`): the largest face wins.
 Uploads are checked before any pixel is decoded: a small file can claim a
-huge image, and decoding that would exhaust a Raspberry Pi's memory.
+huge image, and decoding that would exhaust a Raspberry Pi's memory; one
+whose size cannot be read from its header is refused.
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ def decode_photo(data: bytes) -> np.ndarray:
     if not data:
         raise UploadError(400, "The upload is empty: choose a photo (JPEG or PNG).")
     size = image_size(data) or _other_format_size(data)
-    if size is not None and size[0] * size[1] > MAX_PIXELS:
+    if size is None:  # OpenCV reads more formats, e.g. Radiance HDR, whose runs can claim gigapixels
+        raise UploadError(400, "The upload is not an image the booth can read: send a JPEG or PNG photo.")
+    if size[0] * size[1] > MAX_PIXELS:
         raise UploadError(413, f"The photo has too many pixels ({size[0]}x{size[1]}); "
                                f"send one of at most {MAX_PIXELS // 1_000_000} megapixels.")
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
