@@ -685,6 +685,33 @@ def test_photo_upload_bad_input(client, data, status, words):
     assert words in response.get_json()["error"]
 
 
+def test_only_two_photos_are_decoded_at_once(monkeypatch):
+    """A big photo takes some 200 MB while it is decoded; eight workers decoding at once
+    could take a Pi's memory, and any guest may send them."""
+    from device.webui import photos
+
+    decoding, most = [], []
+    lock = threading.Lock()
+    real_imdecode = cv2.imdecode
+
+    def slow_imdecode(*args):
+        with lock:
+            decoding.append(1)
+            most.append(len(decoding))
+        threading.Event().wait(0.05)
+        with lock:
+            decoding.pop()
+        return real_imdecode(*args)
+
+    monkeypatch.setattr(photos.cv2, "imdecode", slow_imdecode)
+    threads = [threading.Thread(target=photos.decode_photo, args=(bright_photo(),)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(most) == 8 and max(most) == 2
+
+
 def test_photo_upload_without_the_field_is_400(client):
     response = client.post("/api/photo", data={"picture": "x"}, headers=browser_headers(client))
     assert response.status_code == 400

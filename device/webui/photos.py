@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,9 @@ from device.gallery import SAVED_PX, Entry
 
 MAX_PIXELS = 40_000_000  # a 48 MP phone photo is larger: it gets a clear message
 ANALYSE_MAX_SIDE = 1280  # the detector works at 128 px; more only costs time
+# A photo of MAX_PIXELS takes some 200 MB while it is decoded, and the page's 8 workers
+# could decode 8 at once: well over a gigabyte, from any guest, with no PIN. Two at a time.
+DECODE_SLOTS = threading.BoundedSemaphore(2)
 
 
 class UploadError(ValueError):
@@ -90,12 +94,13 @@ def decode_photo(data: bytes) -> np.ndarray:
     if size[0] * size[1] > MAX_PIXELS:
         raise UploadError(413, f"The photo has too many pixels ({size[0]}x{size[1]}); "
                                f"send one of at most {MAX_PIXELS // 1_000_000} megapixels.")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None or bgr.size == 0:
-        raise UploadError(400, "The upload is not an image the booth can read: send a JPEG or PNG photo.")
-    scale = ANALYSE_MAX_SIDE / max(bgr.shape[:2])
-    if scale < 1:
-        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    with DECODE_SLOTS:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None or bgr.size == 0:
+            raise UploadError(400, "The upload is not an image the booth can read: send a JPEG or PNG photo.")
+        scale = ANALYSE_MAX_SIDE / max(bgr.shape[:2])
+        if scale < 1:  # the full-size image is let go before the next decode starts
+            bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
