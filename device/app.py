@@ -397,7 +397,8 @@ class Booth:
         if source is None:
             camera = self.config.camera
             return lambda: open_source(camera.source, width=camera.width, height=camera.height,
-                                       detect_size=(camera.detect_width, camera.detect_height))
+                                       detect_size=(camera.detect_width, camera.detect_height),
+                                       fps=camera.fps)
         if callable(source) and not hasattr(source, "read"):
             return source
         return None

@@ -30,6 +30,9 @@ WEBCAM_FIRST_FRAME_S = 3.0  # how long a webcam may take to deliver its first fr
 WEBCAM_FAILED_READS = 10  # consecutive failed reads that mean the webcam is gone
 WEBCAM_CLOSE_S = 2.0  # how long close() waits for the grabber to let go of the webcam
 PICAMERA_FRAME_TIMEOUT_S = 2.0  # a Pi camera frame later than this means the camera hung
+# The slowest frame picamera2's preview allows by default (12 fps), kept so that a dim room
+# still gets long exposures; only the fastest is capped, by `camera.fps`.
+PICAMERA_LONGEST_FRAME_US = 83333
 
 
 class CameraError(RuntimeError):
@@ -166,6 +169,14 @@ def _with_reason(error: BaseException) -> str:
     return str(error) if root is error else f"{error} ({root})"
 
 
+def _frame_rate_controls(fps: int) -> dict:
+    """At most `fps` frames a second. picamera2's preview lets a sensor run as fast as it
+    can (a Camera Module 2 at 640x480 can send over 200 a second), and every frame costs
+    CPU in its event loop while the booth reads only the newest."""
+    shortest = round(1_000_000 / fps)
+    return {"FrameDurationLimits": (shortest, max(shortest, PICAMERA_LONGEST_FRAME_US))}
+
+
 def _autofocus_controls(camera: Any) -> dict:
     """Continuous autofocus on a camera with a focus motor (Camera Module 3), none on one
     without (a control a camera does not advertise fails its configuration). picamera2,
@@ -191,9 +202,9 @@ class PiCameraSource(FrameSource):
 
     def __init__(self, camera_num: int = 0, size: tuple[int, int] = (640, 480),
                  detect_size: tuple[int, int] | None = (320, 240),
-                 frame_timeout: float = PICAMERA_FRAME_TIMEOUT_S):
+                 frame_timeout: float = PICAMERA_FRAME_TIMEOUT_S, fps: int = 30):
         """frame_timeout: seconds a read (and close) may wait on the camera before
-        it counts as hung (cable pulled, driver stall)."""
+        it counts as hung (cable pulled, driver stall); fps: the most frames a second."""
         self.name = "picamera2" if camera_num == 0 else f"picamera2:{camera_num}"
         self.frame_timeout = frame_timeout
         try:
@@ -240,7 +251,8 @@ class PiCameraSource(FrameSource):
             # queue=False: a capture waits for a frame that starts after it, so the
             # loop never gets a buffered frame from before it last looked.
             config = camera.create_preview_configuration(
-                **streams, queue=False, controls=_autofocus_controls(camera))
+                **streams, queue=False,
+                controls=_frame_rate_controls(fps) | _autofocus_controls(camera))
             camera.configure(config)
             if detect_size is not None:  # as picamera2 made it (even) and libcamera took it
                 self.detect_size = tuple(camera.stream_configuration("lores")["size"])
@@ -327,8 +339,9 @@ class WebcamSource(FrameSource):
     """
 
     def __init__(self, index: int = 0, size: tuple[int, int] = (640, 480),
-                 close_timeout: float = WEBCAM_CLOSE_S):
-        """close_timeout: how long close() waits for a grabber stuck in the driver."""
+                 close_timeout: float = WEBCAM_CLOSE_S, fps: int = 30):
+        """close_timeout: how long close() waits for a grabber stuck in the driver;
+        fps: the most frames a second to ask for (a webcam may offer only fewer)."""
         self.name = f"webcam:{index}"
         self.size = size
         self.close_timeout = close_timeout
@@ -340,6 +353,7 @@ class WebcamSource(FrameSource):
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        capture.set(cv2.CAP_PROP_FPS, fps)
         self._lock = threading.Condition()
         self._latest: tuple[np.ndarray, float] | None = None
         self._fresh = False
@@ -540,7 +554,7 @@ def names_a_camera(spec: str) -> bool:
 
 
 def open_source(spec: str, *, width: int = 640, height: int = 480,
-                detect_size: tuple[int, int] | None = (320, 240)) -> FrameSource:
+                detect_size: tuple[int, int] | None = (320, 240), fps: int = 30) -> FrameSource:
     """Open a source by name: `auto`, `picamera2[:N]`, `webcam[:N]`, or a path to replay.
 
     `auto` tries the Pi camera, then webcam 0, and raises NoCameraError naming
@@ -551,8 +565,8 @@ def open_source(spec: str, *, width: int = 640, height: int = 480,
     spec = spec.strip()
     if spec == "auto":
         tried, reasons = [], []
-        for name, opener in (("picamera2", lambda: PiCameraSource(0, size, detect_size)),
-                             ("webcam:0", lambda: WebcamSource(0, size))):
+        for name, opener in (("picamera2", lambda: PiCameraSource(0, size, detect_size, fps=fps)),
+                             ("webcam:0", lambda: WebcamSource(0, size, fps=fps))):
             try:
                 return opener()
             except CameraError as error:
@@ -562,9 +576,9 @@ def open_source(spec: str, *, width: int = 640, height: int = 480,
         raise NoCameraError(tried, reasons)
     camera = names_a_camera(spec)
     if camera and spec.startswith("picamera2"):
-        return PiCameraSource(_parse_index(spec, "picamera2"), size, detect_size)
+        return PiCameraSource(_parse_index(spec, "picamera2"), size, detect_size, fps=fps)
     if camera and spec.startswith("webcam"):
-        return WebcamSource(_parse_index(spec, "webcam"), size)
+        return WebcamSource(_parse_index(spec, "webcam"), size, fps=fps)
     path = Path(spec).expanduser()
     if not path.exists():
         raise CameraError(f"camera source {spec!r}: no such file or folder "

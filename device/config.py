@@ -152,6 +152,9 @@ SETTINGS: list[Setting] = [
             "width of the small (detection) stream on the Pi camera, pixels (at most camera.width)", check=_between(16, 4096)),
     Setting("camera", "detect_height", int, 240,
             "height of the small (detection) stream on the Pi camera, pixels (at most camera.height)", check=_between(16, 4096)),
+    Setting("camera", "fps", int, 30,
+            "the most frames a second the camera sends (Pi camera, webcam); more than the "
+            "screen shows only costs CPU", check=_between(1, 120)),
     # display
     Setting("display", "mode", str, "auto",
             "auto: fullscreen on a console, a window on a desktop, none without a display "

@@ -218,6 +218,15 @@ class RecordingAnalyser:
         return results
 
 
+def test_camera_is_opened_with_the_camera_settings(tmp_path, monkeypatch):
+    config = make_config(tmp_path, camera__source="webcam:1", camera__width=800, camera__height=600,
+                         camera__detect_width=400, camera__detect_height=300, camera__fps=20)
+    opened = []
+    monkeypatch.setattr(app, "open_source", lambda spec, **options: opened.append((spec, options)))
+    make_booth(config)._opener()()
+    assert opened == [("webcam:1", {"width": 800, "height": 600, "detect_size": (400, 300), "fps": 20})]
+
+
 def test_loop_on_real_faces_finds_the_expected_labels(tmp_path, replay_dir, face_detector,
                                                       expression_model, caplog):
     config = make_config(tmp_path, camera__source=str(replay_dir))

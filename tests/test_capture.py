@@ -111,7 +111,8 @@ class FakePicamera2:
     def camera_controls(self):
         """Control name -> (min, max, default), as picamera2 gives it; only a camera with
         a focus motor (Camera Module 3, imx708) has the Af* controls."""
-        controls = {"ExposureTime": (29, 66666666, 20000), "ScalerCrop": (None, None, None)}
+        controls = {"ExposureTime": (29, 66666666, 20000), "ScalerCrop": (None, None, None),
+                    "FrameDurationLimits": (4857, 2000000, 33333)}
         if self.model in AUTOFOCUS_MODELS:
             controls |= {"AfMode": (0, 2, 0), "LensPosition": (0.0, 15.0, 1.0)}
         return controls
@@ -297,15 +298,31 @@ def test_picamera2_camera_module_3_focuses_continuously(fake_picamera2):
     """picamera2 starts a Camera Module 3 in manual focus, the lens at its default
     distance: the booth asks for continuous autofocus, as rpicam-apps does by default."""
     with open_source("picamera2") as source:
-        assert fake_picamera2.instances[0].config["controls"] == {"AfMode": AF_MODE_CONTINUOUS}
+        assert fake_picamera2.instances[0].config["controls"]["AfMode"] == AF_MODE_CONTINUOUS
         assert source.read() is not None
 
 
 def test_picamera2_without_a_focus_motor_asks_for_no_autofocus(fake_picamera2):
     fake_picamera2.cameras = [PI_CAMERA_2]  # Camera Module 2: fixed focus, no AfMode
     with open_source("picamera2") as source:
-        assert fake_picamera2.instances[0].config["controls"] == {}
+        assert "AfMode" not in fake_picamera2.instances[0].config["controls"]
         assert source.read() is not None
+
+
+@pytest.mark.parametrize(("fps", "limits"), [(30, (33333, 83333)), (60, (16667, 83333)),
+                                             (5, (200000, 200000))])
+def test_picamera2_frame_rate_is_capped_at_camera_fps(fake_picamera2, fps, limits):
+    """picamera2's preview runs a sensor as fast as it can; the booth caps the fastest
+    frame at camera.fps and keeps picamera2's slowest (12 fps) for dim rooms."""
+    with open_source("picamera2", fps=fps) as source:
+        assert fake_picamera2.instances[0].config["controls"]["FrameDurationLimits"] == limits
+        assert source.read() is not None
+
+
+def test_webcam_is_asked_for_camera_fps(monkeypatch):
+    made = use_fake_webcam(monkeypatch)
+    with open_source("webcam", fps=15):
+        assert made[0].props[cv2.CAP_PROP_FPS] == 15
 
 
 def test_picamera2_unplugged_mid_run_is_camera_lost_and_reopens(fake_picamera2):
