@@ -4,7 +4,9 @@ Each saved memoji is one PNG whose text chunks hold the expression, score,
 time and look, so the folder is the whole database: copy it anywhere and
 nothing is lost. Names are time-sortable and unique
 (``memoji-20261124-081502-123456-happy.png``, UTC); an optional camera photo
-sits beside it (``...-happy-photo.jpg``). Every write is atomic
+sits beside it (``...-happy-photo.jpg``), and the small copy the web page's grid
+shows, once a phone has asked for it, in the hidden ``.thumbs/`` (a cache: delete
+it at will). Every write is atomic
 (``storage.py``); a full disk raises ``StorageFullError`` and leaves nothing
 half-written.
 """
@@ -12,6 +14,7 @@ half-written.
 from __future__ import annotations
 
 import errno
+import io
 import json
 import logging
 import os
@@ -19,7 +22,7 @@ import re
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,12 +36,17 @@ from device.avatar import DEFAULT_LOOK, Look, LookError
 from device.labels import EXPRESSIONS
 from device.storage import atomic_write_bytes, atomic_write_text
 
-__all__ = ["SAVED_PX", "Entry", "Gallery", "LookStore", "StorageFullError", "add_png_text", "read_png_text"]
+__all__ = ["SAVED_PX", "THUMB_PX", "Entry", "Gallery", "LookStore", "StorageFullError", "add_png_text",
+           "read_png_text"]
 
 log = logging.getLogger(__name__)
 
 # Pixels of every saved memoji PNG, from the button or from a phone's photo alike.
 SAVED_PX = 1024
+# Pixels of the copy the web page's grid shows: its cells are 143 to 208 CSS pixels wide on
+# a phone (198 on a 430-pixel-wide one, whose screen has 3 pixels to each), so this is sharp there.
+THUMB_PX = 600
+_THUMBS = ".thumbs"  # hidden, and no memoji's name: never listed, never in the ZIP
 
 _NAME = re.compile(r"memoji-(\d{8}-\d{6}-\d{6})-([a-z]+)(\.png|-photo\.jpg)")
 _TIME_FORMAT = "%Y%m%d-%H%M%S-%f"
@@ -98,9 +106,21 @@ def add_png_text(png: bytes, text: Mapping[str, str]) -> bytes:
 
 def read_png_text(data: bytes) -> dict[str, str]:
     """The tEXt/iTXt/zTXt chunks of a PNG; ValueError if it is not a sound PNG up to its image data."""
+    text: dict[str, str] = {}
+    for kind, body in _png_chunks(data):
+        if kind in (b"tEXt", b"zTXt", b"iTXt"):
+            key, value = _decode_text_chunk(kind, body)
+            text[key] = value
+        elif kind in (b"IDAT", b"IEND"):
+            return text  # metadata we write always precedes the image data
+    raise ValueError("truncated PNG")
+
+
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Each chunk's kind and body, in order, its CRC checked, until the data ends;
+    ValueError for data that is no PNG or a damaged chunk."""
     if not data.startswith(_PNG_SIGNATURE):
         raise ValueError("not a PNG file")
-    text: dict[str, str] = {}
     offset = len(_PNG_SIGNATURE)
     while offset + 12 <= len(data):
         (length,) = struct.unpack(">I", data[offset : offset + 4])
@@ -113,13 +133,8 @@ def read_png_text(data: bytes) -> dict[str, str]:
             or struct.unpack(">I", crc)[0] != zlib.crc32(kind + body)
         ):
             raise ValueError(f"damaged {kind!r} chunk")
-        if kind in (b"tEXt", b"zTXt", b"iTXt"):
-            key, value = _decode_text_chunk(kind, body)
-            text[key] = value
-        elif kind in (b"IDAT", b"IEND"):
-            return text  # metadata we write always precedes the image data
+        yield kind, body
         offset += 12 + length
-    raise ValueError("truncated PNG")
 
 
 def _decode_text_chunk(kind: bytes, body: bytes) -> tuple[str, str]:
@@ -156,6 +171,9 @@ class Gallery:
         self._lock = threading.Lock()
         self._cache: dict[str, Entry] = {}  # saved files never change, so metadata is read once
         self._skipped: set[str] = set()
+        # Thumbnails are drawn one at a time: the kiosk's loop shares the Pi's cores, and
+        # two phones opening the same page draw each one once.
+        self._drawing = threading.Lock()
 
     # -- writing
 
@@ -285,10 +303,35 @@ class Gallery:
             raise KeyError(name)
         return path
 
+    def thumb_of(self, name: str) -> Path:
+        """The file of a memoji's thumbnail (THUMB_PX square, in ``.thumbs/``), drawn from
+        the memoji on first use and again when it is missing or damaged. KeyError for
+        anything but a memoji's name; ValueError when the memoji cannot be read; OSError
+        (StorageFullError) when the thumbnail cannot be written."""
+        if not _is_memoji(name):
+            raise KeyError(name)
+        source, thumb = self.path_of(name), self.folder / _THUMBS / name
+        if _is_thumb(thumb):
+            return thumb
+        with self._drawing:
+            if _is_thumb(thumb):  # drawn by a request that held the lock before this one
+                return thumb
+            try:
+                data = _thumbnail_png(source.read_bytes(), THUMB_PX)
+            except FileNotFoundError:
+                raise KeyError(name) from None
+            thumb.parent.mkdir(exist_ok=True)
+            self._write(f"{_THUMBS}/{name}", data)
+        if not source.is_file():
+            # Deleted while drawn (here, or by the kiosk's process): the memoji goes before
+            # its thumbnail, so either that removal or this one catches the new file.
+            thumb.unlink(missing_ok=True)
+            raise KeyError(name)
+        return thumb
+
     def delete(self, name: str) -> None:
-        """Remove a memoji and its photo; KeyError if there is no such memoji."""
-        match = _NAME.fullmatch(name) if isinstance(name, str) else None
-        if match is None or match.group(3) != ".png":
+        """Remove a memoji, its photo and its thumbnail; KeyError if there is no such memoji."""
+        if not _is_memoji(name):
             raise KeyError(name)
         with self._lock:
             if not (self.folder / name).is_file():
@@ -298,6 +341,7 @@ class Gallery:
     def _remove(self, name: str) -> None:
         (self.folder / name).unlink(missing_ok=True)
         (self.folder / _photo_name(name)).unlink(missing_ok=True)
+        (self.folder / _THUMBS / name).unlink(missing_ok=True)  # after the memoji: see thumb_of
         self._cache.pop(name, None)
 
     def _names(self) -> list[str]:
@@ -307,7 +351,7 @@ class Gallery:
         except FileNotFoundError:
             return []
         return sorted(
-            (n for n in names if (m := _NAME.fullmatch(n)) and m.group(3) == ".png"),
+            (n for n in names if _is_memoji(n)),
             key=lambda n: (_NAME.fullmatch(n).group(1), n),
             reverse=True,
         )
@@ -340,6 +384,40 @@ class Gallery:
             return None
         self._cache[name] = entry
         return entry
+
+
+def _is_memoji(name: object) -> bool:
+    """A memoji PNG's name (not a photo's, a thumbnail folder's or a stranger's)."""
+    match = _NAME.fullmatch(name) if isinstance(name, str) else None
+    return match is not None and match.group(3) == ".png"
+
+
+def _is_thumb(path: Path) -> bool:
+    """A whole PNG of THUMB_PX square: one cut short or damaged (a power cut on a card
+    that does not journal, say) is drawn again."""
+    try:
+        chunks = _png_chunks(path.read_bytes())
+        kind, header = next(chunks)
+        if kind != b"IHDR" or struct.unpack(">II", header[:8]) != (THUMB_PX, THUMB_PX):
+            return False
+        return any(later == b"IEND" for later, _ in chunks)
+    except (OSError, ValueError, StopIteration, struct.error):
+        return False
+
+
+def _thumbnail_png(png: bytes, size: int) -> bytes:
+    """The memoji ``size`` pixels square, in at most 256 colours: flat cartoon colours lose
+    nothing a phone shows, and the file is a quarter of a full-colour one."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            small = image.convert("RGBA").resize((size, size), Image.Resampling.LANCZOS)
+    except (OSError, SyntaxError, Image.DecompressionBombError) as error:  # Pillow's ways to refuse
+        raise ValueError(f"cannot read the memoji: {error}") from error
+    out = io.BytesIO()
+    small.quantize(256, method=Image.Quantize.FASTOCTREE).save(out, "PNG", optimize=True)
+    return out.getvalue()
 
 
 def _photo_name(png_name: str) -> str:

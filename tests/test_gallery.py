@@ -10,10 +10,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from device import storage
-from device.avatar import DEFAULT_LOOK, PRESETS, Look
-from device.gallery import Gallery, LookStore, StorageFullError, add_png_text, read_png_text
+from device.avatar import DEFAULT_LOOK, PRESETS, Look, render_png
+from device.gallery import (
+    SAVED_PX,
+    THUMB_PX,
+    Gallery,
+    LookStore,
+    StorageFullError,
+    add_png_text,
+    read_png_text,
+)
 
 START = datetime(2026, 11, 24, 8, 15, 2, 123456, tzinfo=UTC)
 
@@ -175,6 +184,183 @@ def test_path_of_refuses_anything_the_gallery_did_not_make(tmp_path, name):
         gallery.path_of(name)
     with pytest.raises(KeyError):
         gallery.delete(name)
+    with pytest.raises(KeyError):
+        gallery.thumb_of(name)
+
+
+# ---------------------------------------------------------------- thumbnails
+
+
+def memoji_png(size=SAVED_PX):
+    """A memoji-like PNG: a flat orange disc on a transparent square."""
+    image = np.zeros((size, size, 4), np.uint8)
+    cv2.circle(image, (size // 2, size // 2), size * 2 // 5, (40, 140, 250, 255), -1)
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return data.tobytes()
+
+
+def save_memoji(gallery, expression="happy"):
+    return gallery.save(memoji_png(), expression=expression, score=0.9, look=DEFAULT_LOOK)
+
+
+def thumbs_in(gallery) -> list[str]:
+    folder = gallery.folder / ".thumbs"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_a_thumbnail_is_a_small_square_png_of_the_memoji_kept_in_a_hidden_folder(tmp_path):
+    gallery = make_gallery(tmp_path)
+    entry = save_memoji(gallery)
+    thumb = gallery.thumb_of(entry.name)
+    assert thumb == gallery.folder / ".thumbs" / entry.name
+    with Image.open(thumb) as image:
+        assert image.format == "PNG" and image.size == (THUMB_PX, THUMB_PX)
+        rgba = np.asarray(image.convert("RGBA"))
+    assert rgba[0, 0, 3] == 0  # the transparent corners stay transparent
+    centre = rgba[THUMB_PX // 2, THUMB_PX // 2].astype(int)
+    assert np.abs(centre - (250, 140, 40, 255)).max() <= 4  # the disc, RGB (in 256 colours)
+
+
+def test_a_thumbnail_of_a_real_memoji_is_a_fraction_of_its_bytes(tmp_path):
+    gallery = make_gallery(tmp_path)
+    png = render_png(PRESETS["female"], "happy", SAVED_PX)
+    entry = gallery.save(png, expression="happy", score=0.9, look=PRESETS["female"])
+    assert gallery.thumb_of(entry.name).stat().st_size * 4 < len(png)
+
+
+def test_a_thumbnail_is_drawn_once_and_then_read_from_its_file(tmp_path, monkeypatch):
+    gallery = make_gallery(tmp_path)
+    entry = save_memoji(gallery)
+    drawn = count_drawings(monkeypatch)
+    first = gallery.thumb_of(entry.name)
+    made = first.stat()
+    assert gallery.thumb_of(entry.name) == first
+    assert Gallery(gallery.folder, 100).thumb_of(entry.name) == first  # another process, too
+    assert len(drawn) == 1 and (first.stat().st_ino, first.stat().st_mtime_ns) == (
+        made.st_ino, made.st_mtime_ns)
+
+
+def count_drawings(monkeypatch) -> list[str]:
+    """Record each thumbnail drawn (the time of its memoji)."""
+    from device import gallery as module
+
+    drawn: list[str] = []
+    real = module._thumbnail_png
+
+    def counting(png, size):
+        drawn.append(read_png_text(png)["time"])
+        return real(png, size)
+
+    monkeypatch.setattr(module, "_thumbnail_png", counting)
+    return drawn
+
+
+@pytest.mark.parametrize("damage", [
+    lambda data: data[: len(data) // 2],  # cut short
+    lambda data: data[:40] + bytes(b ^ 0xFF for b in data[40:60]) + data[60:],  # a bad chunk
+    lambda data: b"",
+    lambda data: memoji_png(THUMB_PX // 2),  # whole, but drawn at another size
+])
+def test_a_missing_or_damaged_thumbnail_is_drawn_again(tmp_path, damage):
+    gallery = make_gallery(tmp_path)
+    entry = save_memoji(gallery)
+    thumb = gallery.thumb_of(entry.name)
+    good = thumb.read_bytes()
+    thumb.write_bytes(damage(good))
+    assert gallery.thumb_of(entry.name).read_bytes() == good
+    thumb.unlink()
+    assert gallery.thumb_of(entry.name).read_bytes() == good
+
+
+def test_a_thumbnail_goes_with_its_memoji_when_deleted_or_pruned(tmp_path):
+    gallery = make_gallery(tmp_path, keep=2)
+    first, second = save_memoji(gallery), save_memoji(gallery, "sad")
+    for entry in (first, second):
+        gallery.thumb_of(entry.name)
+    third = save_memoji(gallery, "fear")  # prunes the first
+    assert thumbs_in(gallery) == [second.name]
+    gallery.delete(second.name)
+    assert thumbs_in(gallery) == []
+    assert [e.name for e in gallery.entries()] == [third.name]
+
+
+def test_thumbnails_are_never_listed_as_memojis(tmp_path, caplog):
+    gallery = make_gallery(tmp_path)
+    names = [save_memoji(gallery, e).name for e in ("happy", "sad")][::-1]
+    for name in names:
+        gallery.thumb_of(name)
+    with caplog.at_level(logging.WARNING, logger="device.gallery"):
+        assert [e.name for e in Gallery(gallery.folder, 100).entries()] == names
+    assert caplog.text == ""  # not even skipped as a foreign file
+    with pytest.raises(KeyError):
+        gallery.path_of(f".thumbs/{names[0]}")
+
+
+def test_a_thumbnail_is_only_for_a_memoji(tmp_path):
+    gallery = make_gallery(tmp_path)
+    entry = gallery.save(memoji_png(), expression="happy", score=0.9, look=DEFAULT_LOOK,
+                         photo=np.zeros((24, 32, 3), np.uint8))
+    for name in (entry.photo_name, ".thumbs", f".thumbs/{entry.name}", f"../gallery/{entry.name}"):
+        with pytest.raises(KeyError):
+            gallery.thumb_of(name)
+    assert thumbs_in(gallery) == []
+
+
+def test_requests_side_by_side_draw_a_thumbnail_once(tmp_path, monkeypatch):
+    gallery = make_gallery(tmp_path)
+    entry = save_memoji(gallery)
+    drawn = count_drawings(monkeypatch)
+    start = threading.Barrier(8)
+    found = []
+
+    def ask():
+        start.wait()
+        found.append(gallery.thumb_of(entry.name).read_bytes())
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(drawn) == 1 and len(found) == 8 and len(set(found)) == 1
+
+
+def test_a_memoji_deleted_while_its_thumbnail_is_drawn_leaves_no_thumbnail(tmp_path, monkeypatch):
+    from device import gallery as module
+
+    gallery = make_gallery(tmp_path)
+    entry = save_memoji(gallery)
+    real = module._thumbnail_png
+
+    def deleted_meanwhile(png, size):
+        (gallery.folder / entry.name).unlink()  # by the kiosk's process, say
+        return real(png, size)
+
+    monkeypatch.setattr(module, "_thumbnail_png", deleted_meanwhile)
+    with pytest.raises(KeyError):
+        gallery.thumb_of(entry.name)
+    assert thumbs_in(gallery) == []
+
+
+def test_a_memoji_that_cannot_be_read_has_no_thumbnail(tmp_path):
+    gallery = make_gallery(tmp_path)
+    entry = save_memoji(gallery)
+    path = gallery.path_of(entry.name)
+    path.write_bytes(path.read_bytes()[:2000])  # its metadata whole, its image cut short
+    with pytest.raises(ValueError, match="cannot read the memoji"):
+        gallery.thumb_of(entry.name)
+    assert thumbs_in(gallery) == []
+
+
+def test_a_full_card_leaves_no_part_of_a_thumbnail(tmp_path, monkeypatch):
+    gallery = make_gallery(tmp_path)
+    entry = save_memoji(gallery)
+    monkeypatch.setattr(storage.os, "write", raising(OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.raises(StorageFullError):
+        gallery.thumb_of(entry.name)
+    monkeypatch.undo()
+    assert list((gallery.folder / ".thumbs").iterdir()) == []
 
 
 def test_foreign_and_damaged_files_are_skipped(tmp_path, caplog):
