@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 
 from device.avatar import DEFAULT_LOOK, PRESETS, Look, apply_preset, preset_fields, render_png
-from device.gallery import SAVED_PX, Gallery, LookStore
+from device.gallery import SAVED_PX, THUMB_PX, Gallery, LookStore
 from device.labels import EXPRESSIONS
 from device.webui import create_app, start_in_thread
 from device.webui.kiosk import AnalyserUnavailable
@@ -397,6 +398,7 @@ def test_gallery_api_pages_newest_first(app, client):
     assert entry["page"] == f"/gallery/{names[0]}"
     assert entry["download"] == f"/gallery/{names[0]}/download"
     assert entry["image"] == f"/media/{names[0]}"
+    assert entry["thumb"] == f"/gallery/{names[0]}/thumb.png"
     assert entry["look"] == DEFAULT_LOOK.to_dict()
 
 
@@ -423,6 +425,64 @@ def test_gallery_page_is_paged_and_links_every_memoji(make_app):
     assert client.get("/gallery?page=zero").status_code == 400
     beyond = client.get("/gallery?page=99")  # said "Page 99 of 2" over an empty grid
     assert beyond.status_code == 302 and beyond.headers["Location"].endswith("/gallery?page=2")
+
+
+def test_the_grid_shows_thumbnails_and_links_to_the_full_memoji(app, client):
+    names = saved_gallery(app, 3)
+    page = client.get("/gallery").get_data(as_text=True)
+    tiles = re.findall(r'<a href="([^"]+)">\s*<img ([^>]+)>', page)
+    assert [href for href, _ in tiles] == [f"/gallery/{name}" for name in names]
+    for (_, image), name in zip(tiles, names, strict=True):
+        assert f'src="/gallery/{name}/thumb.png"' in image and 'loading="lazy"' in image
+        assert f'width="{THUMB_PX}" height="{THUMB_PX}"' in image  # room kept: nothing jumps
+    assert "/media/" not in page
+    entry = client.get(f"/gallery/{names[0]}").get_data(as_text=True)
+    assert f'src="/media/{names[0]}"' in entry and f'href="/gallery/{names[0]}/download"' in entry
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(PNG_SIGNATURE)
+    return struct.unpack(">II", data[16:24])  # the IHDR chunk
+
+
+def test_a_thumbnail_is_small_kept_and_cached_as_the_memoji_is(app, client):
+    name = saved_gallery(app, 1)[0]
+    thumb = client.get(f"/gallery/{name}/thumb.png")
+    assert thumb.status_code == 200 and thumb.mimetype == "image/png"
+    assert png_size(thumb.data) == (THUMB_PX, THUMB_PX)
+    kept = app.extensions["kiosk"].gallery.folder / ".thumbs" / name
+    assert kept.read_bytes() == thumb.data
+    made = kept.stat().st_mtime_ns
+    again = client.get(f"/gallery/{name}/thumb.png")
+    assert again.data == thumb.data and kept.stat().st_mtime_ns == made  # read, not drawn again
+    image = client.get(f"/media/{name}")
+    assert thumb.headers["Cache-Control"] == image.headers["Cache-Control"] == "public, max-age=86400"
+    assert thumb.headers["ETag"] and thumb.headers["Last-Modified"]
+    unchanged = client.get(f"/gallery/{name}/thumb.png", headers={"If-None-Match": thumb.headers["ETag"]})
+    assert unchanged.status_code == 304
+
+
+@pytest.mark.parametrize("trouble", ["damaged", "full"])
+def test_without_a_thumbnail_the_grid_gets_the_memoji_itself(app, client, monkeypatch, caplog,
+                                                            trouble):
+    """A memoji whose image is damaged, or a card too full for its thumbnail: the grid
+    shows what there is, and asks again next time."""
+    from device import storage
+
+    name = saved_gallery(app, 1)[0]
+    path = app.extensions["kiosk"].gallery.path_of(name)
+    if trouble == "damaged":
+        path.write_bytes(path.read_bytes()[:1500])  # its metadata whole, its image cut short
+    else:
+        def full(*args):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(storage.os, "write", full)
+    with caplog.at_level(logging.WARNING):
+        response = client.get(f"/gallery/{name}/thumb.png")
+    assert response.status_code == 200 and response.data == path.read_bytes()
+    assert "no-cache" in response.headers["Cache-Control"]  # not kept as the thumbnail
+    assert f"no thumbnail for {name}" in caplog.text
 
 
 def test_gallery_entry_page_media_and_download(app, client):
@@ -463,6 +523,8 @@ def test_the_operator_downloads_every_memoji_as_one_zip(make_app, tmp_path):
     token = csrf_of(operator, "/login")
     operator.post("/login", data={"pin": PIN, "csrf_token": token})
     page = operator.get("/gallery").get_data(as_text=True)
+    for name in names:  # the grid has drawn every thumbnail
+        assert operator.get(f"/gallery/{name}/thumb.png").status_code == 200
     link = re.search(r'<a [^>]*href="/gallery/all.zip"[^>]*>Download all 4 \(ZIP\)</a>', page)
     assert link and " download" not in link.group(0)  # a download attribute saved the login page
     response = operator.get("/gallery/all.zip")
@@ -552,7 +614,8 @@ def test_an_empty_gallery_has_no_zip(client):
     "memoji-20261124-080001-000000-happy-photo.jpg",
     ".memoji-20261124-080001-000000-happy.png",
 ])
-@pytest.mark.parametrize("route", ["/gallery/{}", "/media/{}", "/gallery/{}/download"])
+@pytest.mark.parametrize("route", ["/gallery/{}", "/media/{}", "/gallery/{}/download",
+                                   "/gallery/{}/thumb.png"])
 def test_gallery_names_outside_the_gallery_are_404(app, client, name, route):
     saved_gallery(app, 1)
     response = client.get(route.format(name))
@@ -569,18 +632,25 @@ def test_camera_photos_are_never_served(make_app, tmp_path):
     client = app.test_client()
     assert client.get(f"/media/{entry.photo_name}").status_code == 404
     assert client.get(f"/gallery/{entry.photo_name}/download").status_code == 404
+    assert client.get(f"/gallery/{entry.photo_name}/thumb.png").status_code == 404
 
 
 def test_delete_through_the_api_and_the_form(app, client):
     first, second = saved_gallery(app, 2)
+    thumbs = app.extensions["kiosk"].gallery.folder / ".thumbs"
+    for name in (first, second):
+        assert client.get(f"/gallery/{name}/thumb.png").status_code == 200
     headers = browser_headers(client)
     assert client.delete(f"/api/gallery/{first}", headers=headers).status_code == 204
     assert client.get(f"/media/{first}").status_code == 404
+    assert client.get(f"/gallery/{first}/thumb.png").status_code == 404
+    assert [p.name for p in thumbs.iterdir()] == [second]
     assert client.delete(f"/api/gallery/{first}", headers=headers).status_code == 404
     assert client.delete("/api/gallery/..", headers=headers).status_code == 404
     response = client.post(f"/gallery/{second}/delete", data={"csrf_token": headers["X-CSRF-Token"]})
     assert response.status_code == 303
     assert client.get("/api/gallery").get_json()["total"] == 0
+    assert list(thumbs.iterdir()) == []
 
 
 # ---------------------------------------------------------------- photo upload
@@ -778,10 +848,24 @@ def test_changes_need_the_pin(pin_client, method, path, body):
 def test_viewing_downloading_previewing_and_uploading_need_no_pin(pin_client):
     name = saved_gallery(pin_client.application, 1)[0]
     for path in ["/look", "/live", "/gallery", "/photo", f"/gallery/{name}", f"/media/{name}",
-                 f"/gallery/{name}/download", "/api/look", "/api/status", "/api/gallery",
+                 f"/gallery/{name}/download", f"/gallery/{name}/thumb.png", "/api/look",
+                 "/api/status", "/api/gallery",
                  "/api/preview.png?expression=sad&size=128"]:
         assert pin_client.get(path).status_code == 200, path
     assert upload(pin_client, bright_photo()).status_code == 201
+
+
+@pytest.mark.parametrize("who, headers, status", [
+    ("a guest", {}, 200),
+    ("a script with a wrong PIN", {"X-Booth-Pin": "0000"}, 200),
+    ("a page on a rebound name", {"Host": "attacker.example"}, 400),
+])
+def test_a_thumbnail_is_open_to_whoever_may_see_the_memoji(pin_client, who, headers, status):
+    name = saved_gallery(pin_client.application, 1)[0]
+    client = pin_client.application.test_client(use_cookies=False)
+    full = client.get(f"/media/{name}", headers=headers)
+    thumb = client.get(f"/gallery/{name}/thumb.png", headers=headers)
+    assert full.status_code == thumb.status_code == status, who
 
 
 def test_one_phone_cannot_flush_the_gallery_with_photos(make_app, tmp_path):

@@ -85,10 +85,11 @@ def open_phone(browser, problems):
     """Opens a page on a phone of a given size and browser text setting; closed after the test."""
     contexts = []
 
-    def open_(server, viewport=(390, 844), text_percent=100):
+    def open_(server, viewport=(390, 844), text_percent=100, scale=2):
         width, height = viewport
         context = browser.new_context(base_url=server.url, accept_downloads=True,
-                                      **{**PHONE, "viewport": {"width": width, "height": height}})
+                                      **{**PHONE, "viewport": {"width": width, "height": height},
+                                         "device_scale_factor": scale})
         contexts.append(context)
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
@@ -441,6 +442,39 @@ def test_a_failed_delete_keeps_the_focus_on_the_button(page, problems, memojis):
     assert page.evaluate("document.activeElement.matches('.delete-form button')")
     assert page.evaluate("window.__calls[Object.keys(window.__calls).find((k) => k.startsWith('DELETE'))]") == 1
     problems.clear()  # the refused delete's console line
+
+
+# Every grid image in view, once loaded: its file's width, the pixels it covers, its address;
+# and how far the page jumped while they loaded (Chromium's layout-shift score).
+GRID_IMAGES = """
+async () => {
+  const shown = [...document.querySelectorAll(".tile img")].filter(
+    (img) => img.getBoundingClientRect().top < innerHeight);
+  await Promise.all(shown.map((img) => img.decode()));
+  const jumped = await new Promise((resolve) => {
+    new PerformanceObserver((list) => resolve(list.getEntries().reduce((sum, e) => sum + e.value, 0)))
+      .observe({ type: "layout-shift", buffered: true });
+    setTimeout(() => resolve(0), 500);  // no shift at all: no entries, no call
+  });
+  return { jumped, images: shown.map((img) => ({ file: img.naturalWidth,
+    covers: img.getBoundingClientRect().width * devicePixelRatio,
+    src: new URL(img.currentSrc).pathname, link: img.closest("a").pathname })) };
+}
+"""
+
+
+@pytest.mark.parametrize("width", [360, 390, 430])
+def test_the_grid_shows_thumbnails_sharp_on_a_3x_phone_and_links_the_memoji(open_phone, server,
+                                                                              memojis, width):
+    from device.gallery import THUMB_PX
+
+    page = open_phone(server, (width, 900), scale=3)
+    page.goto("/gallery")
+    found = page.evaluate(GRID_IMAGES)
+    assert found["images"] and found["jumped"] == 0
+    for image, name in zip(found["images"], memojis, strict=False):
+        assert image["src"] == f"/gallery/{name}/thumb.png" and image["link"] == f"/gallery/{name}"
+        assert image["file"] == THUMB_PX and image["covers"] <= THUMB_PX, image
 
 
 def test_a_made_memoji_takes_the_focus_so_it_is_read_out(page, memojis):

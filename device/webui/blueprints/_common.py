@@ -24,6 +24,7 @@ def entry_json(entry: Any) -> dict[str, Any]:
         "look": entry.look,
         "page": url_for("gallery.entry", name=entry.name),
         "image": url_for("gallery.media", name=entry.name),
+        "thumb": url_for("gallery.thumb", name=entry.name),
         "download": url_for("gallery.download", name=entry.name),
     }
 

@@ -1,8 +1,9 @@
-"""Saved memojis: newest first and paged, one page per memoji (the kiosk's QR code), download
-(one, or all as a ZIP), delete."""
+"""Saved memojis: newest first and paged (as thumbnails), one page per memoji (the kiosk's QR
+code), download (one, or all as a ZIP), delete."""
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +20,12 @@ from flask import (
     url_for,
 )
 
+from device.gallery import THUMB_PX
 from device.webui.archive import zip_chunks
 from device.webui.blueprints._common import kiosk, parse_page
 from device.webui.security import PIN_HEADER, WRONG_PIN_HEADER, is_operator, operator_required
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("gallery", __name__)
 
@@ -72,7 +76,8 @@ def index():
     pages = max(1, math.ceil(total / per_page))
     if number > pages:  # an old link, or memojis deleted since: the last page there is
         return redirect(url_for("gallery.index", page=pages if pages > 1 else None))
-    return render_template("gallery/index.html", entries=entries, page=number, pages=pages, total=total)
+    return render_template("gallery/index.html", entries=entries, page=number, pages=pages, total=total,
+                           thumb_px=THUMB_PX)
 
 
 @bp.get("/gallery/all.zip")
@@ -109,6 +114,20 @@ def entry(name: str):
 def media(name: str):
     """The PNG itself, shown inline."""
     return send_file(memoji_path(name), mimetype="image/png", max_age=IMAGE_MAX_AGE_S, conditional=True)
+
+
+@bp.get("/gallery/<name>/thumb.png")
+def thumb(name: str):
+    """The PNG, small (drawn once, then kept): what the gallery's grid shows."""
+    path = memoji_path(name)
+    try:
+        path = kiosk().gallery.thumb_of(name)
+    except KeyError:
+        abort(404, description="No such memoji. It may have been deleted.")
+    except (OSError, ValueError) as error:  # a full card, a damaged memoji: show what there is
+        log.warning("gallery: no thumbnail for %s (%s); sending the memoji itself", name, error)
+        return send_file(path, mimetype="image/png", max_age=0, conditional=True)
+    return send_file(path, mimetype="image/png", max_age=IMAGE_MAX_AGE_S, conditional=True)
 
 
 @bp.get("/gallery/<name>/download")
