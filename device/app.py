@@ -62,6 +62,8 @@ LOOK_POLL_S = 1.0  # a standalone `memoji-booth web` may change the look file
 URL_REFRESH_S = 30.0  # the LAN address may change (DHCP)
 WEB_RETRY_S = 30.0  # the page could not start (port taken, address not up yet): try again this often
 FPS_WINDOW_S = 2.0
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))  # Windows has no SIGHUP
 IDLE_SLEEP_S = 0.005  # no new frame: wait this long before looking again
 IDLE_REDRAW_TICKS = 20  # ... and redraw at least every this many idle ticks (~10 Hz)
 MAX_AVATAR_PX = 640  # on-screen memojis are rendered no bigger (look change <= 1 s)
@@ -143,7 +145,7 @@ class Booth:
         self._events: queue.Queue[tuple[Event, Any]] = queue.Queue()
         self._lock = threading.Lock()
         self._profiler = profiler
-        self._stop_requested = False  # set by SIGTERM; a signal handler must not take locks
+        self._stop_requested = 0  # the signal (SIGTERM, SIGHUP) that asked the loop to stop
 
         data_dir = Path(config.storage.data_dir).expanduser()
         # Before a guest's memoji, the look or the web page's login key is lost to it.
@@ -292,7 +294,7 @@ class Booth:
     # ------------------------------------------------------------ the loop
 
     def run(self, frames: int | None = None) -> int:
-        """Run until quit, SIGTERM or Ctrl+C, or for ``frames`` shown frames; returns 0.
+        """Run until quit, SIGTERM, SIGHUP or Ctrl+C, or for ``frames`` shown frames; returns 0.
 
         Raises CameraError when a camera named explicitly cannot be opened.
         """
@@ -308,6 +310,8 @@ class Booth:
         except KeyboardInterrupt:
             log.info("interrupted")
         finally:
+            if self._stop_requested:
+                log.info("%s received", signal.Signals(self._stop_requested).name)
             self._shutdown()
             restore()
         return 0
@@ -799,15 +803,22 @@ class Booth:
         log.info("web page: %s", self._web_url("/") or getattr(self._web, "url", None))
 
     def _install_sigterm(self) -> Callable[[], None]:
-        """SIGTERM (systemctl stop) ends the loop cleanly; only possible on the main thread."""
+        """SIGTERM (systemctl stop) and SIGHUP (tty1, which the unit takes, hung up) end
+        the loop cleanly, a memoji being saved included; only possible on the main thread.
+        SIGHUP's default would kill the booth mid-save."""
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
 
-        def on_sigterm(signum: int, frame: Any) -> None:
-            self._stop_requested = True
+        def on_signal(signum: int, frame: Any) -> None:
+            self._stop_requested = signum  # a signal handler must not log (logging takes locks)
 
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
-        return lambda: signal.signal(signal.SIGTERM, previous)
+        previous = {number: signal.signal(number, on_signal) for number in STOP_SIGNALS}
+
+        def restore() -> None:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+        return restore
 
     def _shutdown(self) -> None:
         self.notifier.stopping()

@@ -1167,3 +1167,24 @@ def test_the_web_page_runs_inside_the_booth_and_sees_it_live(tmp_path):
     assert len(booth.gallery.entries()) == 1
     with pytest.raises(OSError):  # the server stopped with the booth
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
+
+
+def test_sighup_finishes_the_memoji_being_saved_and_stops(tmp_path):
+    """tty1, which the unit takes, hung up: SIGHUP's default action killed the booth
+    at once, and the memoji being saved with it."""
+    config = make_config(tmp_path)
+    before = signal.getsignal(signal.SIGHUP)
+    handlers = []
+
+    def on_scene(scene):
+        if isinstance(scene, screens.SavingScene) and not handlers:
+            handlers.append(signal.getsignal(signal.SIGHUP))
+            handlers[0](signal.SIGHUP, None)
+
+    booth = make_booth(config, display=RecordingDisplay(on_scene), source=ScriptedSource([FACE]),
+                       clock=FakeClock())
+    booth.request_capture()
+    assert booth.run(frames=1000) == 0
+    assert callable(handlers[0])  # the booth's own handler, not the default (terminate)
+    assert [e.expression for e in booth.gallery.entries()] == ["happy"]
+    assert signal.getsignal(signal.SIGHUP) is before
