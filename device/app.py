@@ -62,6 +62,7 @@ LOOK_POLL_S = 1.0  # a standalone `memoji-booth web` may change the look file
 URL_REFRESH_S = 30.0  # the LAN address may change (DHCP)
 WEB_RETRY_S = 30.0  # the page could not start (port taken, address not up yet): try again this often
 FPS_WINDOW_S = 2.0
+REPEAT_LOG_S = 300.0  # a fault that recurs every frame is logged again at most this often
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
                      if hasattr(signal, name))  # Windows has no SIGHUP
 IDLE_SLEEP_S = 0.005  # no new frame: wait this long before looking again
@@ -84,6 +85,34 @@ class CameraState(StrEnum):
     OK = "ok"
     MISSING = "missing"  # auto found no camera
     LOST = "lost"  # it worked, then failed: reopening with backoff
+
+
+class _RecurringFault:
+    """A fault that may come with every frame (corrupt frames, a failing analyser): logged
+    when first seen, then at most every REPEAT_LOG_S with its count, and when it ends, so
+    days of it neither flood the journal (30 lines a second) nor go unreported."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._in_a_row = 0
+        self._logged_at = -math.inf
+        self._reported = False  # this run of failures was logged: log its end too
+
+    def failed(self, now: float) -> bool:
+        """Count one; True when this one is to be logged."""
+        self.total += 1
+        self._in_a_row += 1
+        if now - self._logged_at < REPEAT_LOG_S:
+            return False
+        self._logged_at = now
+        self._reported = True
+        return True
+
+    def ended(self) -> int:
+        """A good one came: how many failures in a row it ends, if they were logged, else 0."""
+        in_a_row, reported = self._in_a_row, self._reported
+        self._in_a_row, self._reported = 0, False
+        return in_a_row if reported else 0
 
 
 @dataclass
@@ -203,8 +232,8 @@ class Booth:
         self._last_frame_at: float | None = None
         self._frame_times: collections.deque[float] = collections.deque()
         self._frames = 0
-        self._bad_frames = 0
-        self._analyse_failures = 0
+        self._bad_frames = _RecurringFault()
+        self._analyse_failures = _RecurringFault()
         self._scene_name = "starting"
 
         # capture
@@ -286,7 +315,7 @@ class Booth:
                 "camera_problem": self._camera_problem,
                 "frames": self._frames,
                 "frames_dropped": int(getattr(self._source, "dropped", 0) or 0),
-                "bad_frames": self._bad_frames,
+                "bad_frames": self._bad_frames.total,
                 "model_error": self.model_error,
                 "saving": self._saving,
             }
@@ -530,11 +559,13 @@ class Booth:
             return None
         if not _is_image(getattr(frame, "image", None)) or (
                 getattr(frame, "detect", None) is not None and not _is_image(frame.detect)):
-            self._bad_frames += 1
-            if self._bad_frames == 1 or self._bad_frames % 100 == 0:
+            if self._bad_frames.failed(now):
                 log.warning("skipping a corrupt frame from %s (%d so far)", self._camera_name,
-                            self._bad_frames)
+                            self._bad_frames.total)
             return None
+        if ended := self._bad_frames.ended():
+            log.info("frames from %s are sound again after %d corrupt ones", self._camera_name,
+                     ended)
         self._backoff = LOST_BACKOFF_S[0]  # frames flow again
         self._lost_since = None  # only a frame ends a loss: a camera that opens but stays
         return frame             # silent is still lost
@@ -550,10 +581,12 @@ class Booth:
                 else:
                     results = self.analyser.analyse(frame.image)
             except Exception:
-                self._analyse_failures += 1
-                if self._analyse_failures == 1 or self._analyse_failures % 100 == 0:
+                if self._analyse_failures.failed(now):
                     log.exception("analysing a frame failed (%d so far); skipping it",
-                                  self._analyse_failures)
+                                  self._analyse_failures.total)
+            else:
+                if ended := self._analyse_failures.ended():
+                    log.info("frames are analysed again after %d failures", ended)
         with self._lock:
             self._last_frame = frame
             self._last_frame_at = now

@@ -1188,3 +1188,21 @@ def test_sighup_finishes_the_memoji_being_saved_and_stops(tmp_path):
     assert callable(handlers[0])  # the booth's own handler, not the default (terminate)
     assert [e.expression for e in booth.gallery.entries()] == ["happy"]
     assert signal.getsignal(signal.SIGHUP) is before
+
+
+@pytest.mark.parametrize("fault", ["corrupt frames", "analyser fails"])
+def test_a_fault_on_every_frame_is_logged_when_it_starts_now_and_then_and_when_it_ends(
+        tmp_path, caplog, fault):
+    """Ten minutes of it at 30 fps: a few lines, not one every hundred frames (a traceback
+    every 3 s, 26,000 a day, pushing everything else out of the journal)."""
+    bad = CHOKES if fault == "analyser fails" else frame_of(7, size=(4, 4))
+    source = ScriptedSource([FACE] + [bad] * 18_000 + [FACE])
+    booth = make_booth(make_config(tmp_path), source=source, clock=FakeClock())
+    booth.display.draw = lambda scene: None  # only the log matters here
+    with caplog.at_level(logging.INFO, logger="device.app"):
+        booth.run(frames=18_010)
+    lines = [r.getMessage() for r in caplog.records
+             if "corrupt" in r.getMessage() or "analys" in r.getMessage()]
+    assert 2 <= len(lines) <= 5, lines  # 18,000 / 30 / REPEAT_LOG_S: first, one or two more, the end
+    assert "again after 18000" in lines[-1], lines
+    assert booth.status()["bad_frames"] == (18_000 if fault == "corrupt frames" else 0)
