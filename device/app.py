@@ -671,6 +671,11 @@ class Booth:
             title = "Storage full"
             detail = ("This memoji could not be saved: the memory card is full. "
                       "Delete some on the web page or lower storage.keep.")
+        elif isinstance(error, OSError) and error.strerror:
+            # Not "[Errno 30] ...: '<folder>/.memoji-....png.1f2e3d.tmp'": the journal has that.
+            title = "Could not save"
+            detail = (f"This memoji was not saved: the memory card cannot be written "
+                      f"({error.strerror}). Tell the operator.")
         else:
             title = "Could not save"
             detail = f"This memoji was not saved: {error}"

@@ -1206,3 +1206,23 @@ def test_a_fault_on_every_frame_is_logged_when_it_starts_now_and_then_and_when_i
     assert 2 <= len(lines) <= 5, lines  # 18,000 / 30 / REPEAT_LOG_S: first, one or two more, the end
     assert "again after 18000" in lines[-1], lines
     assert booth.status()["bad_frames"] == (18_000 if fault == "corrupt frames" else 0)
+
+
+def test_a_card_that_cannot_be_written_is_said_in_words_not_as_an_errno(tmp_path):
+    """A card the kernel remounted read-only: the screen said "[Errno 30] Read-only file
+    system: '.../gallery/.memoji-....png.1f2e3d.tmp'"."""
+    booth = make_booth(make_config(tmp_path), source=ScriptedSource([FACE]), clock=FakeClock(),
+                       display=RecordingDisplay(lambda scene: isinstance(
+                           scene, screens.ErrorScene) and booth.stop()))
+    temp = booth.gallery.folder / ".memoji-20260101-000000-000000-happy.png.1f2e3d.tmp"
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, os.strerror(30), str(temp))
+
+    booth.gallery.save = read_only
+    booth.request_capture()
+    booth.run(frames=3000)
+    error = next(s for s in booth.display.scenes if isinstance(s, screens.ErrorScene))
+    assert error.title == "Could not save"
+    assert "memory card cannot be written (Read-only file system)" in error.detail
+    assert "Errno" not in error.detail and ".tmp" not in error.detail
