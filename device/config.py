@@ -120,7 +120,14 @@ _PIN_OR_EMPTY = Rule(
 _BCM_PIN = _between(0, 27)
 
 
+# The screens draw the address as QR codes (a saved memoji's adds ~50 bytes): a longer one
+# no QR code holds stopped the booth at its first "step closer" screen. Nor control characters.
+MAX_PUBLIC_URL_BYTES = 256
+
+
 def _is_public_url(value: str) -> bool:
+    if len(value.encode()) > MAX_PUBLIC_URL_BYTES or not value.isprintable():
+        return False
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
@@ -130,7 +137,8 @@ def _is_public_url(value: str) -> bool:
 
 
 _PUBLIC_URL_OR_EMPTY = Rule(
-    "empty, or an http(s) address such as http://booth.lan:8000",
+    f"empty, or an http(s) address such as http://booth.lan:8000, at most "
+    f"{MAX_PUBLIC_URL_BYTES} bytes (the screen shows it as a QR code)",
     lambda value: not value or _is_public_url(value),
 )
 

@@ -138,6 +138,10 @@ def test_config_is_frozen():
         ("[web]\npublic_url = 'http://booth.lan/?x=1'", "web.public_url", "http(s) address"),
         ("[web]\npublic_url = 'http://[::1'", "web.public_url", "http(s) address"),
         ("[web]\npublic_url = 'http://booth.lan:port'", "web.public_url", "http(s) address"),
+        # no QR code holds it, or the screen cannot write it: the booth stopped at "step closer"
+        ("[web]\npublic_url = 'http://booth.lan/" + "a" * 3000 + "'", "web.public_url",
+         "at most 256 bytes"),
+        ('[web]\npublic_url = "http://booth.lan/\\u0000"', "web.public_url", "http(s) address"),
     ],
 )
 def test_bad_settings_name_key_file_and_what_is_allowed(tmp_path, text, key, phrase):
