@@ -266,11 +266,16 @@ class Gallery:
 
     def _prune(self, keep: int) -> int:
         """Remove all but the newest `keep` memojis; returns how many went."""
-        removed = self._names()[keep:]
-        for name in removed:
-            self._remove(name)
+        removed = 0
+        for name in self._names()[keep:]:
+            try:
+                self._remove(name)
+            except OSError as error:  # the new memoji is saved: never report it lost for this
+                log.warning("retention: cannot remove %s: %s", name, error)
+                continue
+            removed += 1
             log.info("retention: removed %s (keeping the newest %d)", name, keep)
-        return len(removed)
+        return removed
 
     # -- reading
 

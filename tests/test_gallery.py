@@ -138,6 +138,25 @@ def test_retention_removes_the_oldest_with_their_photos(tmp_path):
     assert files == sorted([e.name for e in saved[2:]] + [e.photo_name for e in saved[2:]])
 
 
+
+def test_an_old_memoji_retention_cannot_remove_does_not_fail_the_new_save(tmp_path, monkeypatch,
+                                                                       caplog):
+    """The new memoji was written, then pruning the oldest failed (EIO on a failing card):
+    save() raised, so the guest was told "not saved", and every later save too."""
+    gallery = make_gallery(tmp_path, keep=2)
+    saved = [save(gallery) for _ in range(2)]
+    real_unlink = Path.unlink
+
+    def unlink(path, missing_ok=False):
+        if path.name == saved[0].name:
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        return real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    newest = save(gallery)  # does not raise
+    assert gallery.entries()[0] == newest
+    assert "retention: cannot remove " + saved[0].name in caplog.text
+
 def test_photo_is_saved_beside_as_rgb_jpeg_and_deleted_with_it(tmp_path):
     gallery = make_gallery(tmp_path)
     photo = np.zeros((24, 32, 3), np.uint8)
