@@ -321,12 +321,23 @@ def _open_video_capture(target: int | str) -> Any:
     """cv2.VideoCapture; a seam for tests. OpenCV's own warnings about a device that
     is not there are held back: the booth says so in its own words, and `auto`
     looks again every few seconds, which would fill the journal."""
-    previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    opencv_log = opencv_logging()
+    previous = opencv_log.getLogLevel()
+    opencv_log.setLogLevel(OPENCV_LOG_LEVEL_ERROR)
     try:
         return cv2.VideoCapture(target)
     finally:
-        cv2.utils.logging.setLogLevel(previous)
+        opencv_log.setLogLevel(previous)
+
+
+OPENCV_LOG_LEVEL_ERROR = 2  # cv::utils::logging::LOG_LEVEL_ERROR, the same in every version
+
+
+def opencv_logging() -> Any:
+    """Where OpenCV's log level is got and set: `cv2.utils.logging` in newer 4.x (4.14 has it) and in 5 (the only
+    place in 5), `cv2` itself before. pip gives a Pi on Bookworm 4.11, the newest
+    OpenCV built for its numpy 1.24."""
+    return getattr(cv2.utils, "logging", cv2)
 
 
 class WebcamSource(FrameSource):

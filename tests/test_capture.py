@@ -479,13 +479,13 @@ def test_auto_looking_again_for_a_missing_camera_logs_nothing(monkeypatch, caplo
     lines nor with OpenCV's own warnings on stderr."""
     monkeypatch.setattr(capture, "_import_picamera2", no_picamera2)
     caplog.set_level(logging.INFO)
-    level = cv2.utils.logging.getLogLevel()
+    level = capture.opencv_logging().getLogLevel()
     for _ in range(3):
         with pytest.raises(NoCameraError):
             open_source("auto")  # a real cv2.VideoCapture on the missing /dev/video0
     assert not [r for r in caplog.records if r.name == "device.capture"]
     assert "VIDEOIO" not in capfd.readouterr().err
-    assert cv2.utils.logging.getLogLevel() == level  # OpenCV's level is put back
+    assert capture.opencv_logging().getLogLevel() == level  # OpenCV's level is put back
 
 
 def test_auto_without_any_camera_names_what_it_tried(monkeypatch):
