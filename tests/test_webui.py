@@ -1321,6 +1321,21 @@ def test_with_the_real_booth_and_no_model_capture_is_503_with_the_path(tmp_path)
     assert "Expression model not found" in error and str(missing) in error
 
 
+def test_a_card_that_cannot_be_written_is_named_not_a_500(client, monkeypatch, caplog):
+    """A card the kernel remounted read-only: the phone is told it is the card, in words."""
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", "/data/.look.json.1f2e3d.tmp")
+
+    monkeypatch.setattr(LookStore, "save", read_only)
+    response = client.put("/api/look", json={"hair_color": "RED"})
+    assert response.status_code == 503
+    error = response.get_json()["error"]
+    assert "memory card (Read-only file system)" in error and ".tmp" not in error
+    response = client.post("/look", data={"csrf_token": csrf_of(client), "hair_color": "RED"})
+    assert response.status_code == 503 and b"memory card (Read-only file system)" in response.data
+    assert "storage error on PUT /api/look" in caplog.text  # the journal keeps the whole error
+
+
 def test_a_full_disk_is_reported_not_crashed(client, monkeypatch):
     from device.gallery import StorageFullError
 

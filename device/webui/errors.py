@@ -1,6 +1,7 @@
 """Every error as a clear message: JSON for the API, a small page for people; never a stack trace.
 
-HTTP errors (400, 404, 413, ...) keep their status and say what to do. Any
+HTTP errors (400, 404, 413, ...) keep their status and say what to do. A card
+that cannot be written (read-only, failing) is a 503 that says so. Any
 other exception is logged with its trace on the server and answered with a
 plain 500 message, so nothing about the code or the files reaches a client.
 """
@@ -56,6 +57,16 @@ def register_error_handlers(app: Flask) -> None:
         if getattr(error, "retry_after", None) is not None:  # 429: when a script may try again
             response.headers["Retry-After"] = dict(error.get_headers())["Retry-After"]
         return response
+
+    @app.errorhandler(OSError)
+    def storage_error(error: OSError):
+        """A card the kernel remounted read-only, or one that fails (EIO): the operator's to
+        fix, so say that, not "something went wrong" (a full card is a 507, in the views)."""
+        if not error.strerror:
+            return unexpected_error(error)
+        log.error("storage error on %s %s", request.method, request.path, exc_info=error)
+        return error_response(503, f"The booth cannot use its memory card ({error.strerror}). "
+                                   "Tell the operator.")
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

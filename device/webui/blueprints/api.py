@@ -5,7 +5,8 @@
   404: no such memoji; 409: the kiosk is busy; 413: upload too large;
   422: no face in the photo; 429: too many wrong PINs; 503: no kiosk in this
   process (capture) or no model loaded (capture, photo; the message names
-  the missing file and how to get it); 507: storage full.
+  the missing file and how to get it), or a memory card that cannot be
+  written (read-only, failing); 507: storage full.
 - Changing the look, capturing and deleting need the PIN when `web.pin` is
   set: a logged-in session, or the header `X-Booth-Pin`.
 - From a browser, state-changing calls carry `X-CSRF-Token` (the page's
