@@ -43,7 +43,7 @@ from device.infer import ExpressionModel, ExpressionSmoother, ModelMissingError
 from device.netinfo import LanAddress, is_wildcard, web_url
 from device.pipeline import Analyser
 from device.sdnotify import Notifier
-from device.storage import DataFolderError, ensure_writable_folder
+from device.storage import DataFolderError, ensure_writable_folder, remove_stale_temp_files
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,7 @@ class Booth:
         # Before a guest's memoji, the look or the web page's login key is lost to it.
         ensure_writable_folder(data_dir)
         ensure_writable_folder(data_dir / "gallery")
+        remove_stale_temp_files(data_dir)  # the gallery tidies its own folder
         if config.web.enabled:
             _check_web_key(data_dir)
         self.gallery = Gallery(data_dir / "gallery", keep=config.storage.keep)

@@ -34,7 +34,7 @@ import numpy as np
 from device import __version__
 from device.avatar import DEFAULT_LOOK, Look, LookError
 from device.labels import EXPRESSIONS
-from device.storage import atomic_write_bytes, atomic_write_text
+from device.storage import atomic_write_bytes, atomic_write_text, remove_stale_temp_files
 
 __all__ = ["SAVED_PX", "THUMB_PX", "Entry", "Gallery", "LookStore", "StorageFullError", "add_png_text",
            "read_png_text"]
@@ -174,6 +174,8 @@ class Gallery:
         # Thumbnails are drawn one at a time: the kiosk's loop shares the Pi's cores, and
         # two phones opening the same page draw each one once.
         self._drawing = threading.Lock()
+        for where in (self.folder, self.folder / _THUMBS):  # a power cut mid-save leaves these
+            remove_stale_temp_files(where)
 
     # -- writing
 

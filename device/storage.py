@@ -10,11 +10,20 @@ unchanged.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
+import time
 from pathlib import Path
 
-__all__ = ["DataFolderError", "atomic_write_bytes", "atomic_write_text", "ensure_writable_folder"]
+__all__ = ["DataFolderError", "atomic_write_bytes", "atomic_write_text", "ensure_writable_folder",
+           "remove_stale_temp_files"]
+
+log = logging.getLogger(__name__)
+
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")  # what _create_temp_beside names
+STALE_TEMP_S = 3600.0  # no write takes an hour: an older temp file's writer is gone
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -58,6 +67,28 @@ def ensure_writable_folder(folder: str | os.PathLike[str]) -> None:
         raise DataFolderError(
             f"cannot use the data folder {folder}: {error.strerror or error}{where}; "
             "set storage.data_dir to a folder this user can write") from error
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str], older_than_s: float = STALE_TEMP_S) -> int:
+    """Remove the temp files of writes that never finished (the power cut, or a kill -9, came
+    between the write and the rename), each logged. Only ones older than `older_than_s`: a
+    younger one may be another process's write still going on. Returns how many."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    cutoff = time.time() - older_than_s
+    for entry in entries:
+        try:
+            if _TEMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) \
+                    and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                log.info("removed %s, left by a write that never finished", entry.path)
+                removed += 1
+        except OSError as error:  # gone meanwhile, or not ours to remove: leave it
+            log.debug("left %s: %s", entry.path, error)
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:

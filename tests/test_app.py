@@ -218,6 +218,16 @@ class RecordingAnalyser:
         return results
 
 
+def test_start_removes_what_unfinished_writes_left_in_the_data_folder(tmp_path):
+    from tests.test_storage import _unfinished_write
+
+    config = make_config(tmp_path)
+    (tmp_path / "data").mkdir()
+    left = _unfinished_write(tmp_path / "data", "look.json", age_s=7200)
+    make_booth(config)
+    assert not left.exists()
+
+
 def test_camera_is_opened_with_the_camera_settings(tmp_path, monkeypatch):
     config = make_config(tmp_path, camera__source="webcam:1", camera__width=800, camera__height=600,
                          camera__detect_width=400, camera__detect_height=300, camera__fps=20)

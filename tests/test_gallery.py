@@ -610,3 +610,16 @@ def test_concurrent_saves_leave_one_valid_look(tmp_path):
     assert errors == []
     assert LookStore(path).load() in looks
     assert [p.name for p in tmp_path.iterdir()] == ["look.json"]
+
+
+def test_a_new_gallery_removes_what_unfinished_saves_left(tmp_path):
+    """A power cut between a save's write and its rename leaves a hidden temp file (up to a
+    megabyte each): the next start removes those older than an hour, thumbnails' too."""
+    from tests.test_storage import _unfinished_write
+
+    (tmp_path / ".thumbs").mkdir()
+    left = [_unfinished_write(tmp_path, "memoji-20261124-081502-123456-happy.png", age_s=7200),
+            _unfinished_write(tmp_path / ".thumbs", "memoji-20261124-081502-123456-happy.png",
+                              age_s=7200)]
+    Gallery(tmp_path, keep=5)
+    assert not any(path.exists() for path in left)

@@ -3,6 +3,7 @@
 import errno
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,28 @@ def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
     assert calls == [("fsync", (file.st_dev, file.st_ino)),  # the data, in the temp file
                      ("replace", None),
                      ("fsync", (folder.st_dev, folder.st_ino))]  # then the new name
+
+
+def _unfinished_write(folder, name, age_s):
+    """The temp file a write leaves when the power goes before its rename, `age_s` old."""
+    fd, temp = storage._create_temp_beside(folder / name)  # the real name, from the real writer
+    os.close(fd)
+    temp = Path(temp)
+    os.utime(temp, (temp.stat().st_atime - age_s, temp.stat().st_mtime - age_s))
+    return temp
+
+
+def test_stale_temp_files_of_unfinished_writes_are_removed(tmp_path, caplog):
+    caplog.set_level("INFO", logger="device.storage")
+    old = _unfinished_write(tmp_path, "memoji-1.png", age_s=2 * 3600)
+    young = _unfinished_write(tmp_path, "look.json", age_s=60)  # maybe another process's, now
+    kept = {"memoji-1.png": b"png", ".look.json.bad-20261124": b"{", "notes.tmp": b"",
+            ".mine.tmp": b"", ".x.0123456789ab.tmp.keep": b""}
+    for name, data in kept.items():
+        (tmp_path / name).write_bytes(data)
+    os.utime(tmp_path / ".mine.tmp", (0, 0))
+    assert storage.remove_stale_temp_files(tmp_path) == 1
+    assert not old.exists() and young.exists()
+    assert {p.name for p in tmp_path.iterdir()} == set(kept) | {young.name}
+    assert old.name in caplog.text and "never finished" in caplog.text
+    assert storage.remove_stale_temp_files(tmp_path / "missing") == 0
