@@ -657,6 +657,17 @@ class Booth:
             return
         log.info("saved %s (%s %.2f)", entry.name, expression, score)
         self._events.put((Event.SAVED, entry))
+        if self.config.web.enabled:
+            self._draw_thumbnail(entry.name)
+
+    def _draw_thumbnail(self, name: str) -> None:
+        """On the saver thread, after "Saved!": the gallery's thumbnail, drawn now so that a
+        phone opening the gallery does not wait for it. Only a cache: if it fails, the page
+        draws it when asked."""
+        try:
+            self.gallery.thumb_of(name)
+        except Exception as error:
+            log.warning("no thumbnail drawn for %s yet: %s", name, error)
 
     def _on_saved(self, entry: Any, now: float) -> None:
         self._saving = False

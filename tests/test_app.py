@@ -588,6 +588,38 @@ def test_the_screens_link_to_the_page_and_the_saved_one_to_its_gallery_entry(
     assert display.scenes[0].web_url == page
 
 
+@pytest.mark.parametrize("web", [True, False])
+def test_a_capture_draws_its_gallery_thumbnail_ahead_of_the_page(tmp_path, monkeypatch, web):
+    """With the page on, the saver thread draws the new memoji's thumbnail after "Saved!",
+    so a phone opening the gallery finds it ready; without the page there is none."""
+    from PIL import Image
+
+    from device.gallery import THUMB_PX
+
+    config = make_config(tmp_path, web__enabled=web, web__port=8123)
+    booth_ref = []
+
+    def on_scene(scene):
+        if len(display.scenes) == 2:
+            booth_ref[0].request_capture()
+        if isinstance(scene, screens.SavedScene):
+            booth_ref[0].stop()
+
+    display = RecordingDisplay(on_scene=on_scene)
+    booth = make_booth(config, display=display, source=ScriptedSource([FACE]), clock=FakeClock())
+    booth_ref.append(booth)
+    if web:
+        pretend_the_page_started(booth, monkeypatch)
+    booth.run(frames=3000)  # waits for the saver on the way out
+    (entry,) = booth.gallery.entries()
+    thumbs = booth.gallery.folder / ".thumbs"
+    if web:
+        with Image.open(thumbs / entry.name) as thumb:
+            assert thumb.size == (THUMB_PX, THUMB_PX)
+    else:
+        assert not thumbs.exists()
+
+
 def test_the_screen_never_waits_for_dns_to_show_the_web_address(tmp_path, monkeypatch):
     """web.host 0.0.0.0 shows the LAN address; without a route it comes from DNS,
     which can hang for seconds: the display thread must never be the one waiting."""
