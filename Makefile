@@ -16,6 +16,14 @@ PEER := fer==25.10.3
 PEER_VENV := $(VENV)/peer-cv4
 PEER_CV := numpy opencv-python-headless==4.14.0.94
 
+# The booth's tests run a second time against the versions a Pi on Bookworm has (the
+# oldest supported), in a venv of their own, on the Python of that release.
+OLD_VENV := $(VENV)/bookworm
+OLD_PYTHON ?= python3.11
+OLD_VERSIONS := tests/bookworm-versions.txt
+# Training needs TensorFlow (newer numpy) and the peer comparison its own venv: not run there.
+OLD_SKIP := --ignore-glob='tests/test_training_*' --ignore=tests/test_compare_peer.py
+
 ARGS ?=
 PYTEST_ARGS ?=
 FER2013 ?= ../shared/datasets/fer2013/fer2013.csv.gz
@@ -24,13 +32,15 @@ BENCH_FRAMES ?= 300
 
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+OLD_STAMP := $(VENV)/.installed-bookworm
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench readme clean distclean
+.PHONY: help run test test-bookworm lint bench readme clean distclean
 
 help:
 	@echo "make run [ARGS='--source webcam']   set up .venv and start the booth"
-	@echo "make test [PYTEST_ARGS=...]         set up .venv (training + dev extras) and run every test"
+	@echo "make test [PYTEST_ARGS=...]         set up .venv (training + dev extras) and run every test,"
+	@echo "                                    then the booth's again on Bookworm's versions (.venv/bookworm)"
 	@echo "make lint                           ruff"
 	@echo "make bench                          per-stage timings on a replay of FER-2013 faces"
 	@echo "make readme                         regenerate the README's settings and web API tables"
@@ -54,11 +64,29 @@ $(TEST_STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(PEER_VENV)/bin/python -m pip --disable-pip-version-check install $(PEER_CV)
 	touch $@
 
+$(OLD_STAMP): pyproject.toml $(OLD_VERSIONS) | $(BIN)/python
+	rm -rf $(OLD_VENV)
+	$(OLD_PYTHON) -m venv $(OLD_VENV)
+	$(OLD_VENV)/bin/python -m pip --disable-pip-version-check install --constraint $(OLD_VERSIONS) \
+		-r $(OLD_VERSIONS) -e '.[dev]'
+	$(OLD_VENV)/bin/python -m pip --disable-pip-version-check install --no-deps $(FACE_WEIGHTS)
+	touch $@
+
 run: $(RUN_STAMP)
 	$(BIN)/memoji-booth run $(ARGS)
 
 test: $(TEST_STAMP)
 	COMPARE_PEER_CASCADE_PYTHON=$(PEER_VENV)/bin/python $(BIN)/python -m pytest -p no:cacheprovider -rs $(PYTEST_ARGS)
+	@if command -v $(OLD_PYTHON) >/dev/null; then $(MAKE) --no-print-directory test-bookworm; \
+	elif [ "$$CI" = true ]; then echo "CI needs $(OLD_PYTHON) for the tests on Bookworm's versions"; exit 1; \
+	else echo "== not run: the booth's tests on Bookworm's versions (they need $(OLD_PYTHON))"; fi
+
+# Part of `make test`: the booth's tests on Bookworm's versions.
+test-bookworm: $(OLD_STAMP)
+	@echo "== the booth's tests again, on Bookworm's versions ($(OLD_VERSIONS))"
+	$(OLD_VENV)/bin/python -m pytest -p no:cacheprovider -rs $(OLD_SKIP) $(PYTEST_ARGS); \
+		status=$$?; [ $$status -eq 5 ] && echo "(PYTEST_ARGS chose no booth test)"; \
+		[ $$status -eq 0 ] || [ $$status -eq 5 ]
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

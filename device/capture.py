@@ -334,9 +334,9 @@ OPENCV_LOG_LEVEL_ERROR = 2  # cv::utils::logging::LOG_LEVEL_ERROR, the same in e
 
 
 def opencv_logging() -> Any:
-    """Where OpenCV's log level is got and set: `cv2.utils.logging` in newer 4.x (4.14 has it) and in 5 (the only
-    place in 5), `cv2` itself before. pip gives a Pi on Bookworm 4.11, the newest
-    OpenCV built for its numpy 1.24."""
+    """Where OpenCV's log level is got and set: `cv2.utils.logging` in newer releases (the
+    only place in 5), `cv2` itself in older ones, such as the 4.11 that pip gives a Pi on
+    Bookworm (the newest OpenCV built for its numpy 1.24)."""
     return getattr(cv2.utils, "logging", cv2)
 
 
