@@ -6,6 +6,7 @@ import errno
 import json
 import logging
 import os
+import random
 import re
 import socket
 import stat
@@ -755,31 +756,48 @@ def test_photo_upload_bad_input(client, data, status, words):
     assert words in response.get_json()["error"]
 
 
+def most_at_once(monkeypatch, module, name: str, call) -> int:
+    """Eight threads make `call` at once; how many of them were inside `module.name` together."""
+    inside, most = [], []
+    lock = threading.Lock()
+    real = getattr(module, name)
+
+    def slow(*args):
+        with lock:
+            inside.append(1)
+            most.append(len(inside))
+        threading.Event().wait(0.05)
+        with lock:
+            inside.pop()
+        return real(*args)
+
+    monkeypatch.setattr(module, name, slow)
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(most) == 8  # every call got there
+    return max(most)
+
+
 def test_only_two_photos_are_decoded_at_once(monkeypatch):
     """A big photo takes some 200 MB while it is decoded; eight workers decoding at once
     could take a Pi's memory, and any guest may send them."""
     from device.webui import photos
 
-    decoding, most = [], []
-    lock = threading.Lock()
-    real_imdecode = cv2.imdecode
+    assert most_at_once(monkeypatch, photos.cv2, "imdecode",
+                        lambda n: photos.decode_photo(bright_photo())) == 2
 
-    def slow_imdecode(*args):
-        with lock:
-            decoding.append(1)
-            most.append(len(decoding))
-        threading.Event().wait(0.05)
-        with lock:
-            decoding.pop()
-        return real_imdecode(*args)
 
-    monkeypatch.setattr(photos.cv2, "imdecode", slow_imdecode)
-    threads = [threading.Thread(target=photos.decode_photo, args=(bright_photo(),)) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(most) == 8 and max(most) == 2
+def test_only_two_previews_are_drawn_at_once(monkeypatch):
+    """Previews are drawn in the kiosk's own process: phones asking for many at once must
+    leave its screen the CPU."""
+    from device.webui import looks
+
+    looks.preview_png.cache_clear()
+    assert most_at_once(monkeypatch, looks, "render_png",
+                        lambda n: looks.preview_png(Look.random(random.Random(n)), "happy", 128)) == 2
 
 
 def test_photo_upload_without_the_field_is_400(client):
