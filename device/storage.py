@@ -26,10 +26,11 @@ _TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")  # what _create_temp_beside 
 STALE_TEMP_S = 3600.0  # no write takes an hour: an older temp file's writer is gone
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (the folder must exist)."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically (the folder must exist). ``mode`` (less the
+    umask) is the file's from the start: a secret is never readable by others, even briefly."""
     path = Path(path)
-    fd, tmp_name = _create_temp_beside(path)
+    fd, tmp_name = _create_temp_beside(path, mode)
     try:
         try:
             view = memoryview(data)
@@ -96,13 +97,13 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
     atomic_write_bytes(path, text.encode(encoding))
 
 
-def _create_temp_beside(path: Path) -> tuple[int, str]:
-    """Open a new hidden temp file next to ``path``; mode 0644 less the umask, like a plain open()."""
+def _create_temp_beside(path: Path, mode: int = 0o644) -> tuple[int, str]:
+    """Open a new hidden temp file next to ``path``; ``mode`` less the umask, like a plain open()."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
         name = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
         try:
-            return os.open(name, flags, 0o644), name
+            return os.open(name, flags, mode), name
         except FileExistsError:
             continue
 

@@ -1213,6 +1213,25 @@ def test_the_session_key_is_made_once_private_and_kept(make_app, tmp_path):
     assert len(make_app().config["SECRET_KEY"]) == 32
 
 
+def test_the_session_key_is_never_readable_by_others(make_app, tmp_path, monkeypatch, caplog):
+    """Made 0600 from its first byte (not chmod-ed after the write), and a copied-in key
+    file others may read is made private at start."""
+    from device import storage
+
+    modes = []
+    real_create = storage._create_temp_beside
+    monkeypatch.setattr(storage, "_create_temp_beside",
+                        lambda path, mode=0o644: modes.append(mode) or real_create(path, mode))
+    make_app()
+    assert modes[-1] == 0o600
+    key_file = tmp_path / "data" / "secret_key"
+    key_file.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        make_app()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert "could be read by other users" in caplog.text
+
+
 def test_a_login_survives_a_restart(make_app):
     client = make_app(pin=PIN).test_client()
     token = csrf_of(client, "/login")

@@ -74,15 +74,26 @@ def load_or_create_secret_key(data_dir: Path) -> bytes:
     try:
         key = path.read_bytes()
         if len(key) >= SECRET_KEY_BYTES:
+            _keep_private(path)
             return key
         log.warning("%s is too short; making a new session key (operators must log in again)", path)
     except FileNotFoundError:
         pass
     Path(data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(SECRET_KEY_BYTES)
-    atomic_write_bytes(path, key)
-    os.chmod(path, 0o600)
+    atomic_write_bytes(path, key, mode=0o600)
     return key
+
+
+def _keep_private(path: Path) -> None:
+    """Whoever reads the key can sign themselves an operator's login: a key file others may
+    read (copied in, restored from a backup) is made the owner's alone."""
+    try:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+            log.warning("%s could be read by other users; it is now readable by its owner only", path)
+    except OSError as error:  # not ours to change: say so, the page still works
+        log.warning("%s can be read by other users and cannot be changed: %s", path, error)
 
 
 # ---------------------------------------------------------------- CSRF
