@@ -12,6 +12,7 @@ import socket
 import stat
 import struct
 import threading
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -583,12 +584,21 @@ def test_a_memoji_pruned_between_its_open_and_its_entry_is_still_whole(tmp_path,
     assert archive.namelist() == ["a.png", "b.png"] and archive.read("a.png") == b"a.png" * 1000
 
 
+def yielding_clock() -> float:
+    """time.monotonic that lets other threads run first: a check and a count that are not
+    under one lock then interleave every time, not once in a blue moon (the GIL rarely
+    switches threads inside so short a step, so without this the race tests passed
+    with the locks removed)."""
+    time.sleep(0.001)
+    return time.monotonic()
+
+
 def test_a_lockout_is_decided_under_one_lock_for_tries_sent_side_by_side():
     """Checked and counted apart, wrong PINs sent at once on many connections could all
     pass the check before the fifth locked the client."""
     from device.webui.security import PinLockout
 
-    lockout = PinLockout(5, 300.0, 300.0)
+    lockout = PinLockout(5, 300.0, 300.0, clock=yielding_clock)
     start = threading.Barrier(40)
     answers = []
 
@@ -944,7 +954,20 @@ def test_requests_side_by_side_cannot_all_take_the_last_photo_slots():
 
     from device.webui.security import ClientWindow
 
+    class YieldingEvents(dict):
+        """The window's per-client times, letting other threads run at each read: a check
+        and a count not made under one lock then interleave every time."""
+
+        reads = 0
+
+        def get(self, *args):
+            YieldingEvents.reads += 1
+            value = super().get(*args)
+            time.sleep(0.001)  # between the read and whatever the window does with it
+            return value
+
     window = ClientWindow(20, 600.0)
+    window._events = YieldingEvents()
     start = threading.Barrier(50)
     taken = []
 
@@ -957,6 +980,7 @@ def test_requests_side_by_side_cannot_all_take_the_last_photo_slots():
         thread.start()
     for thread in threads:
         thread.join()
+    assert YieldingEvents.reads >= 50  # the window did read through it
     assert taken.count(True) == 20
     window.release("192.168.1.5")
     assert window.reserve("192.168.1.5") and not window.reserve("192.168.1.5")
