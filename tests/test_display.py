@@ -128,6 +128,7 @@ def test_a_portrait_screen_stacks_the_design_and_uses_its_height(name, memojis, 
     assert surface.get_size() == PORTRAIT
     rgb = surface_rgb(surface)
     assert_not_blank(rgb)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # a fresh clone has none; -k may run this first
     pygame.image.save(surface, str(ARTIFACTS / f"kiosk-portrait-{name}.png"))
     if name == "live" and os.environ.get("UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(ARTIFACTS / f"kiosk-portrait-{name}.png", SCREENSHOTS / "kiosk-portrait.png")
