@@ -6,6 +6,7 @@ live and waiting (no face) scenes are also copied to docs/screenshots/ for the R
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -124,7 +125,8 @@ def test_a_portrait_screen_stacks_the_design_and_uses_its_height(name, memojis, 
     """The 1024x600 design used to be a band across the middle of a portrait screen (the
     memoji 330 px on a 720x1280 one); stacked, the memoji is 501 px and nothing is cut."""
     display = screens.Display("none", PORTRAIT)
-    surface = display.render(all_scenes(memojis, camera_frame)[name])
+    scene = all_scenes(memojis, camera_frame)[name]
+    surface = display.render(scene)
     assert surface.get_size() == PORTRAIT
     rgb = surface_rgb(surface)
     assert_not_blank(rgb)
@@ -134,10 +136,15 @@ def test_a_portrait_screen_stacks_the_design_and_uses_its_height(name, memojis, 
         shutil.copyfile(ARTIFACTS / f"kiosk-portrait-{name}.png", SCREENSHOTS / "kiosk-portrait.png")
     assert display.avatar_px >= 500
     if name in ("live", "countdown", "saved", "no-face"):  # the memoji above, the panel below
-        upper, lower = rgb[:PORTRAIT[1] // 2], rgb[PORTRAIT[1] // 2:]
-        skin = np.abs(upper.astype(int) - (237, 185, 138)).sum(axis=2) < 30
-        assert skin.sum() > 5000 or name == "no-face"  # the waiting memoji is faded
-        assert lower.std() > 20
+        half = PORTRAIT[1] // 2
+        without = surface_rgb(screens.Display("none", PORTRAIT).render(
+            dataclasses.replace(scene, avatar=None)))
+        memoji = np.abs(rgb.astype(int) - without).sum(axis=2) > 30  # what the memoji drew
+        assert memoji[:half].sum() > 5000 and not memoji[half:].any()
+        if name != "no-face":  # the waiting memoji is faded: no skin-coloured pixels
+            skin = np.abs(rgb[:half].astype(int) - (237, 185, 138)).sum(axis=2) < 30
+            assert skin.sum() > 5000
+        assert rgb[half:].std() > 20
 
 
 @pytest.mark.parametrize("size, stacked", [((720, 1280), True), ((600, 1024), True),
