@@ -358,6 +358,34 @@ def test_a_second_press_during_the_countdown_neither_restarts_it_nor_saves_twice
     assert "SavedScene" in booth.display.kinds() and len(booth.gallery.entries()) == 1
 
 
+def test_a_key_press_during_the_countdown_neither_restarts_it_nor_saves_twice(tmp_path):
+    """Space, Enter or a tap reach the loop from the display, not through request_capture,
+    so the loop itself must ignore one while the countdown runs."""
+    config = make_config(tmp_path, booth__countdown_s=2)
+    pressed = []
+
+    class Keyboard(RecordingDisplay):
+        def poll_events(self):
+            shown = self.scenes[-1] if self.scenes else None
+            if isinstance(shown, screens.CountdownScene) and shown.n == 1 and not pressed:
+                pressed.append(True)  # half-way: "1" is showing
+                return [screens.CAPTURE]
+            return []
+
+    def on_scene(scene):
+        if isinstance(scene, screens.SavedScene):
+            booth.stop()
+
+    booth = make_booth(config, display=Keyboard(on_scene), source=ScriptedSource([FACE]))
+    booth.request_capture()
+    booth.run(frames=3000)
+    assert pressed
+    countdown = [s.n for s in booth.display.scenes if isinstance(s, screens.CountdownScene)]
+    assert countdown == sorted(countdown, reverse=True) and countdown[0] == 2  # never back to 2
+    assert 55 <= len(countdown) <= 65  # one 2 s countdown at 30 fps, not a second one
+    assert len(booth.gallery.entries()) == 1
+
+
 def test_the_led_goes_dark_when_the_countdown_ends_while_the_memoji_is_saved(tmp_path,
                                                                             mock_pins):
     config = make_config(tmp_path, button__enabled=True, button__pin=17, button__led_pin=22,
