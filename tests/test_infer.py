@@ -306,10 +306,17 @@ def test_smoother_does_not_depend_on_the_frame_rate():
 
 
 def test_smoother_starts_afresh_after_the_face_was_lost():
-    smoother = ExpressionSmoother(0.15, reset_after_s=1.0)
+    # A time constant longer than the gap, so a fresh start and a decayed blend differ:
+    # with 0.15 s, 4 s of decay left exp(-27) of the old scores, and the test passed
+    # with the reset taken out.
+    smoother = ExpressionSmoother(2.0, reset_after_s=1.0)
     feed(smoother, "happy", 0.0, 1.0)
-    result = smoother.update(expression("angry", 0.7), 5.0)
+    result = smoother.update(expression("angry", 0.7), 1.0 + 1.5)
     assert result.label == "angry" and result.score == pytest.approx(0.7)
+    assert result.scores["happy"] == pytest.approx(0.05)  # none of the old face is left
+    within = ExpressionSmoother(2.0, reset_after_s=1.0)
+    feed(within, "happy", 0.0, 1.0)
+    assert within.update(expression("angry", 0.7), 1.0 + 0.5).label == "happy"  # still blended
 
 
 # --- the shipped model -------------------------------------------------------------
