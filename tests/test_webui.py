@@ -684,6 +684,20 @@ def test_photo_upload_makes_a_memoji_in_the_current_look(app, client, analyser, 
     assert gallery.entries()[0].photo_name is None  # booth.save_photo is off by default
 
 
+def test_a_phone_photo_of_a_real_face_goes_through_the_real_models(make_app, clear_fer_faces):
+    """The other upload tests find a "face" in any bright picture; this one decodes and
+    scales a phone-sized JPEG of a real FER-2013 face for the shipped detector and model
+    (the app's own analyser: no ANALYSER_FACTORY)."""
+    from tests.fer_frames import make_frame
+
+    happy = next(face for label, face in clear_fer_faces if label == "happy")
+    photo = cv2.resize(make_frame(happy, seed=1), (4032, 3024), interpolation=cv2.INTER_CUBIC)
+    client = make_app(test_config={"ANALYSER_FACTORY": None}).test_client()
+    response = upload(client, jpeg_of(photo))
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["expression"] == "happy"
+
+
 def test_photo_upload_never_uses_the_display_loops_analyser(make_app, tmp_path, analyser):
     booth = FakeBooth(tmp_path)  # its interpreters belong to the loop's thread
     client = make_app(booth=booth).test_client()
