@@ -386,6 +386,53 @@ def test_a_key_press_during_the_countdown_neither_restarts_it_nor_saves_twice(tm
     assert len(booth.gallery.entries()) == 1
 
 
+def hold_saves(monkeypatch) -> threading.Event:
+    """Gallery.save waits (on the saver thread) until the returned event is set."""
+    release = threading.Event()
+    real_save = app.Gallery.save
+
+    def slow_save(self, *args, **kwargs):
+        release.wait(5)
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(app.Gallery, "save", slow_save)
+    return release
+
+
+def test_a_press_while_the_memoji_is_saved_is_refused_and_starts_nothing(tmp_path, monkeypatch):
+    """request_capture answers False during a save (the page says busy), and a key press
+    then, which comes straight from the display, is ignored by the loop itself."""
+    release = hold_saves(monkeypatch)
+    answers, keys = [], []
+
+    class Keyboard(RecordingDisplay):
+        def poll_events(self):
+            shown = self.scenes[-1] if self.scenes else None
+            if isinstance(shown, screens.SavingScene) and not keys:
+                keys.append(True)
+                return [screens.CAPTURE]
+            return []
+
+    def on_scene(scene):
+        if isinstance(scene, screens.SavingScene):
+            if not answers:
+                answers.append(booth.request_capture())  # the page or the GPIO button
+            if booth.display.kinds().count("SavingScene") == 5:
+                release.set()
+        if isinstance(scene, screens.SavedScene):
+            booth.stop()
+
+    booth = make_booth(make_config(tmp_path, booth__countdown_s=1), display=Keyboard(on_scene),
+                       source=ScriptedSource([FACE]))
+    booth.request_capture()
+    booth.run(frames=3000)
+    release.set()
+    kinds = booth.display.kinds()
+    assert answers == [False] and keys
+    assert "CountdownScene" not in kinds[kinds.index("SavingScene"):]
+    assert kinds[-1] == "SavedScene" and len(booth.gallery.entries()) == 1
+
+
 def test_the_led_goes_dark_when_the_countdown_ends_while_the_memoji_is_saved(tmp_path,
                                                                             mock_pins):
     config = make_config(tmp_path, button__enabled=True, button__pin=17, button__led_pin=22,
@@ -489,14 +536,7 @@ def test_the_saving_screen_shows_the_expression_being_saved(tmp_path, monkeypatc
     from tests.webui_fakes import FakeAnalyser as LabelledAnalyser
 
     analyser = LabelledAnalyser("happy")
-    release = threading.Event()
-    real_save = app.Gallery.save
-
-    def slow_save(self, *args, **kwargs):
-        release.wait(5)
-        return real_save(self, *args, **kwargs)
-
-    monkeypatch.setattr(app.Gallery, "save", slow_save)
+    release = hold_saves(monkeypatch)
     saving: list[str] = []
 
     def on_scene(scene):
