@@ -10,6 +10,7 @@ unchanged.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -18,12 +19,16 @@ import time
 from pathlib import Path
 
 __all__ = ["DataFolderError", "atomic_write_bytes", "atomic_write_text", "ensure_writable_folder",
-           "remove_stale_temp_files"]
+           "is_card_fault", "remove_stale_temp_files"]
 
 log = logging.getLogger(__name__)
 
 _TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")  # what _create_temp_beside names
 STALE_TEMP_S = 3600.0  # no write takes an hour: an older temp file's writer is gone
+# The card itself cannot be used: remounted read-only after errors, failing, full, or its
+# folder's owner or mode changed. Not ENOENT: a file deleted a moment ago is no card fault.
+_CARD_FAULTS = frozenset({errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM, errno.ENOSPC,
+                          getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
@@ -90,6 +95,12 @@ def remove_stale_temp_files(folder: str | os.PathLike[str], older_than_s: float 
         except OSError as error:  # gone meanwhile, or not ours to remove: leave it
             log.debug("left %s: %s", entry.path, error)
     return removed
+
+
+def is_card_fault(error: BaseException) -> bool:
+    """Does this error mean the memory card cannot be used (the operator's to fix), rather
+    than a race or a bug?"""
+    return isinstance(error, OSError) and error.errno in _CARD_FAULTS and bool(error.strerror)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:

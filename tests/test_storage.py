@@ -107,3 +107,16 @@ def test_stale_temp_files_of_unfinished_writes_are_removed(tmp_path, caplog):
     assert {p.name for p in tmp_path.iterdir()} == set(kept) | {young.name}
     assert old.name in caplog.text and "never finished" in caplog.text
     assert storage.remove_stale_temp_files(tmp_path / "missing") == 0
+
+
+@pytest.mark.parametrize("error, fault", [
+    (OSError(errno.EROFS, "Read-only file system"), True),
+    (OSError(errno.EIO, "Input/output error"), True),
+    (PermissionError(errno.EACCES, "Permission denied"), True),
+    (FileNotFoundError(errno.ENOENT, "No such file or directory"), False),
+    (BrokenPipeError(errno.EPIPE, "Broken pipe"), False),
+    (OSError("no errno"), False),
+    (ValueError("not an OSError"), False),
+])
+def test_card_faults_are_the_cards_not_races(error, fault):
+    assert storage.is_card_fault(error) is fault

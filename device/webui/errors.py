@@ -13,6 +13,8 @@ import logging
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from device.storage import is_card_fault
+
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR_MESSAGE = "Something went wrong on the booth. Try again; if it keeps happening, tell the operator."
@@ -61,8 +63,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OSError)
     def storage_error(error: OSError):
         """A card the kernel remounted read-only, or one that fails (EIO): the operator's to
-        fix, so say that, not "something went wrong" (a full card is a 507, in the views)."""
-        if not error.strerror:
+        fix, so say that, not "something went wrong" (a full card is a 507, in the views).
+        Any other OSError (a memoji deleted while it was being sent) is no card fault."""
+        if not is_card_fault(error):
             return unexpected_error(error)
         log.error("storage error on %s %s", request.method, request.path, exc_info=error)
         return error_response(503, f"The booth cannot use its memory card ({error.strerror}). "
