@@ -855,14 +855,16 @@ class Booth:
     def _install_sigterm(self) -> Callable[[], None]:
         """SIGTERM (systemctl stop) and SIGHUP (tty1, which the unit takes, hung up) end
         the loop cleanly, a memoji being saved included; only possible on the main thread.
-        SIGHUP's default would kill the booth mid-save."""
+        SIGHUP's default would kill the booth mid-save. A signal found ignored stays so, as
+        Python leaves an ignored SIGINT: `nohup memoji-booth run` must outlive its terminal."""
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
 
         def on_signal(signum: int, frame: Any) -> None:
             self._stop_requested = signum  # a signal handler must not log (logging takes locks)
 
-        previous = {number: signal.signal(number, on_signal) for number in STOP_SIGNALS}
+        previous = {number: signal.signal(number, on_signal) for number in STOP_SIGNALS
+                    if signal.getsignal(number) is not signal.SIG_IGN}
 
         def restore() -> None:
             for number, handler in previous.items():

@@ -1300,6 +1300,22 @@ def test_sighup_finishes_the_memoji_being_saved_and_stops(tmp_path):
     assert signal.getsignal(signal.SIGHUP) is before
 
 
+def test_an_ignored_sighup_stays_ignored(tmp_path):
+    """`nohup memoji-booth run &` from an SSH session: the hang-up at logout must not stop
+    the booth, as it did not before SIGHUP ended the loop."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # what nohup does
+    during = []
+    try:
+        booth = make_booth(make_config(tmp_path), source=ScriptedSource([FACE]), clock=FakeClock(),
+                           display=RecordingDisplay(
+                               lambda scene: during.append(signal.getsignal(signal.SIGHUP))))
+        assert booth.run(frames=3) == 0
+        assert during and all(handler is signal.SIG_IGN for handler in during)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
 @pytest.mark.parametrize("fault", ["corrupt frames", "analyser fails"])
 def test_a_fault_on_every_frame_is_logged_when_it_starts_now_and_then_and_when_it_ends(
         tmp_path, caplog, fault):
