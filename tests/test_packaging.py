@@ -56,6 +56,23 @@ def test_nothing_under_device_imports_tensorflow():
     assert offenders == []
 
 
+def test_each_floor_is_the_release_the_bookworm_run_tests():
+    """The README calls the Bookworm run's versions the oldest the booth supports: a floor
+    below one admits releases no test runs (pillow>=9 let in 9.0, which has no
+    Image.Resampling for the gallery's thumbnails)."""
+    pins = dict(re.findall(r"^([\w.-]+)==([\d.]+)$",
+                           (REPO / "tests" / "bookworm-versions.txt").read_text(), re.M))
+    floors = dict(re.match(r"([\w.-]+)>=([\d.]+)", r).groups() for r in PROJECT["dependencies"]
+                  if ">=" in r)
+    assert pins and set(pins) <= set(floors)
+
+    def release(version: str) -> tuple[int, ...]:  # pygame: apt's 2.1.2 floor, 2.1.3 tested
+        return tuple(int(part) for part in version.split(".")[:2])
+
+    assert {name: release(floors[name]) for name in pins} == {
+        name: release(pinned) for name, pinned in pins.items()}
+
+
 def test_the_face_weights_package_is_pinned_alike_everywhere():
     make = re.search(r"^FACE_WEIGHTS := (\S+)$", (REPO / "Makefile").read_text(), re.M)
     install = re.search(r"^FACE_WEIGHTS_PACKAGE=(\S+)$",
