@@ -66,21 +66,20 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 
 def _other_format_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of a WebP, BMP, TIFF ... from its header (Pillow reads no pixels here).
+    """(width, height) of a WebP, BMP, TIFF ... from its header (Pillow reads no pixels here);
+    None for a format Pillow cannot size, which decode_photo then refuses.
 
     OpenCV decodes those too, and a compressed one can claim far more pixels than it carries.
     """
-    try:
-        from PIL import Image
-    except ImportError:
-        return None
+    from PIL import Image  # a dependency of the booth's (pyproject.toml)
+
     try:
         with Image.open(io.BytesIO(data)) as image:
             return image.size
     except Image.DecompressionBombError:
         raise UploadError(413, "The photo has too many pixels; send one of at most "
                                f"{MAX_PIXELS // 1_000_000} megapixels.") from None
-    except Exception:  # not an image Pillow knows: OpenCV decides
+    except Exception:  # not an image Pillow knows
         return None
 
 
