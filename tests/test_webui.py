@@ -1087,6 +1087,10 @@ def test_a_guest_taking_address_after_address_cannot_try_every_pin(make_app):
     answers = [try_pin(f"{guess:04d}", f"10.0.0.{10 + guess // 5}") for guess in range(20)]
     assert answers == [401] * 20
     assert try_pin(PIN, "10.0.0.99") == 429
+    page = app.test_client().get("/login", environ_base={"REMOTE_ADDR": "10.0.0.98"})
+    assert page.status_code == 429  # an operator who sent no PIN is not told "this phone"
+    assert ("Too many wrong PINs from all phones together. No phone can try again for 5 minutes."
+            in page.get_data(as_text=True))
     headers = browser_headers(operator)
     assert operator.put("/api/look", json={"hair_color": "RED"}, headers=headers).status_code == 200
 

@@ -213,6 +213,11 @@ class PinLockout:
         with self._lock:
             return self._left(client)
 
+    def everyone_locked(self) -> bool:
+        """Is every client locked out (by `limit_all`), not only some?"""
+        with self._lock:
+            return self._locked_until.get(self.EVERYONE, 0.0) > self._clock()
+
     def attempt(self, client: str, right: bool) -> float:
         """One try, checked and counted under one lock (tries sent side by side on several
         connections must not all pass the check before one of them locks): the seconds
@@ -278,6 +283,11 @@ def pin_configured() -> bool:
 def pin_locked_for() -> float:
     """Seconds this client must wait before it may try a PIN again (0: it may now)."""
     return current_app.extensions["wrong_pins"].locked_for(request.remote_addr or "?")
+
+
+def pin_locked_for_everyone() -> bool:
+    """Are all phones locked out together, the operator's too (so "this phone" is wrong)?"""
+    return current_app.extensions["wrong_pins"].everyone_locked()
 
 
 def check_pin(given: str | None) -> bool:

@@ -11,6 +11,7 @@ from device.webui.security import (
     operator_mark,
     pin_configured,
     pin_locked_for,
+    pin_locked_for_everyone,
     safe_next,
     wait_in_words,
 )
@@ -38,7 +39,10 @@ def login():
     wait = pin_locked_for()
     if wait:  # locked out (perhaps by the PIN just sent): for how long, and no form to type into
         lead = "Wrong PIN, and that was too many" if error else "Too many wrong PINs"
-        error = f"{lead}. This phone can try again in {wait_in_words(wait)}."
+        if pin_locked_for_everyone():  # the operator's phone, which sent none, reads this too
+            error = f"{lead} from all phones together. No phone can try again for {wait_in_words(wait)}."
+        else:
+            error = f"{lead}. This phone can try again in {wait_in_words(wait)}."
         return (render_template("auth/login.html", error=error, locked=True, next=target), 429,
                 {"Retry-After": str(math.ceil(wait))})
     status = 401 if error else 200
