@@ -64,7 +64,7 @@ $(TEST_STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(PEER_VENV)/bin/python -m pip --disable-pip-version-check install $(PEER_CV)
 	touch $@
 
-$(OLD_STAMP): pyproject.toml $(OLD_VERSIONS) | $(BIN)/python
+$(OLD_STAMP): pyproject.toml Makefile $(OLD_VERSIONS) | $(BIN)/python
 	rm -rf $(OLD_VENV)
 	$(OLD_PYTHON) -m venv $(OLD_VENV)
 	$(OLD_VENV)/bin/python -m pip --disable-pip-version-check install --constraint $(OLD_VERSIONS) \

@@ -132,6 +132,21 @@ def test_make_test_installs_the_extras_and_runs_pytest(tmp_path):
     assert re.search(rf"{tmp_path}/venv/bin/python -m pytest", plan)
 
 
+@pytest.mark.parametrize("changed", ["pyproject.toml", "Makefile", "tests/bookworm-versions.txt"])
+def test_the_bookworm_venv_is_made_again_when_what_it_installs_changes(tmp_path, changed):
+    """Like .venv's own stamp: the Makefile names FACE_WEIGHTS, which both venvs install."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    (tmp_path / "venv" / "bin" / "python").touch()
+    (tmp_path / "venv" / ".installed-bookworm").touch()  # newer than every file in the repo
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    plan = subprocess.run(["make", "--no-print-directory", "-n", "-W", changed, "test-bookworm",
+                           f"VENV={tmp_path}/venv"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env=env).stdout
+    assert f"rm -rf {tmp_path}/venv/bookworm" in plan
+
+
 def test_the_wheel_ships_the_models_and_web_assets(tmp_path):
     """Build the wheel offline from a copy of the tree; every shipped data file is in it."""
     if importlib.util.find_spec("setuptools") is None:
