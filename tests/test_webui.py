@@ -1417,17 +1417,20 @@ def test_a_card_that_cannot_be_written_is_named_not_a_500(client, monkeypatch, c
     assert "storage error on PUT /api/look" in caplog.text  # the journal keeps the whole error
 
 
-def test_a_memoji_gone_while_sent_is_no_card_fault(client, monkeypatch):
+def test_a_memoji_gone_while_sent_is_no_card_fault(client, monkeypatch, tmp_path):
     """Pruned or deleted between its lookup and its sending: FileNotFoundError is a race,
-    not a card to fetch the operator for; trying again gives the 404."""
+    not a card to fetch the operator for, and the answer is the 404 a retry would get."""
     def gone(self, name):
         return self.folder / name
 
     monkeypatch.setattr(Gallery, "path_of", gone)
     response = client.get("/media/memoji-20260101-000000-000000-happy.png",
                           headers={"Accept": "application/json"})
-    assert response.status_code == 500
-    assert "memory card" not in response.get_json()["error"]
+    assert response.status_code == 404
+    assert "may have been deleted" in response.get_json()["error"]
+    monkeypatch.setattr(LookStore, "save", lambda *args: (tmp_path / "gone" / "look.json").write_text(""))
+    response = client.put("/api/look", json={"hair_color": "RED"})
+    assert response.status_code == 500 and "memoji" not in response.get_json()["error"]
 
 
 def test_a_full_disk_is_reported_not_crashed(client, monkeypatch):

@@ -60,6 +60,16 @@ def register_error_handlers(app: Flask) -> None:
             response.headers["Retry-After"] = dict(error.get_headers())["Retry-After"]
         return response
 
+    @app.errorhandler(FileNotFoundError)
+    def file_gone(error: FileNotFoundError):
+        """A memoji pruned or deleted between its lookup and its sending: what a second
+        later would be a 404 is one now, not a 500. Only when reading: a write that finds
+        its folder gone is no missing memoji."""
+        if request.method not in ("GET", "HEAD"):
+            return storage_error(error)
+        log.info("%s %s: %s is gone", request.method, request.path, error.filename)
+        return error_response(404, "No such memoji. It may have been deleted.")
+
     @app.errorhandler(OSError)
     def storage_error(error: OSError):
         """A card the kernel remounted read-only, or one that fails (EIO): the operator's to
