@@ -176,6 +176,7 @@ class Gallery:
         self._drawing = threading.Lock()
         for where in (self.folder, self.folder / _THUMBS):  # a power cut mid-save leaves these
             remove_stale_temp_files(where)
+        self._remove_orphan_thumbs()
 
     # -- writing
 
@@ -347,9 +348,23 @@ class Gallery:
 
     def _remove(self, name: str) -> None:
         (self.folder / name).unlink(missing_ok=True)
-        (self.folder / _photo_name(name)).unlink(missing_ok=True)
         (self.folder / _THUMBS / name).unlink(missing_ok=True)  # after the memoji: see thumb_of
+        (self.folder / _photo_name(name)).unlink(missing_ok=True)
         self._cache.pop(name, None)
+
+    def _remove_orphan_thumbs(self) -> None:
+        """Thumbnails whose memoji is gone (removed by hand, or a removal that failed half
+        way): only a cache, but one that would grow without end."""
+        try:
+            thumbs = list((self.folder / _THUMBS).iterdir())
+        except OSError:
+            return
+        for thumb in thumbs:
+            if _is_memoji(thumb.name) and not (self.folder / thumb.name).exists():
+                try:
+                    thumb.unlink()
+                except OSError as error:
+                    log.debug("left %s: %s", thumb, error)
 
     def _names(self) -> list[str]:
         """Memoji PNG names, newest first (the names sort by UTC time)."""

@@ -623,3 +623,12 @@ def test_a_new_gallery_removes_what_unfinished_saves_left(tmp_path):
                               age_s=7200)]
     Gallery(tmp_path, keep=5)
     assert not any(path.exists() for path in left)
+
+
+def test_a_new_gallery_removes_thumbnails_whose_memoji_is_gone(tmp_path):
+    gallery = Gallery(tmp_path, keep=5, clock=Clock())
+    kept, gone = save_memoji(gallery), save_memoji(gallery)
+    for entry in (kept, gone):
+        gallery.thumb_of(entry.name)
+    (tmp_path / gone.name).unlink()  # by hand, behind the gallery's back
+    assert thumbs_in(Gallery(tmp_path, keep=5)) == [kept.name]
