@@ -328,7 +328,7 @@ class Booth:
 
         Raises CameraError when a camera named explicitly cannot be opened.
         """
-        restore = self._install_sigterm()
+        restore = self._install_stop_signals()
         try:
             self._open_camera_at_start()
             self._start_web()
@@ -852,7 +852,7 @@ class Booth:
         # The LAN address phones use (what the screen shows), not the loopback one.
         log.info("web page: %s", self._web_url("/") or getattr(self._web, "url", None))
 
-    def _install_sigterm(self) -> Callable[[], None]:
+    def _install_stop_signals(self) -> Callable[[], None]:
         """SIGTERM (systemctl stop) and SIGHUP (tty1, which the unit takes, hung up) end
         the loop cleanly, a memoji being saved included; only possible on the main thread.
         SIGHUP's default would kill the booth mid-save. A signal found ignored stays so, as
