@@ -1283,7 +1283,8 @@ def test_sighup_finishes_the_memoji_being_saved_and_stops(tmp_path):
     """tty1, which the unit takes, hung up: SIGHUP's default action killed the booth
     at once, and the memoji being saved with it."""
     config = make_config(tmp_path)
-    before = signal.getsignal(signal.SIGHUP)
+    # SIGHUP's default, as under systemd; the suite itself may run under nohup (ignored).
+    outside = signal.signal(signal.SIGHUP, signal.SIG_DFL)
     handlers = []
 
     def on_scene(scene):
@@ -1291,13 +1292,16 @@ def test_sighup_finishes_the_memoji_being_saved_and_stops(tmp_path):
             handlers.append(signal.getsignal(signal.SIGHUP))
             handlers[0](signal.SIGHUP, None)
 
-    booth = make_booth(config, display=RecordingDisplay(on_scene), source=ScriptedSource([FACE]),
-                       clock=FakeClock())
-    booth.request_capture()
-    assert booth.run(frames=1000) == 0
-    assert callable(handlers[0])  # the booth's own handler, not the default (terminate)
-    assert [e.expression for e in booth.gallery.entries()] == ["happy"]
-    assert signal.getsignal(signal.SIGHUP) is before
+    try:
+        booth = make_booth(config, display=RecordingDisplay(on_scene), source=ScriptedSource([FACE]),
+                           clock=FakeClock())
+        booth.request_capture()
+        assert booth.run(frames=1000) == 0
+        assert callable(handlers[0])  # the booth's own handler, not the default (terminate)
+        assert [e.expression for e in booth.gallery.entries()] == ["happy"]
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, outside)
 
 
 def test_an_ignored_sighup_stays_ignored(tmp_path):
