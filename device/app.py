@@ -10,9 +10,9 @@ thread, closing and reopening a lost camera on a thread of its own, and the
 LAN address for the on-screen URL (DNS may be slow) on netinfo's; their
 results come back as events or are picked up on the next frame.
 
-A camera that is missing or lost, a missing model and a full disk are shown on
-screen and never end the process; only a camera named explicitly that cannot
-be opened at start-up stops it (the command line reports it).
+A camera that is missing or lost (a named one included), a missing model and a
+full disk are shown on screen and never end the process; only a file or folder
+to replay that cannot be read at start-up stops it (the command line reports it).
 """
 
 from __future__ import annotations
@@ -326,7 +326,8 @@ class Booth:
     def run(self, frames: int | None = None) -> int:
         """Run until quit, SIGTERM, SIGHUP or Ctrl+C, or for ``frames`` shown frames; returns 0.
 
-        Raises CameraError when a camera named explicitly cannot be opened.
+        Raises CameraError when a file or folder to replay cannot be read at start; a
+        camera that cannot be opened is shown on the screen and looked for again.
         """
         restore = self._install_stop_signals()
         try:
