@@ -480,6 +480,7 @@ class ImageReplaySource(FrameSource):
         self._warned: set[Path] = set()
         self._cache: list[np.ndarray] | None = None
         self._next = 0
+        self._closed = False
         if len(files) <= REPLAY_CACHE_FRAMES:
             self._cache = [image for f in files if (image := self._load(f)) is not None]
             if not self._cache:
@@ -497,6 +498,8 @@ class ImageReplaySource(FrameSource):
         return fit_to_size(_to_rgb(image, "BGR"), self.size)
 
     def read(self, timeout: float = 0.0) -> Frame:
+        if self._closed:  # as a camera's: a closed source gives no frames
+            raise CameraLost(f"{self.name} is closed")
         if self._cache is not None:
             image = self._cache[self._next % len(self._cache)]
             self._next += 1
@@ -508,6 +511,10 @@ class ImageReplaySource(FrameSource):
             if image is not None:
                 return Frame(image=image, detect=None, t=time.monotonic())
         raise CameraLost(f"{self.name}: none of its {len(self._files)} images can be read")
+
+    def close(self) -> None:
+        self._closed = True
+        self._cache = None
 
 
 class VideoReplaySource(FrameSource):
@@ -524,6 +531,8 @@ class VideoReplaySource(FrameSource):
         self._pending = first
 
     def read(self, timeout: float = 0.0) -> Frame:
+        if self._capture is None:
+            raise CameraLost(f"{self.name} is closed")
         image, self._pending = self._pending, None
         if image is None:
             ok, image = self._capture.read()

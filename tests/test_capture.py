@@ -728,6 +728,19 @@ def test_replay_video_loops(tmp_path):
     assert levels[3:] == pytest.approx([40, 120], abs=8)
 
 
+def test_a_closed_replay_gives_no_frames_like_a_closed_camera(tmp_path, replay_dir):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    writer.write(np.full((240, 320, 3), 99, np.uint8))
+    writer.release()
+    for spec in (path, replay_dir, sorted(replay_dir.glob("*.png"))[0]):
+        source = open_source(str(spec))
+        assert source.read() is not None
+        source.close()
+        with pytest.raises(CameraLost, match="is closed"):
+            source.read()
+
+
 def test_missing_or_unreadable_replay_is_a_camera_error(tmp_path):
     with pytest.raises(CameraError, match="no such file"):
         open_source(str(tmp_path / "nothing-here"))
