@@ -317,6 +317,16 @@ class PiCameraSource(FrameSource):
 # --- USB webcam (OpenCV) ------------------------------------------------------
 
 
+OPENCV_LOG_LEVEL_ERROR = 2  # cv::utils::logging::LOG_LEVEL_ERROR, the same in every version
+
+
+def opencv_logging() -> Any:
+    """Where OpenCV's log level is got and set: `cv2.utils.logging` in newer releases (the
+    only place in 5), `cv2` itself in older ones, such as the 4.11 that pip gives a Pi on
+    Bookworm (the newest OpenCV built for its numpy 1.24)."""
+    return getattr(cv2.utils, "logging", cv2)
+
+
 def _open_video_capture(target: int | str) -> Any:
     """cv2.VideoCapture; a seam for tests. OpenCV's own warnings about a device that
     is not there are held back: the booth says so in its own words, and `auto`
@@ -328,16 +338,6 @@ def _open_video_capture(target: int | str) -> Any:
         return cv2.VideoCapture(target)
     finally:
         opencv_log.setLogLevel(previous)
-
-
-OPENCV_LOG_LEVEL_ERROR = 2  # cv::utils::logging::LOG_LEVEL_ERROR, the same in every version
-
-
-def opencv_logging() -> Any:
-    """Where OpenCV's log level is got and set: `cv2.utils.logging` in newer releases (the
-    only place in 5), `cv2` itself in older ones, such as the 4.11 that pip gives a Pi on
-    Bookworm (the newest OpenCV built for its numpy 1.24)."""
-    return getattr(cv2.utils, "logging", cv2)
 
 
 class WebcamSource(FrameSource):

@@ -26,11 +26,12 @@ from device.avatar import (
 from device.labels import EXPRESSIONS
 
 PREVIEW_SIZES = (128, 256, 384, 512)
-# A render holds the GIL for much of its tens of milliseconds, and the kiosk's loop runs in
-# the same process: eight phones drawing at once took its screen from 29 to 24 frames a
-# second. Two at a time, from all phones together; a cached preview waits for nothing.
-RENDER_SLOTS = threading.BoundedSemaphore(2)
 DEFAULT_PREVIEW_SIZE = 384
+# A render holds the GIL for much of its tens of milliseconds, and the kiosk's loop runs in
+# the same process: with eight phones drawing at once, its worst frame took 113 to 155 ms,
+# and 60 to 77 ms with two at a time (a throwaway flood script, three runs each). Two at a
+# time, from all phones together; a cached preview waits for nothing.
+RENDER_SLOTS = threading.BoundedSemaphore(2)
 
 # Fields whose values are colours: the page shows swatches instead of a list.
 _COLOUR_ENUMS = {"skin_color": pa.SkinColor, "hair_color": pa.HairColor, "clothing_color": pa.ClothingColor}
