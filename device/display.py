@@ -591,6 +591,8 @@ _QR_CACHE_MAX = 8  # the LAN address plus a few saved memojis' pages
 _MEMOJI_CENTRE = (290, 282)
 _MEMOJI_DISC = 232
 _MEMOJI_SIZE = 470
+_PREVIEW = (776, 28, 208, 156)  # the camera preview, top right (x, y, w, h)
+_PREVIEW_FRAME = 4  # the dark frame around it, each side
 
 
 def _clip_to_circle(surface: pygame.Surface, radius: int) -> None:
@@ -730,7 +732,8 @@ def _memoji(d: Display, target: pygame.Surface, avatar: np.ndarray | None, versi
 def _preview(d: Display, target: pygame.Surface, image: np.ndarray | None,
              box: tuple[int, int, int, int] | None, rect: pygame.Rect, mirror: bool) -> None:
     """The camera image, small, with the face box; mirrored like a looking glass."""
-    pygame.draw.rect(target, (8, 8, 20), rect.inflate(d._layout.px(8), d._layout.px(8)),
+    frame = 2 * _PREVIEW_FRAME
+    pygame.draw.rect(target, (8, 8, 20), rect.inflate(d._layout.px(frame), d._layout.px(frame)),
                      border_radius=d._layout.px(14))
     if image is None:
         _blit_centred(target, d._text("no camera image", 18, MUTED), rect.center)
@@ -769,10 +772,11 @@ def _title_case(expression: str) -> str:
 def _draw_live(d: Display, target: pygame.Surface, scene: LiveScene) -> None:
     colour = EXPRESSION_COLOURS.get(scene.expression, TEXT)
     _memoji(d, target, scene.avatar, scene.avatar_version, scene.expression)
-    _preview(d, target, scene.preview, scene.face_box, d._layout.rect(776, 28, 208, 156),
-             scene.mirror)
+    _preview(d, target, scene.preview, scene.face_box, d._layout.rect(*_PREVIEW), scene.mirror)
     _blit_text(d, target, "You look", 26, MUTED, 590, 48)
-    _blit_text(d, target, _title_case(scene.expression), 56, colour, 588, 80)
+    # "Surprised" and "Disgusted" are wider than the room left of the preview at 56
+    _blit_fitted(d, target, _title_case(scene.expression), 56, colour, 588, 80,
+                 _PREVIEW[0] - _PREVIEW_FRAME - 12 - 588)
     _blit_text(d, target, f"{round(scene.score * 100)}%", 30, TEXT, 590, 138)
     # one bar per expression, the winner highlighted
     top, row = 214, 46
@@ -798,7 +802,7 @@ def _draw_live(d: Display, target: pygame.Surface, scene: LiveScene) -> None:
 
 def _draw_no_face(d: Display, target: pygame.Surface, scene: NoFaceScene) -> None:
     _memoji(d, target, scene.avatar, scene.avatar_version, "neutral", faded=True)
-    _preview(d, target, scene.preview, None, d._layout.rect(776, 28, 208, 156), scene.mirror)
+    _preview(d, target, scene.preview, None, d._layout.rect(*_PREVIEW), scene.mirror)
     if not scene.web_url:
         _blit_text(d, target, "Step closer", 64, ACCENT, 590, 250)
         _blit_paragraph(d, target, "Look at the camera and your memoji will copy your face.",

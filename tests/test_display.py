@@ -220,6 +220,102 @@ def test_the_sleep_screen_is_dark_and_its_words_move_every_minute(size):
     assert np.array_equal(first, same_minute) and not np.array_equal(first, next_minute)
 
 
+# ------------------------------------------------------------------ layout on real screens
+
+# The screens people put on a booth: the official 7" Pi display, common HDMI panels and
+# monitors, a portrait monitor, a square HAT and a small 3.5" HAT.
+SCREEN_SIZES = [(800, 480), (1024, 600), (1280, 720), (1920, 1080), (1080, 1920), (720, 720),
+                (480, 320)]
+LONG_URL = "http://192.168.100.200:8000"
+
+
+def layout_scenes(memojis, camera_frame) -> dict[str, object]:
+    """Every scene, plus the longest words each place gets (titles, hints, addresses)."""
+    box = face_square_in_frame()
+    scenes = all_scenes(memojis, camera_frame)
+    scenes.update({
+        f"live-{label}": screens.LiveScene(
+            label, 0.6, scores_for(label), memojis["happy"], 1, camera_frame, box,
+            hint="Press the button or tap the screen to save your memoji", web_url=LONG_URL)
+        for label in EXPRESSIONS})
+    scenes.update({
+        "no-face-long-url": screens.NoFaceScene(memojis["neutral"], 1, camera_frame,
+                                                web_url=LONG_URL),
+        "no-face-no-url": screens.NoFaceScene(memojis["neutral"], 1, camera_frame),
+        "countdown-10": screens.CountdownScene(10, "happy", memojis["happy"], 1),
+        "saved-no-url": screens.SavedScene("", "happy", memojis["happy"], 1),
+        "saved-long-url": screens.SavedScene(
+            f"{LONG_URL}/gallery/memoji-20261124-081500-000000-surprise.png", "surprise",
+            memojis["surprise"], 1),
+        "error-could-not-save": screens.ErrorScene(
+            "Could not save", "This memoji was not saved: the memory card cannot be written "
+            "(Read-only file system). Tell the operator.", LONG_URL),
+        "idle-no-url": screens.IdleScene("", "No camera found", "Plug one in."),
+        "sleep": screens.SleepScene(600.0, "Camera lost"),
+    })
+    return scenes
+
+
+def drawn_boxes(display, scene, monkeypatch) -> list[tuple[str, pygame.Rect]]:
+    """Where ``render`` put each line of text, QR code and camera preview, in screen pixels.
+
+    A portrait screen draws into a canvas whose strips are then moved (see _STRIPS): a box
+    is mapped to where its strip lands, and a box across two strips is reported as cut."""
+    drawn: list[tuple[str, pygame.Rect, pygame.Surface]] = []
+    blit_text, blit_centred, preview = screens._blit_text, screens._blit_centred, screens._preview
+
+    def recording_text(d, target, text, *args, **kwargs):
+        rect = blit_text(d, target, text, *args, **kwargs)
+        drawn.append((f"text {text!r}", rect.copy(), target))
+        return rect
+
+    def recording_centred(target, surface, centre):
+        blit_centred(target, surface, centre)
+        drawn.append((f"picture {surface.get_size()}", surface.get_rect(center=centre), target))
+
+    def recording_preview(d, target, image, box, rect, mirror):
+        preview(d, target, image, box, rect, mirror)
+        frame = rect.inflate(*[d._layout.px(2 * screens._PREVIEW_FRAME)] * 2)  # as drawn
+        drawn.append(("camera preview", frame, target))
+
+    monkeypatch.setattr(screens, "_blit_text", recording_text)
+    monkeypatch.setattr(screens, "_blit_centred", recording_centred)
+    monkeypatch.setattr(screens, "_preview", recording_preview)
+    display.render(scene)
+    boxes = []
+    for name, rect, target in drawn:
+        if target is not display._stack_canvas or not display._layout.stacked:
+            boxes.append((name, rect))
+            continue
+        strips = [(area, place) for area, place in screens._strip_pixels(display._layout)
+                  if area.colliderect(rect)]
+        if len(strips) != 1 or not strips[0][0].contains(rect):
+            boxes.append((f"{name}, cut between strips", pygame.Rect(-1, -1, 0, 0)))
+            continue
+        area, (x, y) = strips[0]
+        boxes.append((name, rect.move(x - area.x, y - area.y)))
+    return boxes
+
+
+@pytest.mark.parametrize("size", SCREEN_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_every_scene_keeps_its_words_and_pictures_on_screen_and_apart(size, memojis,
+                                                                     camera_frame, monkeypatch):
+    """Nothing runs off the screen or over anything else: the live screen's "Surprised"
+    and "Disgusted" ran under the camera preview at every size."""
+    screen = pygame.Rect((0, 0), size)
+    problems = []
+    for scene_name, scene in layout_scenes(memojis, camera_frame).items():
+        boxes = drawn_boxes(screens.Display("none", size), scene, monkeypatch)
+        for i, (name, rect) in enumerate(boxes):
+            if not screen.contains(rect):
+                problems.append(f"{scene_name}: {name} {rect} is not on the screen")
+            for other, other_rect in boxes[i + 1:]:
+                inside = rect.contains(other_rect) or other_rect.contains(rect)  # a caption
+                if rect.colliderect(other_rect) and not inside:
+                    problems.append(f"{scene_name}: {name} {rect} overlaps {other} {other_rect}")
+    assert not problems, "\n".join(problems)
+
+
 def test_memoji_surfaces_are_converted_once_per_cache_version(memojis, camera_frame):
     display = screens.Display("none", (1024, 600))
     for _ in range(5):
