@@ -572,15 +572,18 @@ class Display:
             import segno
 
             matrix = segno.make(url, error="m").matrix
-            modules = len(matrix) + 4  # 2-module quiet zone each side
-            cell = max(1, size // modules)
+            quiet = _QR_QUIET_MODULES
+            modules = len(matrix) + 2 * quiet
+            # never below what a phone reads: a small screen gets a code bigger than asked
+            cell = max(_QR_MIN_MODULE_PX, size // modules)
             side = cell * modules
             surface = pygame.Surface((side, side))
             surface.fill((255, 255, 255))
             for row, bits in enumerate(matrix):
                 for col, bit in enumerate(bits):
                     if bit:
-                        surface.fill((16, 16, 32), ((col + 2) * cell, (row + 2) * cell, cell, cell))
+                        surface.fill((16, 16, 32),
+                                     ((col + quiet) * cell, (row + quiet) * cell, cell, cell))
             surface = self._qr[key] = self._prepare(surface, alpha=False)
         return surface
 
@@ -588,6 +591,8 @@ class Display:
 # ------------------------------------------------------------------ drawing helpers
 
 _QR_CACHE_MAX = 8  # the LAN address plus a few saved memojis' pages
+_QR_QUIET_MODULES = 2  # white modules around the code
+_QR_MIN_MODULE_PX = 3  # smaller, phones miss the code from a step away
 _MEMOJI_CENTRE = (290, 282)
 _MEMOJI_DISC = 232
 _MEMOJI_SIZE = 470
@@ -813,9 +818,12 @@ def _draw_no_face(d: Display, target: pygame.Surface, scene: NoFaceScene) -> Non
     _blit_paragraph(d, target, "Look at the camera and your memoji will copy your face.", 26,
                     TEXT, 590, 268, 390, max_lines=2)
     qr = d._qr_code(scene.web_url, d._layout.px(150))
-    _blit_centred(target, qr, d._layout.pt(667, 440))
+    left, middle = d._layout.pt(592, 440)
+    _blit_centred(target, qr, (left + qr.get_width() // 2, middle))
+    # beside the code, which a small screen draws bigger than 150 (see _QR_MIN_MODULE_PX)
+    text_x = 592 + qr.get_width() / d._layout.scale + 18
     _blit_paragraph(d, target, "Scan to choose your memoji's look on your phone", 22, TEXT,
-                    760, 400, 220, max_lines=3)
+                    text_x, 400, 984 - text_x, max_lines=3)
     _footer(d, target, "", scene.web_url)
 
 

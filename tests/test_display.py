@@ -316,6 +316,34 @@ def test_every_scene_keeps_its_words_and_pictures_on_screen_and_apart(size, memo
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("size", SCREEN_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_qr_code_modules_are_big_enough_for_a_phone_on_every_screen(size, memojis, camera_frame,
+                                                                    monkeypatch):
+    """At least 3 px a module, the quiet zone kept: the waiting screen's code of the page
+    was 2 px a module on a 480x320 screen (70 px for 29 modules)."""
+    import segno
+
+    drawn = []
+    qr_code = screens.Display._qr_code
+
+    def recording_qr_code(self, url, size):
+        surface = qr_code(self, url, size)
+        drawn.append((url, surface))
+        return surface
+
+    monkeypatch.setattr(screens.Display, "_qr_code", recording_qr_code)
+    for scene in layout_scenes(memojis, camera_frame).values():
+        screens.Display("none", size).render(scene)
+    assert drawn
+    for url, surface in drawn:
+        modules = len(segno.make(url, error="m").matrix)
+        cell = surface.get_width() / (modules + 2 * screens._QR_QUIET_MODULES)
+        assert cell >= 3, f"{url}: {cell:.1f} px a module"
+        rgb = surface_rgb(surface)
+        quiet = round(cell * screens._QR_QUIET_MODULES)
+        assert rgb[:quiet].min() == 255 and rgb[:, :quiet].min() == 255
+
+
 def test_memoji_surfaces_are_converted_once_per_cache_version(memojis, camera_frame):
     display = screens.Display("none", (1024, 600))
     for _ in range(5):
