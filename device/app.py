@@ -750,7 +750,7 @@ class Booth:
                 "Meanwhile, the web page turns an uploaded photo into a memoji."), "idle"
         if state is CameraState.LOST:
             wait = max(0, math.ceil(self._retry_at - now))
-            retry = f"Reconnecting in {wait} s." if wait else "Reconnecting..."
+            retry = f"Reconnecting in {wait}\u00a0s." if wait else "Reconnecting..."
             return screens.ErrorScene("Camera lost", f"{self._camera_problem}. {retry}",
                                       url), "error"
         return None

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -634,7 +635,8 @@ def _blit_fitted(d: Display, target: pygame.Surface, text: str, size: float, col
 
 def _wrap(d: Display, text: str, size: float, width: float) -> list[str]:
     """Greedy word wrap to ``width`` design pixels; a word longer than a line (a file's
-    path) is broken where it must be, so no text runs past its column."""
+    path) is broken where it must be, so no text runs past its column. Only plain spaces
+    break a line: a no-break space keeps a number with its unit ("4\u00a0s")."""
     font = d._font(size)
     limit = d._layout.px(width)
     key = (text, d._layout.px(size), limit)
@@ -645,7 +647,7 @@ def _wrap(d: Display, text: str, size: float, width: float) -> list[str]:
     lines: list[str] = d._wraps.setdefault(key, [])
     for paragraph in text.splitlines() or [""]:
         line = ""
-        for word in paragraph.split():
+        for word in filter(None, re.split(r"[ \t]+", paragraph)):
             trial = f"{line} {word}".strip()
             if font.size(trial)[0] <= limit:
                 line = trial

@@ -801,6 +801,7 @@ def test_camera_lost_mid_run_is_reopened_with_backoff(tmp_path):
     assert 1 <= waits[0] < 1.5 and 2 - EPS <= waits[1] < 2.5 and 4 - EPS <= waits[2] < 4.5, waits
     lost = [s for s in booth.display.scenes if isinstance(s, screens.ErrorScene)]
     assert lost and lost[0].title == "Camera lost" and "unplugged" in lost[0].detail
+    assert any("Reconnecting in 1\u00a0s." in s.detail for s in lost)  # never "1" / "s."
     assert sources[0].closed
     assert booth.status()["camera_state"] == "ok"
 

@@ -491,3 +491,12 @@ def test_auto_with_a_screen_that_will_not_open_fails_only_when_a_driver_was_name
     with pytest.raises(screens.DisplayError, match='display.mode = "none"'):
         screens.Display("auto")
     assert os.environ["SDL_VIDEODRIVER"] == "kmsdrm"
+
+
+def test_a_no_break_space_keeps_a_number_with_its_unit():
+    """The camera-lost screen wrapped as "Reconnecting in 4" / "s.": str.split() breaks on
+    a no-break space too."""
+    display = screens.Display("none", (1024, 600))
+    width = display._font(26).size("Reconnecting in 4")[0] / display._layout.px(1)
+    lines = screens._wrap(display, "Reconnecting in 4\u00a0s.", 26, width)
+    assert lines == ["Reconnecting in", "4\u00a0s."]
