@@ -856,3 +856,27 @@ def test_the_live_page_polls_in_one_loop_pausing_while_hidden(page):
     page.wait_for_function(f"() => window.__statusStarts.length >= {hidden_at + 4}")
     resumed = _status_starts(page)[hidden_at:]
     _assert_one_loop(resumed)
+
+
+LOOK_SHOWN = """() => ({
+  accessory: document.querySelector('select[name=accessory]').value,
+  preview: new URL(document.getElementById('preview').src).searchParams.get('accessory'),
+  notSaved: !document.getElementById('dirty').hidden })"""
+
+
+def test_back_to_the_look_page_shows_the_choices_the_browser_brought_back(page):
+    """Going back to the Look page, the browser refills the form with the guest's unsaved
+    choices after the page's script ran: the preview and "Not saved yet" must follow them,
+    or Save keeps a look the guest never saw."""
+    page.on("dialog", lambda dialog: dialog.accept())  # "leave site?": yes
+    page.goto("/look")
+    glasses = page.evaluate("[...document.querySelector('select[name=accessory]').options].map((o) => o.value)")
+    saved = page.request.get("/api/look").json()["accessory"]
+    chosen = next(value for value in glasses if value != saved)
+    page.select_option("select[name=accessory]", chosen)
+    page.click(".tabs a[href='/gallery']")
+    page.wait_for_url("**/gallery")
+    page.go_back()
+    page.wait_for_url("**/look")
+    page.wait_for_load_state("load")
+    assert page.evaluate(LOOK_SHOWN) == {"accessory": chosen, "preview": chosen, "notSaved": True}

@@ -109,6 +109,9 @@
     edits += 1;
     refresh();
   });
+  // Back on this page, the browser refills the form with the unsaved choices after this
+  // script ran (and fires no change): show them in the preview, as not saved yet.
+  window.addEventListener("pageshow", refresh);
 
   // The expression chips are one radio group: a single Tab stop (the chosen chip), and the
   // arrow keys, Home and End choose another, as in any radio group.
