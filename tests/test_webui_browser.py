@@ -880,3 +880,26 @@ def test_back_to_the_look_page_shows_the_choices_the_browser_brought_back(page):
     page.wait_for_url("**/look")
     page.wait_for_load_state("load")
     assert page.evaluate(LOOK_SHOWN) == {"accessory": chosen, "preview": chosen, "notSaved": True}
+
+
+# Every control of the Look page that cannot be brought into view and tapped: scrolled to as
+# a tap would, something else (a bar that stays in place) is at its middle, or nothing is.
+UNREACHABLE_CONTROLS = r"""
+() => [...document.querySelectorAll(".chip, [data-preset], #random, select, .swatch .dot, #save")]
+  .filter((el) => {
+    el.scrollIntoView({ block: "nearest" });
+    const r = el.getBoundingClientRect();
+    const hit = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
+    return !hit || !(el.closest(".swatch") || el).contains(hit);  // a swatch's hidden radio is on its dot
+  })
+  .map((el) => el.dataset.expression || el.name || el.dataset.swatch || el.id || el.textContent.trim())
+"""
+
+
+@pytest.mark.parametrize("viewport", [(915, 412), (844, 390)], ids=["915x412", "844x390"])
+def test_a_large_phone_on_its_side_reaches_every_look_control(open_phone, server, viewport):
+    """Wide enough for the preview beside the choices, but low: the preview card must not
+    stay in place taller than the screen, hiding its expression chips below it for good."""
+    page = open_phone(server, viewport)
+    page.goto("/look")
+    assert page.evaluate(UNREACHABLE_CONTROLS) == []
