@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import logging
 import os
@@ -120,6 +121,17 @@ def test_every_page_renders_with_a_csrf_token_and_local_assets_only(client, path
             assert client.get(asset).status_code == 200, asset
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_every_page_has_one_title_heading_first_and_no_skipped_levels(app, client):
+    """Screen reader users jump by headings: each page starts with its one h1, and an h3
+    never follows an h1 directly."""
+    name = saved_gallery(app, 1)[0]
+    for path in ["/look", "/live", "/gallery", "/photo", f"/gallery/{name}", "/login", "/no-such-page"]:
+        html = client.get(path).get_data(as_text=True)
+        levels = [int(level) for level in re.findall(r"<h([1-6])\b", html)]
+        assert levels[:1] == [1] and levels.count(1) == 1, (path, levels)
+        assert all(b <= a + 1 for a, b in itertools.pairwise(levels)), (path, levels)
 
 
 def test_static_files_name_no_outside_address(app):
