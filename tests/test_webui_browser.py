@@ -477,13 +477,18 @@ def test_the_grid_shows_thumbnails_sharp_on_a_3x_phone_and_links_the_memoji(open
         assert image["file"] == THUMB_PX and image["covers"] <= THUMB_PX, image
 
 
-def test_a_made_memoji_takes_the_focus_so_it_is_read_out(page, memojis):
-    memoji = {"name": memojis[0], "expression": "surprise", "score": 0.7, "page": f"/gallery/{memojis[0]}",
-              "image": f"/media/{memojis[0]}", "download": f"/gallery/{memojis[0]}/download"}
+def open_the_photo_page_answered_with(page, name: str) -> None:
+    """The photo page, a photo chosen, and the booth's answer faked: the memoji `name`."""
+    memoji = {"name": name, "expression": "surprise", "score": 0.7, "page": f"/gallery/{name}",
+              "image": f"/media/{name}", "download": f"/gallery/{name}/download"}
     page.route("**/api/photo", lambda route: route.fulfill(status=201, json=memoji))
     page.goto("/photo")
     page.set_input_files("#photo-input", files=[
         {"name": "selfie.jpg", "mimeType": "image/jpeg", "buffer": b"any bytes: the answer is faked"}])
+
+
+def test_a_made_memoji_takes_the_focus_so_it_is_read_out(page, memojis):
+    open_the_photo_page_answered_with(page, memojis[0])
     page.focus("#photo-submit")
     page.keyboard.press("Enter")
     page.wait_for_selector("#photo-result", state="visible")
@@ -903,3 +908,36 @@ def test_a_large_phone_on_its_side_reaches_every_look_control(open_phone, server
     page = open_phone(server, viewport)
     page.goto("/look")
     assert page.evaluate(UNREACHABLE_CONTROLS) == []
+
+
+# Before the page's scripts: remember how each scrollIntoView was asked to scroll.
+RECORD_SCROLLS = """
+window.__scrolls = [];
+Element.prototype.scrollIntoView = function (options) { window.__scrolls.push(options?.behavior || "auto"); };
+"""
+# What still moves: running animations, and transitions longer than a frame.
+MOVING = """
+() => [...document.getAnimations().map((a) => `animation ${a.animationName || a.constructor.name}`),
+       ...[...document.querySelectorAll("*")].filter((el) =>
+          getComputedStyle(el).transitionDuration.split(",").some((d) => parseFloat(d) > 0.02))
+        .map((el) => `transition on ${el.tagName.toLowerCase()}.${[...el.classList].join(".")}`)]
+"""
+
+
+def test_nothing_moves_on_a_phone_set_to_reduce_motion(browser, server, memojis):
+    """The phone's "reduce motion" setting (WCAG 2.3.3): no spinning, sliding or smooth scrolling."""
+    context = browser.new_context(base_url=server.url, reduced_motion="reduce", **PHONE)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.add_init_script(RECORD_SCROLLS)
+    page.goto("/look")
+    page.evaluate("document.querySelector('.preview-frame').classList.add('loading')")  # the spinner shows
+    assert page.evaluate(MOVING) == []
+    page.goto("/live")
+    assert page.evaluate(MOVING) == []
+
+    open_the_photo_page_answered_with(page, memojis[0])
+    page.click("#photo-submit")
+    page.wait_for_selector("#photo-result", state="visible")
+    assert page.evaluate("window.__scrolls") == ["auto"]
+    context.close()

@@ -68,7 +68,8 @@
       result.hidden = false;
       // Focus (so a screen reader reads it) on the news, not on the button pressed before it.
       document.getElementById("result-heading").focus({ preventScroll: true });
-      result.scrollIntoView({ behavior: "smooth", block: "start" });
+      const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+      result.scrollIntoView({ behavior: still ? "auto" : "smooth", block: "start" });
     } catch (error) {
       errorBox.textContent = error.message;
       errorBox.hidden = false;
