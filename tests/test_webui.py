@@ -878,6 +878,14 @@ def pin_client(make_app, tmp_path):
     return app.test_client()
 
 
+@pytest.mark.parametrize("pin, number_pad", [(PIN, True), ("booth-42", False), ("Crew2026", False)])
+def test_the_pin_field_offers_the_number_pad_only_for_a_pin_of_digits(make_app, pin, number_pad):
+    """Some phones' number pad has no letters at all: a PIN with letters must get a keyboard."""
+    html = make_app(pin=pin).test_client().get("/login").get_data(as_text=True)
+    field = re.search(r'<input type="password" name="pin"[^>]*>', html).group(0)
+    assert ('inputmode="numeric"' in field) is number_pad
+
+
 @pytest.mark.parametrize("method, path, body", [
     ("put", "/api/look", {"hair_color": "BLACK"}),
     ("post", "/api/capture", None),

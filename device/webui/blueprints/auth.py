@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
+from device.webui.blueprints._common import is_whole_number
 from device.webui.security import (
     check_pin,
     operator_mark,
@@ -46,7 +47,14 @@ def login():
         return (render_template("auth/login.html", error=error, locked=True, next=target), 429,
                 {"Retry-After": str(math.ceil(wait))})
     status = 401 if error else 200
-    return render_template("auth/login.html", error=error, locked=False, next=target), status
+    return render_template("auth/login.html", error=error, locked=False, next=target,
+                           numeric=_numeric_pin()), status
+
+
+def _numeric_pin() -> bool:
+    """A PIN of digits gets the phone's number pad; any other a full keyboard, since some
+    phones' number pad has no way to type a letter, which locked the operator out."""
+    return is_whole_number(str(current_app.config.get("OPERATOR_PIN") or ""))
 
 
 @bp.post("/logout")
