@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import itertools
 import json
 import logging
@@ -1462,6 +1463,13 @@ def test_a_full_disk_is_reported_not_crashed(client, monkeypatch):
     monkeypatch.setattr(LookStore, "save", full)
     response = client.put("/api/look", json={"hair_color": "RED"})
     assert response.status_code == 507 and "Storage full" in response.get_json()["error"]
+    page = client.post("/look", data={"csrf_token": csrf_of(client), "hair_color": "RED"})
+    assert page.status_code == 507  # the page without JavaScript (werkzeug's abort() knows no 507: a 500)
+    assert "<h1 class=\"page-title\">Memory card full</h1>" in page.get_data(as_text=True)
+    assert "Storage full" in page.get_data(as_text=True)
     monkeypatch.setattr(Gallery, "save", full)
     response = upload(client, bright_photo())
     assert response.status_code == 507 and "Storage full" in response.get_json()["error"]
+    page = client.post("/photo", data={"csrf_token": csrf_of(client, "/photo"),
+                                       "photo": (io.BytesIO(bright_photo()), "selfie.jpg")})
+    assert page.status_code == 507 and "Memory card full</h1>" in page.get_data(as_text=True)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app, url_for
+from werkzeug.exceptions import HTTPException
 
 from device.webui.kiosk import KioskLink
 
@@ -48,3 +49,11 @@ def parse_page(text: str | None) -> int:
     if not is_whole_number(text) or int(text) < 1:
         raise ValueError(f"page: must be a whole number from 1, got {text!r}")
     return int(text)
+
+
+class InsufficientStorage(HTTPException):
+    """507 for the pages' plain forms: werkzeug's abort() knows no 507 and raised
+    LookupError instead, so a full card showed "Something went wrong" (a 500)."""
+
+    code = 507
+    description = "The booth's memory card is full."
