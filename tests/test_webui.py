@@ -671,9 +671,12 @@ def test_delete_through_the_api_and_the_form(app, client):
     assert [p.name for p in thumbs.iterdir()] == [second]
     assert client.delete(f"/api/gallery/{first}", headers=headers).status_code == 404
     assert client.delete("/api/gallery/..", headers=headers).status_code == 404
-    response = client.post(f"/gallery/{second}/delete", data={"csrf_token": headers["X-CSRF-Token"]})
-    assert response.status_code == 303
+    response = client.post(f"/gallery/{second}/delete", data={"csrf_token": headers["X-CSRF-Token"]},
+                           follow_redirects=True)
+    assert response.history[0].status_code == 303
+    assert '<p class="notice ok" role="status">Memoji deleted.</p>' in response.get_data(as_text=True)
     assert client.get("/api/gallery").get_json()["total"] == 0
+    assert "Memoji deleted" not in client.get("/gallery").get_data(as_text=True)
     assert list(thumbs.iterdir()) == []
 
 

@@ -738,7 +738,8 @@ def test_declining_the_delete_question_keeps_the_memoji(page, data_dir):
 
     page.once("dialog", lambda dialog: answer(dialog, accept=True))
     page.click(".delete-form button")
-    page.wait_for_url("**/gallery")
+    page.wait_for_url("**/gallery?deleted=1")
+    assert page.get_by_role("status").filter(has_text="Memoji deleted.").is_visible()  # said, and read out
     assert not (data_dir / "gallery" / name).exists()
 
 

@@ -77,7 +77,7 @@ def index():
     if number > pages:  # an old link, or memojis deleted since: the last page there is
         return redirect(url_for("gallery.index", page=pages if pages > 1 else None))
     return render_template("gallery/index.html", entries=entries, page=number, pages=pages, total=total,
-                           thumb_px=THUMB_PX)
+                           thumb_px=THUMB_PX, deleted=request.args.get("deleted") == "1")
 
 
 @bp.get("/gallery/all.zip")
@@ -142,4 +142,4 @@ def download(name: str):
 def delete(name: str):
     """Delete from the plain form (operator only)."""
     delete_memoji(name)
-    return redirect(url_for("gallery.index"), code=303)
+    return redirect(url_for("gallery.index", deleted=1), code=303)

@@ -1,4 +1,4 @@
-// The memoji page: the operator's delete uses the API, then goes back to the gallery.
+// The memoji page: the operator's delete uses the API, then goes back to the gallery, which says so.
 "use strict";
 
 (() => {
@@ -12,7 +12,7 @@
     Booth.setAvailable(button, false);  // one tap, one request
     try {
       await Booth.request(`/api/gallery/${encodeURIComponent(name)}`, { method: "DELETE" });
-      window.location.href = "/gallery";
+      window.location.href = "/gallery?deleted=1";  // the gallery says it is done
     } catch (error) {
       Booth.setAvailable(button, true);
       if (error.status === 401) {
