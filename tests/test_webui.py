@@ -1327,7 +1327,8 @@ def test_a_new_pin_ends_the_logins_made_with_the_old_one(make_app):
 
 def test_the_server_refuses_a_body_beyond_the_upload_limit_before_reading_it(make_app):
     """Flask checks MAX_CONTENT_LENGTH only after waitress has buffered the whole body (up to
-    1 GiB by default, on the SD card): waitress itself must answer 413 from the header."""
+    1 GiB by default, on the SD card): far beyond the limit, waitress itself must answer 413
+    from the header."""
     app = make_app(web_max_upload_mb=1)
     with start_in_thread(app, "127.0.0.1", 0) as handle:
         port = int(handle.url.rsplit(":", 1)[1])
@@ -1335,6 +1336,25 @@ def test_the_server_refuses_a_body_beyond_the_upload_limit_before_reading_it(mak
             connection.sendall(b"POST /api/photo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                b"Content-Length: 500000000\r\n\r\n" + b"\0" * 65536)
             assert connection.recv(64).startswith(b"HTTP/1.1 413")
+
+
+def test_a_photo_a_few_mb_over_the_limit_gets_the_page_s_own_message_from_the_plain_form(make_app):
+    """Without JavaScript the form posts whatever the phone picked: a photo just over the
+    limit must reach Flask's 413 (the page, in words), not waitress's plain-text one."""
+    app = make_app(web_max_upload_mb=1)
+    over = b"\xff\xd8" + b"\0" * (3 * 1024 * 1024)  # three times the limit
+    boundary = "form-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"big.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + over + f"\r\n--{boundary}--\r\n".encode()
+    with start_in_thread(app, "127.0.0.1", 0) as handle:
+        request = urllib.request.Request(handle.url + "/photo", data=body, method="POST", headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}", "Accept": "text/html"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        page = refused.value.read().decode()
+    assert refused.value.code == 413
+    assert refused.value.headers.get_content_type() == "text/html"
+    assert "The upload is too large: the limit is 1 MB" in page
 
 
 def test_a_request_waiting_for_a_worker_is_not_a_warning_in_the_journal():

@@ -31,8 +31,12 @@ __all__ = ["ServerHandle", "serve", "start_in_thread"]
 THREADS = 8
 
 
-# Room for the multipart framing and the form's other fields around an upload.
-FORM_OVERHEAD_BYTES = 1024 * 1024
+# How far beyond the upload limit a body still reaches Flask, whose 413 is the page's own
+# message ("the limit is 10 MB. Send a smaller photo."); a larger one waitress refuses from
+# its Content-Length alone, with a plain-text 413 that a phone shows as raw text. Covers the
+# form's framing and photos several times the limit; waitress keeps at most 512 KiB of a body
+# in memory (inbuf_overflow) and the rest in a temporary file deleted with the request.
+OVERSIZE_HEADROOM_BYTES = 32 * 1024 * 1024
 
 
 def _body_limit(app: Any) -> int | None:
@@ -40,10 +44,11 @@ def _body_limit(app: Any) -> int | None:
 
     Flask only applies MAX_CONTENT_LENGTH once the body has arrived, and
     waitress buffers up to 1 GiB by default (spilling to a temporary file on
-    the SD card), so the limit has to be enforced here, before buffering.
+    the SD card), so a bound is kept here too, before buffering, but far
+    enough above Flask's that a guest's too-large photo gets the page's message.
     """
     limit = getattr(app, "config", {}).get("MAX_CONTENT_LENGTH")
-    return None if limit is None else int(limit) + FORM_OVERHEAD_BYTES
+    return None if limit is None else int(limit) + OVERSIZE_HEADROOM_BYTES
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
