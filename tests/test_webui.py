@@ -362,6 +362,28 @@ def test_status_without_a_booth_says_the_kiosk_is_not_here(client):
     assert "not running" in client.get("/live").get_data(as_text=True)
 
 
+def test_status_tells_a_guest_no_device_or_file_of_the_booth_and_the_operator_everything(make_app,
+                                                                                         tmp_path):
+    """With a PIN set, a guest's live page learns the expression and that something is wrong,
+    not the camera's device, the model's path or the counters; the operator gets them all."""
+    booth = FakeBooth(tmp_path, status={
+        "state": "error", "expression": None, "scores": {}, "fps": 0.0, "camera": "/dev/video0",
+        "camera_state": "lost", "camera_problem": "Tried /dev/video0 (busy)", "frames": 12,
+        "frames_dropped": 3, "bad_frames": 1, "saving": False,
+        "model_error": "Model file not found: /home/pi/memoji/models/emotion.tflite"})
+    client = make_app(booth=booth, pin=PIN).test_client()
+    guest = client.get("/api/status").get_json()
+    assert "/dev/video0" not in json.dumps(guest) and "/home/pi" not in json.dumps(guest)
+    assert not {"camera", "frames", "frames_dropped", "bad_frames"} & set(guest)
+    assert guest["state"] == "error" and guest["camera_state"] == "lost"
+    assert "tell the operator" in guest["model_error"] and "tell the operator" in guest["camera_problem"]
+
+    client.post("/login", data={"pin": PIN, "csrf_token": csrf_of(client, "/login")})
+    operator = client.get("/api/status").get_json()
+    assert operator["camera"] == "/dev/video0" and operator["frames_dropped"] == 3
+    assert operator["model_error"] == "Model file not found: /home/pi/memoji/models/emotion.tflite"
+
+
 def test_status_with_a_booth_is_plain_json(make_app, tmp_path):
     client = make_app(booth=FakeBooth(tmp_path)).test_client()
     status = client.get("/api/status").get_json()

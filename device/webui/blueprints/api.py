@@ -37,12 +37,23 @@ from device.webui.looks import (
     preview_png,
 )
 from device.webui.photos import UploadError
-from device.webui.security import operator_required
+from device.webui.security import is_operator, operator_required
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_PER_PAGE = 100
 PREVIEW_MAX_AGE_S = 24 * 3600
+
+# What a guest's phone is told of the kiosk's status: what the live page shows it. The
+# camera's name, the model's file path, the problems' details and the frame counters name
+# devices and files on the booth: they are the operator's. A key added later stays theirs.
+GUEST_STATUS_KEYS = frozenset({"running", "message", "state", "expression", "score", "scores", "face",
+                               "fps", "camera_state", "saving"})
+# A problem is still said to a guest, in words without the details.
+GUEST_PROBLEMS = {
+    "model_error": "No expression model is loaded on this booth: tell the operator.",
+    "camera_problem": "The camera is not working: tell the operator.",
+}
 
 
 def bad_field(field: str, message: str):
@@ -130,8 +141,16 @@ def preview():
 
 @bp.get("/status")
 def status():
-    """The kiosk's live state: expression, scores, face, fps, camera, state (or that it is not here)."""
-    return jsonify(kiosk().status())
+    """Live state (expression, scores, fps, state); camera and problem details: operator only."""
+    full = kiosk().status()
+    return jsonify(full if is_operator() else status_for_guests(full))
+
+
+def status_for_guests(full: dict) -> dict:
+    """The status without what only the operator needs (see GUEST_STATUS_KEYS)."""
+    shown = {key: value for key, value in full.items() if key in GUEST_STATUS_KEYS}
+    shown.update({key: words for key, words in GUEST_PROBLEMS.items() if full.get(key)})
+    return shown
 
 
 @bp.post("/capture")
