@@ -1379,6 +1379,25 @@ def test_a_photo_a_few_mb_over_the_limit_gets_the_page_s_own_message_from_the_pl
     assert "The upload is too large: the limit is 1 MB" in page
 
 
+def test_the_page_still_answers_with_the_idle_connections_of_25_phones_open(app):
+    """A phone's browser keeps its connections to the page open (Chromium: six after the
+    gallery); waitress's default limit of 100 made the 17th such phone wait up to 150 s."""
+    import http.client
+
+    with start_in_thread(app, "127.0.0.1", 0) as handle:
+        port = int(handle.url.rsplit(":", 1)[1])
+        idle = []
+        try:
+            for _ in range(25 * 6):
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                idle.append(connection)
+                connection.request("GET", "/api/look")
+                assert connection.getresponse().read()  # answered, then kept open, idle
+        finally:
+            for connection in idle:
+                connection.close()
+
+
 def test_a_request_waiting_for_a_worker_is_not_a_warning_in_the_journal():
     """waitress warns each time a request queues; two phones made hundreds an hour."""
     import device.webui.server as server

@@ -30,6 +30,18 @@ __all__ = ["ServerHandle", "serve", "start_in_thread"]
 # images and the status polls need others beside them.
 THREADS = 8
 
+# Idle connections. A phone's browser keeps the ones it opened to the page (headless Chromium
+# kept 6 after loading the gallery, and 20 s later), and waitress accepts no new connection
+# at connection_limit until idle ones pass channel_timeout, checked every cleanup_interval.
+# With waitress's defaults (100, 120 s, 30 s) 17 phones that browsed in the last two minutes
+# held every new page load for up to 150 s. An open idle connection costs a socket and little
+# memory; waitress watches them with select(), which takes descriptors below 1024 only.
+CONNECTION_LIMIT = 200
+# Also how long a download may stall (the phone takes no byte) once the page has written the
+# rest of it out, before it is cut: long enough for a phone on weak Wi-Fi.
+IDLE_TIMEOUT_S = 60
+CLEANUP_INTERVAL_S = 10
+
 
 # How far beyond the upload limit a body still reaches Flask, whose 413 is the page's own
 # message ("the limit is 10 MB. Send a smaller photo."); a larger one waitress refuses from
@@ -76,7 +88,9 @@ def _make_server(app: Any, host: str, port: int, threads: int) -> BaseWSGIServer
     sock = _listening_socket(host, port)
     try:
         return create_server(app, sockets=[sock], threads=threads, ident="memoji-booth",
-                             clear_untrusted_proxy_headers=True, **options)
+                             clear_untrusted_proxy_headers=True, connection_limit=CONNECTION_LIMIT,
+                             channel_timeout=IDLE_TIMEOUT_S, cleanup_interval=CLEANUP_INTERVAL_S,
+                             **options)
     except BaseException:
         sock.close()
         raise
