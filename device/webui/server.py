@@ -46,9 +46,10 @@ CLEANUP_INTERVAL_S = 10
 # How far beyond the upload limit a body still reaches Flask, whose 413 is the page's own
 # message ("the limit is 10 MB. Send a smaller photo."); a larger one waitress refuses from
 # its Content-Length alone, with a plain-text 413 that a phone shows as raw text. Covers the
-# form's framing and photos several times the limit; waitress keeps at most 512 KiB of a body
-# in memory (inbuf_overflow) and the rest in a temporary file deleted with the request.
-OVERSIZE_HEADROOM_BYTES = 32 * 1024 * 1024
+# form's framing and a 48 MP phone photo (12 to 25 MB); waitress keeps at most 512 KiB of a
+# body in memory (inbuf_overflow) and the rest in a temporary file on the card, deleted with
+# the request. Kept small because CONNECTION_LIMIT bodies may be in flight at once.
+OVERSIZE_HEADROOM_BYTES = 16 * 1024 * 1024
 
 
 def _body_limit(app: Any) -> int | None:
