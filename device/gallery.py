@@ -57,9 +57,12 @@ class StorageFullError(OSError):
     """A save failed for lack of space (or quota); nothing partial was left behind."""
 
     def __init__(self, folder: Path) -> None:
+        # Guests read this on the page: the folder goes in ``filename``, for the journal.
         super().__init__(
             errno.ENOSPC,
-            f"Storage full: cannot save in {folder}. Delete old memojis from the web page or free some space.",
+            "Storage full: the booth's memory card is full, so nothing was saved. "
+            "Delete old memojis in the gallery (the operator can) or free some space.",
+            str(folder),
         )
 
     def __str__(self) -> str:

@@ -419,6 +419,8 @@ def test_full_disk_raises_storage_full_and_leaves_nothing(tmp_path, monkeypatch,
         save(gallery, photo=np.zeros((8, 8, 3), np.uint8))
     monkeypatch.undo()
     assert str(caught.value).startswith("Storage full:")
+    assert str(gallery.folder) not in str(caught.value)  # guests read it; the journal gets the path
+    assert caught.value.filename == str(gallery.folder)
     assert isinstance(caught.value, OSError) and caught.value.errno == errno.ENOSPC
     assert sorted(p.name for p in gallery.folder.iterdir()) == [kept.name]
     assert [e.name for e in gallery.entries()] == [kept.name]
