@@ -782,6 +782,7 @@ def test_the_live_page_follows_a_kiosk_that_starts_after_it_opened(page):
     page.wait_for_selector("#capture:not([aria-disabled])")
     assert page.is_hidden("#not-running")
     assert page.inner_text("#expression") == "Happy"
+    assert page.inner_text("#meta") == "Live · 30 fps · picamera2"  # words, not "live"
     running["value"] = False
     page.wait_for_selector("#capture[aria-disabled=true]")
     assert page.is_visible("#not-running")

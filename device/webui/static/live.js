@@ -18,6 +18,11 @@
   let inFlight = false;
 
   function capitalise(text) { return text ? text[0].toUpperCase() + text.slice(1) : "—"; }
+  // /api/status's `state` is the kiosk screen's name; a guest reads what the screen shows.
+  const STATE_WORDS = {
+    starting: "Starting", live: "Live", no_face: "Waiting for a face", countdown: "Counting down",
+    saving: "Saving", saved: "Saved", asleep: "Screen asleep", idle: "No camera", error: "Problem",
+  };
 
   const notice = document.getElementById("not-running");
   let capturing = false;  // a capture request in flight keeps the button unavailable
@@ -40,7 +45,7 @@
     const expression = status.expression || null;
     expressionText.textContent = expression ? capitalise(expression) : "No face";
     const parts = [];
-    if (status.state) parts.push(status.state);
+    if (status.state) parts.push(STATE_WORDS[status.state] || status.state);
     if (typeof status.fps === "number") parts.push(`${status.fps.toFixed(0)} fps`);
     if (status.camera) parts.push(status.camera);
     const problem = status.model_error || status.camera_problem;
