@@ -232,6 +232,7 @@ SETTINGS: list[Setting] = [
 
 _BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
+_BY_KEY: tuple[str, ...] = tuple(dict.fromkeys(s.key for s in SETTINGS))
 
 _TYPE_WORDS = {
     bool: "true or false",
@@ -363,6 +364,8 @@ def _read_file(file: Path) -> dict[str, Any]:
 
     values: dict[str, Any] = {}
     for section, table in document.items():
+        if not isinstance(table, dict) and section not in SECTIONS:
+            raise ConfigError(f"{file}: {section}: {_outside_any_section(section)}")
         if section not in SECTIONS:
             raise ConfigError(
                 f"{file}: [{section}]: unknown section{_did_you_mean(section, SECTIONS)}; "
@@ -385,6 +388,17 @@ def _read_file(file: Path) -> dict[str, Any]:
                 value = _from_folder_of(file, value)
             values[dotted] = _validate(setting, value, str(file))
     return values
+
+
+def _outside_any_section(key: str) -> str:
+    """Why a key above every [section] line is refused, and where it goes (`pin` is in two)."""
+    homes = [s.section for s in SETTINGS if s.key == key]
+    if not homes:
+        return (f"unknown setting, and outside any [section]{_did_you_mean(key, _BY_KEY)}; "
+                f"settings go under their section's line, such as [camera]")
+    under = " or ".join(f"[{home}]" for home in homes)
+    return (f"a setting outside any [section]: write it on a line below {under} "
+            f"(it is {' or '.join(f'{home}.{key}' for home in homes)})")
 
 
 def _from_folder_of(file: Path, value: str) -> str:

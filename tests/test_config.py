@@ -241,3 +241,24 @@ def test_overrides_are_dotted_parsed_and_validated(tmp_path):
         load_config(overrides={"display.mode": "tv"})
     with pytest.raises(ConfigError, match="camera.width"):
         load_config(overrides={"camera.width": True})
+
+
+@pytest.mark.parametrize(
+    "text, phrases",
+    [
+        # pin is in two sections: both named, and how to place it
+        ("pin = '1234'", ["pin: a setting outside any [section]", "[button] or [web]",
+                          "button.pin or web.pin"]),
+        ("source = 'webcam'", ["below [camera]", "camera.source"]),
+        ("sorce = 'webcam'", ["unknown setting", 'did you mean "source"', "[camera]"]),
+    ],
+)
+def test_a_setting_above_every_section_says_where_it_belongs(tmp_path, text, phrases):
+    """Not "[pin]: unknown section": the operator wrote no section, they left it out."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert str(path) in message and "unknown section" not in message, message
+    for phrase in phrases:
+        assert phrase in message, message
