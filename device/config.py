@@ -358,7 +358,7 @@ def _read_file(file: Path) -> dict[str, Any]:
     except PermissionError:
         raise ConfigError(f"{file}: cannot be read (permission denied)") from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{file}: not valid TOML: {error}") from None
+        raise ConfigError(f"{file}: not valid TOML: {error}{_quoting_hint(file, error)}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{file}: not valid TOML: not UTF-8 text") from None
 
@@ -388,6 +388,24 @@ def _read_file(file: Path) -> dict[str, Any]:
                 value = _from_folder_of(file, value)
             values[dotted] = _validate(setting, value, str(file))
     return values
+
+
+def _quoting_hint(file: Path, error: tomllib.TOMLDecodeError) -> str:
+    """The line TOML refused, and the usual cause: text such as a PIN (0123) without quotes."""
+    found = re.search(r"at line (\d+)", str(error))
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, ValueError):
+        return ""
+    number = int(found.group(1)) if found else 0
+    if not 1 <= number <= len(lines) or not lines[number - 1].strip():
+        return ""
+    shown = f"; line {number} reads: {lines[number - 1].strip()}"
+    if "overwrite" in str(error) or "twice" in str(error):
+        return f"{shown}; a key or [section] is given twice: keep one"
+    return (f'{shown}; write key = value below its [section] line, text (a PIN, a path, a name) '
+            'in double quotes, numbers and true/false without; `memoji-booth config` prints a '
+            'valid file')
 
 
 def _outside_any_section(key: str) -> str:
@@ -420,9 +438,12 @@ def _validate(setting: Setting, value: Any, where: str) -> Any:
         Path: isinstance(value, (str, Path)),
     }[kind]
     if not ok_type:
+        quote = ""
+        if kind in (str, Path) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            quote = f'; text goes in double quotes: {setting.key} = "{value}"'  # a PIN of digits
         raise ConfigError(
             f"{where}: {setting.name}: expected {_TYPE_WORDS[kind]}, got {_show(value)}; "
-            f"allowed: {setting.allowed()}"
+            f"allowed: {setting.allowed()}{quote}"
         )
     if kind is float:
         value = float(value)

@@ -262,3 +262,18 @@ def test_a_setting_above_every_section_says_where_it_belongs(tmp_path, text, phr
     assert str(path) in message and "unknown section" not in message, message
     for phrase in phrases:
         assert phrase in message, message
+
+
+def test_a_pin_of_digits_without_quotes_is_told_to_use_quotes(tmp_path):
+    """`pin = 1234` is a TOML number and `pin = 0123` no TOML at all; both are a PIN."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "[web]\npin = 1234\n"))
+    assert 'web.pin: expected a string, got 1234' in str(caught.value)
+    assert 'double quotes: pin = "1234"' in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "[web]\nport = 8000\npin = 0123\n", "zero.toml"))
+    message = str(caught.value)
+    assert "not valid TOML" in message and "line 3 reads: pin = 0123" in message, message
+    assert "double quotes" in message
+    with pytest.raises(ConfigError, match="line 3 reads: port = 2; a key or .section. is given twice"):
+        load_config(write(tmp_path, "[web]\nport = 1\nport = 2\n", "twice.toml"))
