@@ -81,6 +81,7 @@ class Rule:
 
     allowed: str
     ok: Callable[[Any], bool]
+    hint: Callable[[str], str] | None = None  # from the value as written: what was likely meant
 
     def __call__(self, value: Any) -> str | None:
         return None if self.ok(value) else self.allowed
@@ -99,17 +100,29 @@ CAMERA_NAME = re.compile(r"auto|(picamera2|webcam)(:\d+)?")
 _CAMERA_WORDS = ("auto", "picamera", "webcam")  # and misspellings of them: never a path
 
 
+_VIDEO_DEVICE = re.compile(r"/dev/video(\d+)")
+
+
 def _is_camera_source(value: str) -> bool:
     if CAMERA_NAME.fullmatch(value):
         return True
-    return (bool(value) and not value.startswith(("webcam:", "picamera2:"))
+    # A device file is a camera, not a video to replay: it is named webcam:N.
+    return (bool(value) and not value.startswith(("webcam:", "picamera2:", "/dev/"))
             and Path(value).expanduser().exists())
+
+
+def _camera_source_hint(written: str) -> str:
+    device = _VIDEO_DEVICE.fullmatch(written.strip())
+    if device:
+        return f' (a webcam is named by its number: "webcam:{device.group(1)}")'
+    return _did_you_mean(written.strip().lower(), ("auto", "picamera2", "webcam"))
 
 
 _CAMERA_SOURCE = Rule(
     "auto, picamera2, picamera2:N, webcam, webcam:N (N = 0, 1, ...), or an existing image or "
     "video file, or folder of images, to replay",
     _is_camera_source,
+    _camera_source_hint,
 )
 # Paths in a settings file are read from the file's folder, not from wherever the
 # program was started (the service starts in /run/memoji-booth).
@@ -384,9 +397,10 @@ def _read_file(file: Path) -> dict[str, Any]:
                     f"{file}: {dotted}: unknown setting{_did_you_mean(key, keys)}; "
                     f"[{section}] has: {', '.join(keys)}"
                 )
+            written = value
             if dotted in _PATHS_FROM_FILE and isinstance(value, str):
                 value = _from_folder_of(file, value)
-            values[dotted] = _validate(setting, value, str(file))
+            values[dotted] = _validate(setting, value, str(file), written)
     return values
 
 
@@ -427,8 +441,11 @@ def _from_folder_of(file: Path, value: str) -> str:
     return value if path.is_absolute() else str(file.resolve().parent / path)
 
 
-def _validate(setting: Setting, value: Any, where: str) -> Any:
-    """Type-check strictly (a bool is not an int, nor the reverse), then check the value."""
+def _validate(setting: Setting, value: Any, where: str, written: Any = None) -> Any:
+    """Type-check strictly (a bool is not an int, nor the reverse), then check the value.
+
+    ``written``: the value as the file has it, when ``value`` is that path read from the
+    file's folder; messages show it as written, as well as where it was looked for."""
     kind = setting.type
     ok_type = {
         bool: isinstance(value, bool),
@@ -456,8 +473,12 @@ def _validate(setting: Setting, value: Any, where: str) -> Any:
     if setting.check is not None:
         problem = setting.check(value)
         if problem is not None:
+            written = value if written is None else written
+            shown = _show(written) if written == value else f"{_show(written)} ({value})"
+            hint = getattr(setting.check, "hint", None)
             raise ConfigError(
-                f"{where}: {setting.name}: {_show(value)} is not allowed; allowed: {problem}"
+                f"{where}: {setting.name}: {shown} is not allowed"
+                f"{hint(str(written)) if hint else ''}; allowed: {problem}"
             )
     return value
 

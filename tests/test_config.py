@@ -277,3 +277,33 @@ def test_a_pin_of_digits_without_quotes_is_told_to_use_quotes(tmp_path):
     assert "double quotes" in message
     with pytest.raises(ConfigError, match="line 3 reads: port = 2; a key or .section. is given twice"):
         load_config(write(tmp_path, "[web]\nport = 1\nport = 2\n", "twice.toml"))
+
+
+@pytest.mark.parametrize(
+    "source, phrase",
+    [
+        ("/dev/video0", '"webcam:0"'),  # where `ls /dev/video*` (the README) leads
+        ("/dev/video2", '"webcam:2"'),
+        ("/dev/null", "allowed: auto"),  # exists, and is still no video to replay
+        ("webcm", 'did you mean "webcam"'),
+        ("Picamera", 'did you mean "picamera2"'),
+    ],
+)
+def test_a_camera_named_the_wrong_way_says_how_to_name_it(tmp_path, source, phrase):
+    """A device file, existing or not, is refused (it is not a video to replay), and a
+    mistyped camera is shown as written, not as a path in the settings file's folder."""
+    path = write(tmp_path, f"[camera]\nsource = '{source}'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert f"camera.source: '{source}'" in message and phrase in message, message
+    with pytest.raises(ConfigError, match=phrase):
+        load_config(overrides={"camera.source": source})
+
+
+def test_a_replay_path_that_is_not_there_shows_it_as_written_and_where_it_was_looked_for(tmp_path):
+    path = write(tmp_path, "[camera]\nsource = 'clips/faces'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"camera.source: 'clips/faces' ({tmp_path / 'clips' / 'faces'}) is not allowed" in str(
+        caught.value)
