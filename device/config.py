@@ -93,6 +93,12 @@ def _between(low: float, high: float) -> Rule:
 
 _POSITIVE = Rule("greater than 0", lambda value: value > 0)
 _NOT_EMPTY = Rule("not empty", lambda value: bool(str(value).strip()))
+# Found by `config --check`, not first at start-up: a folder cannot be made where a file is.
+_FOLDER = Rule(
+    "not empty, and not an existing file (a folder, made if missing)",
+    lambda value: bool(str(value).strip()) and not (
+        Path(value).expanduser().exists() and not Path(value).expanduser().is_dir()),
+)
 
 
 # A camera by name (picamera2:1 is a Pi 5's second camera port), not a path to replay.
@@ -223,7 +229,7 @@ SETTINGS: list[Setting] = [
     Setting("storage", "data_dir", Path, "~/.local/share/memoji-booth",
             "folder for the gallery, the saved look and the web secret key (~ is expanded; "
             "relative to the settings file's folder)",
-            check=_NOT_EMPTY),
+            check=_FOLDER),
     Setting("storage", "keep", int, 1000,
             "retention: the oldest saved memojis beyond this many are removed", check=_POSITIVE),
     # web

@@ -307,3 +307,17 @@ def test_a_replay_path_that_is_not_there_shows_it_as_written_and_where_it_was_lo
         load_config(path)
     assert f"camera.source: 'clips/faces' ({tmp_path / 'clips' / 'faces'}) is not allowed" in str(
         caught.value)
+
+
+def test_a_data_folder_that_is_a_file_is_a_bad_value(tmp_path):
+    """`config --check` says so before a restart; start-up said only 'File exists'."""
+    write(tmp_path, "not a folder", "gallery.png")
+    path = write(tmp_path, "[storage]\ndata_dir = 'gallery.png'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert "storage.data_dir: 'gallery.png'" in message and "not an existing file" in message
+    with pytest.raises(ConfigError, match="not an existing file"):
+        load_config(overrides={"storage.data_dir": str(tmp_path / "gallery.png")})
+    assert load_config(overrides={"storage.data_dir": str(tmp_path)}).storage.data_dir == tmp_path
+    assert load_config(overrides={"storage.data_dir": str(tmp_path / "new")}).storage.data_dir
