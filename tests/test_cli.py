@@ -154,6 +154,16 @@ def test_render_size_out_of_range_is_a_usage_error(tmp_path, capsys, size):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.parametrize("argv", [["run", "--frames", "ten"], ["bench", "--source", ".", "--frames", "1.5"],
+                                  ["render", "--expression", "happy", "--out", "x.png", "--size", "big"]])
+def test_a_count_that_is_not_a_number_says_so_in_words(argv, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    error = capsys.readouterr().err
+    assert caught.value.code == 2 and "must be a whole number, got '" in error, error
+    assert "_positive_int" not in error and "_render_size" not in error
+
+
 def test_render_with_a_bad_look_exits_2(tmp_path, capsys):
     look = tmp_path / "look.json"
     look.write_text(json.dumps({"hair_color": "PLAID"}))
