@@ -221,7 +221,18 @@ def test_web_on_a_port_in_use_exits_2_with_one_line(tmp_path, capsys):
         port = taken.getsockname()[1]
         assert main(["web", "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
                      "--data-dir", str(tmp_path / "data")]) == 2
-    assert f"memoji-booth: cannot serve on 127.0.0.1:{port}: " in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert f"memoji-booth: cannot serve on 127.0.0.1:{port}: " in error
+    assert "another program uses that port" in error and "--port or web.port" in error, error
+
+
+def test_web_on_an_address_not_of_this_machine_says_which_to_use(tmp_path, capsys):
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    assert main(["web", "--config", str(config), "--host", "203.0.113.77", "--port", "8000",
+                 "--data-dir", str(tmp_path / "data")]) == 2  # TEST-NET-3: documentation only
+    error = capsys.readouterr().err
+    assert "cannot serve on 203.0.113.77:8000" in error and "use 0.0.0.0" in error, error
 
 
 def test_web_with_a_data_folder_it_cannot_make_exits_2(tmp_path, capsys):
@@ -230,7 +241,9 @@ def test_web_with_a_data_folder_it_cannot_make_exits_2(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")  # a file where a folder should be: no permission games needed as root
     assert main(["web", "--config", str(config), "--data-dir", str(blocker / "data")]) == 2
-    assert "memoji-booth: cannot use the data folder" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert f"memoji-booth: cannot use the data folder {blocker / 'data'}" in error
+    assert "set storage.data_dir to a folder this user can write" in error, error
 
 
 def test_unknown_expression_is_a_usage_error(tmp_path):
