@@ -10,11 +10,13 @@ line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +55,50 @@ def cmd_run(args: argparse.Namespace) -> int:
     from device.config import load_config
 
     config = load_config(args.config, {"camera.source": args.source, "display.mode": args.display})
-    return Booth(config).run(frames=args.frames)
+    data_dir = Path(config.storage.data_dir)
+    with sole_booth_on(data_dir) as alone:
+        if not alone:
+            print(f"memoji-booth: another memoji-booth is already running with the data folder "
+                  f"{data_dir} (the service, or one started by hand): stop it first (on the Pi: "
+                  "sudo systemctl stop memoji-booth), or give this one its own storage.data_dir",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        return Booth(config).run(frames=args.frames)
+
+
+DATA_FOLDER_LOCK = ".memoji-booth.lock"
+
+
+@contextlib.contextmanager
+def sole_booth_on(data_dir: Path) -> Iterator[bool]:
+    """Lock the data folder while this booth runs; yields False if another booth holds it.
+
+    A booth started by hand while the service runs would share its gallery, look and
+    login key, and fail for want of the camera and the screen, under misleading messages.
+    A folder that cannot be made or locked yields True: the booth then names what is wrong
+    with it. The lock is the kernel's (flock): it goes when the process does, even killed.
+    """
+    import fcntl
+
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # Read-only, 0644: a lock file left by a root run still opens for the service's user.
+        fd = os.open(data_dir / DATA_FOLDER_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError as error:
+        log.debug("data folder not locked: %s", error)
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        except OSError as error:  # a file system without locks
+            log.debug("data folder not locked: %s", error)
+        yield True
+    finally:
+        os.close(fd)
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -259,8 +304,6 @@ def _positive_int(text: str) -> int:
 
 def setup_logging(verbose: bool) -> None:
     """To stderr; without timestamps under systemd (the journal adds its own)."""
-    import os
-
     under_journal = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
     fmt = "%(levelname)s %(name)s: %(message)s"
     if not under_journal:

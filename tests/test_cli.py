@@ -199,6 +199,34 @@ def test_run_with_a_data_folder_it_cannot_write_exits_2_before_starting(tmp_path
     assert "storage.data_dir" in err and "Traceback" not in err
 
 
+def test_a_second_booth_on_the_same_data_folder_exits_2_and_touches_nothing(tmp_path, images,
+                                                                           capsys):
+    """The service runs while the operator starts one by hand (the README's Troubleshooting)."""
+    import fcntl
+    import os
+
+    from device.__main__ import DATA_FOLDER_LOCK
+
+    data = tmp_path / "data"
+    (data / "gallery").mkdir(parents=True)
+    saved = data / "gallery" / "memoji-20260101T000000000000Z-happy.png"
+    saved.write_bytes(b"a guest's memoji")
+    settings = (f'[storage]\ndata_dir = "{data}"\nkeep = 1\n'
+                "[web]\nenabled = false\n[button]\nenabled = false\n")
+    first = os.open(data / DATA_FOLDER_LOCK, os.O_RDONLY | os.O_CREAT)
+    try:
+        fcntl.flock(first, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the booth already running
+        assert run_five_frames(tmp_path, images, settings) == 2
+    finally:
+        os.close(first)
+    error = capsys.readouterr().err
+    assert f"another memoji-booth is already running with the data folder {data}" in error
+    assert "sudo systemctl stop memoji-booth" in error and "Traceback" not in error
+    assert saved.read_bytes() == b"a guest's memoji"
+    assert sorted(p.name for p in data.iterdir()) == [DATA_FOLDER_LOCK, "gallery"]
+    assert run_five_frames(tmp_path, images, settings) == 0  # the first one gone: it starts
+
+
 def test_run_with_a_login_key_it_cannot_read_exits_2_naming_it(tmp_path, images, capsys):
     """It was logged as a taken port, and the booth ran without its page."""
     data = tmp_path / "data"
