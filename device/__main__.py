@@ -324,9 +324,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:
         if isinstance(error, _user_error_types()):
-            print(f"memoji-booth: {error}", file=sys.stderr)
+            print(f"memoji-booth: {error}{_sandbox_advice(error)}", file=sys.stderr)
             return EXIT_USAGE
         raise
+
+
+def _sandbox_advice(error: BaseException) -> str:
+    """Under the service every folder but its own is read-only (ProtectSystem=strict): a
+    data folder moved to a USB stick reads 'Read-only file system' until it is allowed."""
+    cause = error.__cause__
+    under_systemd = bool(os.environ.get("INVOCATION_ID"))
+    if not (under_systemd and isinstance(cause, OSError) and cause.errno == errno.EROFS):
+        return ""
+    return ("; the service may write only to /var/lib/memoji-booth: allow another folder with "
+            "`sudo systemctl edit memoji-booth`, adding [Service] and ReadWritePaths=THE_FOLDER")
 
 
 if __name__ == "__main__":

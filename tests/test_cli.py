@@ -227,6 +227,31 @@ def test_a_second_booth_on_the_same_data_folder_exits_2_and_touches_nothing(tmp_
     assert run_five_frames(tmp_path, images, settings) == 0  # the first one gone: it starts
 
 
+def test_a_data_folder_the_service_may_not_write_says_how_to_allow_it(tmp_path, images, capsys,
+                                                                   monkeypatch):
+    """ProtectSystem=strict makes a USB stick read-only to the service (EROFS), not to root."""
+    import errno
+    import os
+
+    from device import storage
+
+    def read_only(path, data, mode=0o644):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(storage, "atomic_write_bytes", read_only)
+    settings = (f'[storage]\ndata_dir = "{tmp_path / "stick"}"\n'
+                "[web]\nenabled = false\n[button]\nenabled = false\n")
+    monkeypatch.delenv("INVOCATION_ID", raising=False)
+    assert run_five_frames(tmp_path, images, settings) == 2
+    by_hand = capsys.readouterr().err
+    assert "Read-only file system" in by_hand and "systemctl edit" not in by_hand
+    monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef")  # what systemd sets
+    assert run_five_frames(tmp_path, images, settings) == 2
+    error = capsys.readouterr().err
+    assert "cannot use the data folder" in error and "Read-only file system" in error
+    assert "sudo systemctl edit memoji-booth" in error and "ReadWritePaths=" in error, error
+
+
 def test_run_with_a_login_key_it_cannot_read_exits_2_naming_it(tmp_path, images, capsys):
     """It was logged as a taken port, and the booth ran without its page."""
     data = tmp_path / "data"
