@@ -375,7 +375,11 @@ def _read_file(file: Path) -> dict[str, Any]:
     except IsADirectoryError:
         raise ConfigError(f"{file}: is a folder, not a settings file") from None
     except PermissionError:
-        raise ConfigError(f"{file}: cannot be read (permission denied)") from None
+        raise ConfigError(
+            f"{file}: cannot be read (permission denied): the user that runs the booth must be "
+            f"able to read it (for the service: sudo chown root:memoji-booth {file} && "
+            f"sudo chmod 640 {file})"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{file}: not valid TOML: {error}{_quoting_hint(file, error)}") from None
     except UnicodeDecodeError:

@@ -321,3 +321,19 @@ def test_a_data_folder_that_is_a_file_is_a_bad_value(tmp_path):
         load_config(overrides={"storage.data_dir": str(tmp_path / "gallery.png")})
     assert load_config(overrides={"storage.data_dir": str(tmp_path)}).storage.data_dir == tmp_path
     assert load_config(overrides={"storage.data_dir": str(tmp_path / "new")}).storage.data_dir
+
+
+def test_a_settings_file_the_booth_may_not_read_says_how_to_let_it(tmp_path, monkeypatch):
+    """Copied in as a 0600 file of root's, it passed `sudo ... config --check` but not the
+    service; root reads anything, so the refusal is faked here."""
+    path = write(tmp_path, "[web]\nport = 9000\n")
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(config_module, "open", refused, raising=False)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert f"{path}: cannot be read (permission denied)" in message
+    assert f"sudo chown root:memoji-booth {path} && sudo chmod 640 {path}" in message, message
