@@ -119,6 +119,10 @@ write_config() {
     run install -d -m 0755 "$CONFIG_DIR"
     if [[ -e $CONFIG ]]; then
         say "keeping the existing settings $CONFIG"
+        # One copied in as root's own 0600 file passes the check below (run as root) and
+        # then stops the service: let its group read it, whatever else the file allows.
+        run chgrp "$SERVICE_USER" "$CONFIG"
+        run chmod g+r "$CONFIG"
     else
         say "writing the default settings to $CONFIG (saved memojis in /var/lib/$APP)"
         local data_dir_line="data_dir = \"/var/lib/$APP\""

@@ -246,6 +246,9 @@ def test_install_keeps_an_existing_config(tmp_path):
     assert f"keeping the existing settings {config}" in result.stdout
     assert not [c for c in steps(result.stdout) if "memoji-booth config |" in c]  # not rewritten
     find(steps(result.stdout), r"memoji-booth config --check ")  # but checked
+    # and made readable by the service (copied in as root's 0600 file, it stopped the start)
+    find(steps(result.stdout), rf"^chgrp memoji-booth {re.escape(str(config))}$")
+    find(steps(result.stdout), rf"^chmod g\+r {re.escape(str(config))}$")
     assert config.read_text() == '[booth]\ncountdown_s = 5\n'
 
 
