@@ -367,7 +367,8 @@ def _check_together(config: Config, where: str) -> None:
 def _read_file(file: Path) -> dict[str, Any]:
     try:
         with open(file, "rb") as handle:
-            document = tomllib.load(handle)
+            # utf-8-sig: Windows editors may start the file with a byte-order mark
+            document = tomllib.loads(handle.read().decode("utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(
             f"{file}: settings file not found (print a template with `memoji-booth config > {file.name}`)"
@@ -418,7 +419,7 @@ def _quoting_hint(file: Path, error: tomllib.TOMLDecodeError) -> str:
     """The line TOML refused, and the usual cause: text such as a PIN (0123) without quotes."""
     found = re.search(r"at line (\d+)", str(error))
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        lines = file.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, ValueError):
         return ""
     number = int(found.group(1)) if found else 0

@@ -337,3 +337,11 @@ def test_a_settings_file_the_booth_may_not_read_says_how_to_let_it(tmp_path, mon
     message = str(caught.value)
     assert f"{path}: cannot be read (permission denied)" in message
     assert f"sudo chown root:memoji-booth {path} && sudo chmod 640 {path}" in message, message
+
+
+def test_a_file_saved_by_a_windows_editor_is_read(tmp_path):
+    """A byte-order mark and CRLF line ends: TOML refused the mark as 'Invalid statement'."""
+    path = tmp_path / "booth.toml"
+    path.write_bytes(b'\xef\xbb\xbf[web]\r\nport = 9000\r\npin = "2468"\r\n')
+    config = load_config(path)
+    assert (config.web.port, config.web.pin) == (9000, "2468")
