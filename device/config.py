@@ -377,9 +377,9 @@ def _read_file(file: Path) -> dict[str, Any]:
         raise ConfigError(f"{file}: is a folder, not a settings file") from None
     except PermissionError:
         raise ConfigError(
-            f"{file}: cannot be read (permission denied): the user that runs the booth must be "
-            f"able to read it (for the service: sudo chown root:memoji-booth {file} && "
-            f"sudo chmod 640 {file})"
+            f"{file}: cannot be read (permission denied) by this user: check it with sudo; "
+            f"the service's user may read it once it is root:memoji-booth, mode 640 "
+            f"(sudo chown root:memoji-booth {file} && sudo chmod 640 {file})"
         ) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{file}: not valid TOML: {error}{_quoting_hint(file, error)}") from None
