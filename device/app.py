@@ -36,7 +36,7 @@ import numpy as np
 from device import display as screens
 from device.avatar import AvatarCache, render_png
 from device.button import CaptureButton
-from device.capture import CameraError, CameraLost, NoCameraError, names_a_camera, open_source
+from device.capture import CameraError, NoCameraError, names_a_camera, open_source
 from device.faces import FaceDetector
 from device.gallery import SAVED_PX, Gallery, LookStore, StorageFullError
 from device.infer import ExpressionModel, ExpressionSmoother, ModelMissingError
@@ -530,12 +530,6 @@ class Booth:
         future, self._reopen = self._reopen, None
         try:
             source = future.result()
-        except NoCameraError as error:
-            if self._camera_state is CameraState.MISSING:
-                self._retry_at = now + NO_CAMERA_RETRY_S
-            else:
-                self._camera_lost(error, now)
-            return
         except Exception as error:  # CameraError, OSError, cv2.error ...: never fatal, retried
             if self._camera_state is CameraState.MISSING:
                 self._retry_at = now + NO_CAMERA_RETRY_S
@@ -551,10 +545,7 @@ class Booth:
             return None
         try:
             frame = self._source.read()
-        except CameraLost as error:
-            self._camera_lost(error, now)
-            return None
-        except Exception as error:  # a driver error is a lost camera too, never a crash
+        except Exception as error:  # CameraLost, or a driver error: a lost camera, never a crash
             self._camera_lost(error, now)
             return None
         if frame is None:
