@@ -212,7 +212,6 @@ class Booth:
         # camera
         self._source_arg = source
         self._source: Any = None
-        self._pending_source: Any = None  # a lost ready-made source, read again after the backoff
         self._camera_name = str(config.camera.source) if source is None else getattr(
             source, "name", "camera")
         self._camera_state = CameraState.STARTING
@@ -496,8 +495,6 @@ class Booth:
         log.warning("camera lost (%s); reopening in %.0f s", error, self._backoff)
         self.notifier.status(f"camera lost: {error}")
         self._backoff = min(self._backoff * 2, LOST_BACKOFF_S[1])
-        if self._source_arg is not None and self._opener() is None:
-            self._pending_source = old  # the same object is read again after the backoff
 
     @staticmethod
     def _close_lost(source: Any) -> None:
@@ -519,8 +516,8 @@ class Booth:
             if now < self._retry_at:
                 return
             opener = self._opener()
-            if opener is None:  # a ready-made source: just read it again
-                self._camera_opened(self._pending_source or self._source_arg)
+            if opener is None:  # a ready-made source: the same object is read again
+                self._camera_opened(self._source_arg)
                 return
             self._reopen = self._opener_pool.submit(opener)
             self._reopen_started = now
