@@ -37,9 +37,8 @@ from device import display as screens
 from device.avatar import AvatarCache, render_png
 from device.button import CaptureButton
 from device.capture import CameraError, NoCameraError, names_a_camera, open_source
-from device.faces import FaceDetector
 from device.gallery import SAVED_PX, Gallery, LookStore, StorageFullError
-from device.infer import ExpressionModel, ExpressionSmoother, ModelMissingError
+from device.infer import ExpressionSmoother, ModelMissingError
 from device.netinfo import LanAddress, is_wildcard, web_url
 from device.pipeline import Analyser
 from device.sdnotify import Notifier
@@ -258,8 +257,7 @@ class Booth:
     def _build_analyser(self, config: Any) -> Any:
         """The face detector + expression model; a missing model is shown, not fatal."""
         try:
-            return Analyser(FaceDetector(min_score=config.detector.min_score, num_threads=1),
-                            ExpressionModel(config.model.path or None, num_threads=1))
+            return Analyser.from_config(config)
         except ModelMissingError as error:  # faces.py raises the same class
             self.model_error = str(error)
             log.error("%s", error)
