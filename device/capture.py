@@ -483,10 +483,8 @@ class ImageReplaySource(FrameSource):
         self._closed = False
         if len(files) <= REPLAY_CACHE_FRAMES:
             self._cache = [image for f in files if (image := self._load(f)) is not None]
-            if not self._cache:
+            if not self._cache:  # an empty folder too
                 raise CameraError(f"{self.name}: no readable image to replay")
-        elif not files:
-            raise CameraError(f"{self.name}: no images to replay")
 
     def _load(self, path: Path) -> np.ndarray | None:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
