@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,6 @@ class BenchReport:
     peak_rss_mb: float
     look_change_s: float
     source: str = ""
-    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -95,7 +94,7 @@ class BenchReport:
         lines += [f"loop: {self.fps:.1f} frames per second",
                   f"peak RSS: {self.peak_rss_mb:.1f} MB",
                   f"look change (7 memojis re-rendered): {self.look_change_s:.2f} s"]
-        return "\n".join(lines + self.notes)
+        return "\n".join(lines)
 
 
 def _percentile(values: list[float], q: float) -> float:
