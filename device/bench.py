@@ -130,8 +130,6 @@ def run_bench(source: str | Path, frames: int = 300, size: tuple[int, int] = (10
     from device.capture import CameraError, names_a_camera
     from device.config import load_config
     from device.display import Display
-    from device.faces import FaceDetector
-    from device.infer import ExpressionModel
     from device.pipeline import Analyser
 
     if names_a_camera(str(source)):
@@ -146,11 +144,9 @@ def run_bench(source: str | Path, frames: int = 300, size: tuple[int, int] = (10
             "camera.source": str(source), "display.mode": "none", "web.enabled": False,
             "button.enabled": False, "storage.data_dir": data_dir,
         })
-        analyser = Analyser(
-            _Timed(FaceDetector(min_score=config.detector.min_score, num_threads=1),
-                   "detect", "detect", times),
-            _Timed(ExpressionModel(config.model.path or None, num_threads=1),
-                   "classify_views", "classify", times))
+        analyser = Analyser.from_config(config)  # as the booth builds it, each call timed
+        analyser.detector = _Timed(analyser.detector, "detect", "detect", times)
+        analyser.model = _Timed(analyser.model, "classify_views", "classify", times)
         display = Display("none", size)
         booth = Booth(config, display=display, button=False, analyser=analyser, profiler=times,
                       notifier=_Silent())
