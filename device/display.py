@@ -66,7 +66,6 @@ STACKED_W, STACKED_H = 560, 2 * BASE_H
 
 BACKGROUND_TOP = (38, 34, 92)
 BACKGROUND_BOTTOM = (14, 16, 38)
-PANEL = (255, 255, 255, 20)
 TEXT = (250, 250, 255)
 MUTED = (176, 182, 222)
 TRACK = (58, 62, 112)
@@ -132,7 +131,6 @@ class LiveScene:
     face_box: tuple[int, int, int, int] | None = None
     hint: str = "Press the button to save your memoji"
     web_url: str = ""
-    mirror: bool = True
 
 
 @dataclass(eq=False)
@@ -143,7 +141,6 @@ class NoFaceScene:
     avatar_version: int | None = None
     preview: np.ndarray | None = None
     web_url: str = ""
-    mirror: bool = True
 
 
 @dataclass(eq=False)
@@ -281,7 +278,6 @@ class Display:
         if rotate not in ROTATIONS:
             raise DisplayError(f"rotate must be one of {', '.join(map(str, ROTATIONS))}, not {rotate!r}")
         self.rotate = rotate
-        self.requested_mode = mode
         self.mode = resolve_mode(mode)
         self._screen: pygame.Surface | None = None
         pygame.font.init()
@@ -737,7 +733,7 @@ def _memoji(d: Display, target: pygame.Surface, avatar: np.ndarray | None, versi
 
 
 def _preview(d: Display, target: pygame.Surface, image: np.ndarray | None,
-             box: tuple[int, int, int, int] | None, rect: pygame.Rect, mirror: bool) -> None:
+             box: tuple[int, int, int, int] | None, rect: pygame.Rect) -> None:
     """The camera image, small, with the face box; mirrored like a looking glass."""
     frame = 2 * _PREVIEW_FRAME
     pygame.draw.rect(target, (8, 8, 20), rect.inflate(d._layout.px(frame), d._layout.px(frame)),
@@ -747,16 +743,13 @@ def _preview(d: Display, target: pygame.Surface, image: np.ndarray | None,
         return
     h, w = image.shape[:2]
     small = cv2.resize(image, rect.size, interpolation=cv2.INTER_LINEAR)
-    if mirror:
-        small = small[:, ::-1]
-    small = np.ascontiguousarray(small)
+    small = np.ascontiguousarray(small[:, ::-1])  # mirrored
     surface = pygame.image.frombuffer(small.tobytes(), rect.size, "RGB")
     target.blit(surface, rect)
     if box is not None:
         x, y, bw, bh = box
         sx, sy = rect.width / w, rect.height / h
-        if mirror:
-            x = w - x - bw
+        x = w - x - bw  # mirrored, as the image
         face = pygame.Rect(rect.x + round(x * sx), rect.y + round(y * sy),
                            max(2, round(bw * sx)), max(2, round(bh * sy)))
         pygame.draw.rect(target, ACCENT, face.clip(rect), d._layout.px(3),
@@ -779,7 +772,7 @@ def _title_case(expression: str) -> str:
 def _draw_live(d: Display, target: pygame.Surface, scene: LiveScene) -> None:
     colour = EXPRESSION_COLOURS.get(scene.expression, TEXT)
     _memoji(d, target, scene.avatar, scene.avatar_version, scene.expression)
-    _preview(d, target, scene.preview, scene.face_box, d._layout.rect(*_PREVIEW), scene.mirror)
+    _preview(d, target, scene.preview, scene.face_box, d._layout.rect(*_PREVIEW))
     _blit_text(d, target, "You look", 26, MUTED, 590, 48)
     # "Surprised" and "Disgusted" are wider than the room left of the preview at 56
     _blit_fitted(d, target, _title_case(scene.expression), 56, colour, 588, 80,
@@ -809,7 +802,7 @@ def _draw_live(d: Display, target: pygame.Surface, scene: LiveScene) -> None:
 
 def _draw_no_face(d: Display, target: pygame.Surface, scene: NoFaceScene) -> None:
     _memoji(d, target, scene.avatar, scene.avatar_version, "neutral", faded=True)
-    _preview(d, target, scene.preview, None, d._layout.rect(*_PREVIEW), scene.mirror)
+    _preview(d, target, scene.preview, None, d._layout.rect(*_PREVIEW))
     if not scene.web_url:
         _blit_text(d, target, "Step closer", 64, ACCENT, 590, 250)
         _blit_paragraph(d, target, "Look at the camera and your memoji will copy your face.",

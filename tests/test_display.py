@@ -273,8 +273,8 @@ def drawn_boxes(display, scene, monkeypatch) -> list[tuple[str, pygame.Rect]]:
         blit_centred(target, surface, centre)
         drawn.append((f"picture {surface.get_size()}", surface.get_rect(center=centre), target))
 
-    def recording_preview(d, target, image, box, rect, mirror):
-        preview(d, target, image, box, rect, mirror)
+    def recording_preview(d, target, image, box, rect):
+        preview(d, target, image, box, rect)
         frame = rect.inflate(*[d._layout.px(2 * screens._PREVIEW_FRAME)] * 2)  # as drawn
         drawn.append(("camera preview", frame, target))
 
