@@ -399,15 +399,13 @@ class WebcamSource(FrameSource):
             try:
                 ok, image = capture.read()
             except Exception as error:  # a driver error: the camera is gone
-                ok, image, failures = False, None, WEBCAM_FAILED_READS - 1
-                log.debug("%s: read raised %s", self.name, error)
+                self._give_up(f"the driver said: {error}")
+                return
             t = time.monotonic()
             if not ok or image is None:
                 failures += 1
                 if failures >= WEBCAM_FAILED_READS:
-                    with self._lock:
-                        self._error = f"{failures} reads failed in a row"
-                        self._lock.notify_all()
+                    self._give_up(f"{failures} reads failed in a row")
                     return
                 self._stop.wait(0.01)
                 continue
@@ -419,6 +417,12 @@ class WebcamSource(FrameSource):
                     self.dropped += 1  # the previous frame was never read
                 self._latest, self._fresh = (image, t), True
                 self._lock.notify_all()
+
+    def _give_up(self, why: str) -> None:
+        """On the grabber thread: the webcam is gone; the next read raises CameraLost(why)."""
+        with self._lock:
+            self._error = why
+            self._lock.notify_all()
 
     def read(self, timeout: float = 0.0) -> Frame | None:
         """The newest frame not yet read, or None; waits up to `timeout` seconds for one."""

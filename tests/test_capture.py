@@ -547,6 +547,26 @@ def test_webcam_unplugged_mid_run_is_camera_lost(monkeypatch):
     source.close()
 
 
+def test_a_webcam_driver_error_mid_run_is_camera_lost_naming_it(monkeypatch):
+    """A read that raises (the driver's error) ends the webcam at once, and CameraLost
+    says what the driver said, not "10 reads failed in a row" for the one read."""
+
+    class RaisingCapture(FakeVideoCapture):
+        def read(self):
+            if self.count >= 3:
+                raise RuntimeError("VIDIOC_DQBUF: No such device")
+            return super().read()
+
+    monkeypatch.setattr(capture, "_open_video_capture", RaisingCapture)
+    source = open_source("webcam")
+    deadline = time.monotonic() + 2.0
+    with pytest.raises(CameraLost, match="No such device") as caught:
+        while time.monotonic() < deadline:
+            source.read(timeout=0.05)
+    assert "in a row" not in str(caught.value)
+    source.close()
+
+
 def test_webcam_resizes_to_the_configured_size(monkeypatch):
     use_fake_webcam(monkeypatch, size=(1280, 720))
     with open_source("webcam", width=640, height=480) as source:
