@@ -639,7 +639,9 @@ class Booth:
             entry = self.gallery.save(png, expression=expression, score=score,
                                       look=look.to_dict(), photo=photo)
         except Exception as error:  # reported on screen by the loop; never lost silently
-            log.error("saving the memoji failed: %s", error)
+            # A card fault is the operator's to fix (one line); anything else is a bug.
+            log.error("saving the memoji failed: %s", error,
+                      exc_info=not isinstance(error, OSError))
             self._events.put((Event.SAVE_FAILED, error))
             return
         log.info("saved %s (%s %.2f)", entry.name, expression, score)

@@ -1357,3 +1357,20 @@ def test_a_card_that_cannot_be_written_is_said_in_words_not_as_an_errno(tmp_path
     assert error.title == "Could not save"
     assert "memory card cannot be written (Read-only file system)" in error.detail
     assert "Errno" not in error.detail and ".tmp" not in error.detail
+
+
+def test_a_save_that_fails_by_a_bug_logs_its_traceback(tmp_path, caplog):
+    """A card fault is one line (the operator's to fix); any other failure is a bug, and
+    the journal must say where it happened, not only its message."""
+    booth = make_booth(make_config(tmp_path), source=ScriptedSource([FACE]), clock=FakeClock(),
+                       display=RecordingDisplay(lambda scene: isinstance(
+                           scene, screens.ErrorScene) and booth.stop()))
+
+    def buggy(*args, **kwargs):
+        raise TypeError("save() got an unexpected keyword argument 'photo'")
+
+    booth.gallery.save = buggy
+    booth.request_capture()
+    booth.run(frames=3000)
+    failed = [r for r in caplog.records if r.getMessage().startswith("saving the memoji failed")]
+    assert failed and failed[0].exc_info and failed[0].exc_info[0] is TypeError
