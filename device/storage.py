@@ -103,9 +103,9 @@ def is_card_fault(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in _CARD_FAULTS and bool(error.strerror)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
-    """Replace ``path`` with ``text`` atomically (UTF-8 unless told otherwise)."""
-    atomic_write_bytes(path, text.encode(encoding))
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Replace ``path`` with ``text`` atomically, in UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _create_temp_beside(path: Path, mode: int = 0o644) -> tuple[int, str]:
