@@ -465,11 +465,10 @@ class Booth:
         self.notifier.status(f"camera {self._camera_name}")
 
     def _camera_missing(self, error: Exception, now: float) -> None:
-        tried = list(getattr(error, "tried", []) or [])
-        reasons = list(getattr(error, "reasons", []) or [])
-        reasons += [""] * (len(tried) - len(reasons))
+        # NoCameraError: the sources auto tried and why each failed (as many of each)
+        tried = getattr(error, "tried", [])
         attempts = [f"{name} ({why})" if why else name
-                    for name, why in zip(tried, reasons[:len(tried)], strict=True)]
+                    for name, why in zip(tried, getattr(error, "reasons", []), strict=True)]
         with self._lock:
             self._camera_state = CameraState.MISSING
             self._camera_problem = (f"Tried {', '.join(attempts)}" if attempts
