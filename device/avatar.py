@@ -245,13 +245,10 @@ def _parts(expression: str) -> tuple[pa.EyebrowType, pa.EyeType, pa.MouthType]:
         ) from None
 
 
-def _hair_has_slot(hair: pa.HairType, slot: str) -> bool:
-    """Some newer python-avatars hair styles lack the group that holds facial hair or glasses."""
-    return slot in _hair_ids(hair)
-
-
 @functools.cache
 def _hair_ids(hair: pa.HairType) -> frozenset[str]:
+    """The element ids of a hair style's drawing: some newer python-avatars styles lack the
+    group that holds facial hair or glasses."""
     from python_avatars.core import _get_path  # the package's own part locator
 
     tree = ET.parse(_get_path(pa.HairType, hair))
@@ -265,6 +262,7 @@ def render_svg(look: Look, expression: str) -> str:
     facial_hair = _member("facial_hair", look.facial_hair)
     accessory = _member("accessory", look.accessory)
     hair_color = _member("hair_color", look.hair_color)
+    skin = _member("skin_color", look.skin_color)
     common = {
         "style": _STYLE,
         "eyebrows": eyebrows,
@@ -272,7 +270,7 @@ def render_svg(look: Look, expression: str) -> str:
         "nose": _NOSE,
         "mouth": mouth,
         "facial_hair": facial_hair,
-        "skin_color": _member("skin_color", look.skin_color),
+        "skin_color": skin,
         "hair_color": hair_color,
         "facial_hair_color": hair_color,
         "accessory": accessory,
@@ -287,11 +285,11 @@ def render_svg(look: Look, expression: str) -> str:
     missing = [
         slot
         for slot, part in (("Facial-Hair", facial_hair), ("Accessory", accessory))
-        if part.value and not _hair_has_slot(hair, slot)
+        if part.value and slot not in _hair_ids(hair)
     ]
     if missing:
         _add_missing_slots(root, missing, common)
-    if _relative_luminance(str(_member("skin_color", look.skin_color).value)) < _DARK_SKIN:
+    if _relative_luminance(str(skin.value)) < _DARK_SKIN:
         _opaque_features(root)
     _masks_first(root)
     if root.get("viewBox") == _DRAWING_BOX:
