@@ -123,6 +123,8 @@ class _Banner:
 
 
 def _is_image(image: object) -> bool:
+    """Whether a frame's image is one the loop can use (uint8 RGB, at least 8x8), not the
+    corrupt or empty array a failing driver may hand out."""
     return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
             and image.shape[2] == 3 and image.shape[0] >= 8 and image.shape[1] >= 8)
 
@@ -367,6 +369,7 @@ class Booth:
         self.display.draw(scene)
         rendered = time.perf_counter()
         self.display.present()
+        # bench's stage names: drawing the scene is its "render", presenting it its "draw"
         self._record("render", rendered - timer)
         self._record("draw", time.perf_counter() - rendered)
         if not self._ready_sent:
