@@ -135,12 +135,16 @@ class ExpressionModel:
         self.path = Path(model_path) if model_path else DEFAULT_MODEL_PATH
         card_path = self.path.with_suffix(".json")
         if not self.path.is_file():
+            # The packaged model gone means a broken install; a chosen one, a wrong setting.
+            first = ("Check `model.path` in the settings" if model_path else
+                     "Reinstall memoji-booth (it ships device/models/emotion.tflite)")
             raise ModelMissingError(
-                f"Expression model not found: {self.path}. Reinstall memoji-booth (it ships "
-                "device/models/emotion.tflite), make one from a trained Keras model with "
-                "`python -m conversion --keras MODEL.keras --data FER2013.csv --out "
-                f"{self.path}`, or point `model.path` at a .tflite file."
+                f"Expression model not found: {self.path}. {first}, make one from a trained "
+                "Keras model with `python -m conversion --keras MODEL.keras --data FER2013.csv "
+                f"--out {self.path}`, or point `model.path` at a .tflite file."
             )
+        # Before the card: a file that is no model at all is named as such, not as card-less.
+        self._interpreter = load_interpreter(self.path, num_threads=num_threads)
         if labels is not None:
             card = {"labels": list(labels)}
         elif not card_path.is_file():
@@ -160,7 +164,6 @@ class ExpressionModel:
                 f"Model card {card_path} is unreadable or has no `labels` list: {error}"
             ) from error
         self.card: dict = card
-        self._interpreter = load_interpreter(self.path, num_threads=num_threads)
         input_detail = self._interpreter.get_input_details()[0]
         output_detail = self._interpreter.get_output_details()[0]
         self._input_index = input_detail["index"]

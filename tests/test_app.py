@@ -1140,11 +1140,12 @@ def test_sigterm_ends_the_loop_cleanly(tmp_path):
     assert signal.getsignal(signal.SIGTERM) is before  # restored as it was found
 
 
-@pytest.mark.parametrize("damage", [None, "garbage"])
+@pytest.mark.parametrize("damage", [None, "garbage", "garbage, no card"])
 def test_a_missing_or_damaged_model_is_shown_with_its_message(tmp_path, damage):
     model = tmp_path / "emotion.tflite"
-    if damage:  # the card is fine, the model file is not (a bad copy): the runtime refuses it
+    if damage:  # the model file is not a model (a bad copy): the runtime refuses it
         model.write_bytes(b"\0" * 1000)
+    if damage == "garbage":  # and its card is fine; without one, the file is still what is wrong
         model.with_suffix(".json").write_bytes(DEFAULT_MODEL_PATH.with_suffix(".json").read_bytes())
     config = make_config(tmp_path, model__path=str(model))
     booth = Booth(config, display=RecordingDisplay(), source=ScriptedSource([FACE]),

@@ -58,7 +58,8 @@ def test_config_check_loads_the_settings_and_their_models(tmp_path, capsys):
     no_model = write_config(tmp_path, f'[model]\npath = "{tmp_path / "gone.tflite"}"\n')
     assert main(["config", "--check", str(no_model)]) == 2
     err = capsys.readouterr().err
-    assert f"Expression model not found: {tmp_path / 'gone.tflite'}" in err
+    assert f"Expression model not found: {tmp_path / 'gone.tflite'}. Check `model.path`" in err
+    assert "Reinstall" not in err  # the package is fine; the setting names a missing file
     assert "Traceback" not in err
     typo = write_config(tmp_path, "[booth]\ncountdwn_s = 3\n")
     assert main(["config", "--check", str(typo)]) == 2

@@ -187,6 +187,7 @@ def test_missing_model_says_how_to_get_one(tmp_path):
 
 
 def test_missing_or_broken_card_is_named(tmp_path, model_files):
+    model_files.write_bytes(infer.DEFAULT_MODEL_PATH.read_bytes())  # only the card is wrong
     (tmp_path / "emotion.json").unlink()
     with pytest.raises(ModelMissingError, match="emotion.json"):
         ExpressionModel(model_files)
