@@ -179,7 +179,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_web(args: argparse.Namespace) -> int:
     from device.config import load_config
     from device.storage import ensure_writable_folder
-    from device.webui import create_app, serve
+    from device.webui import create_app, listen_advice, serve
 
     config = load_config(args.config, {"web.host": args.host, "web.port": args.port,
                                        "storage.data_dir": args.data_dir})
@@ -195,22 +195,9 @@ def cmd_web(args: argparse.Namespace) -> int:
         serve(app, config.web.host, config.web.port)
     except OSError as error:
         print(f"memoji-booth: cannot serve on {config.web.host}:{config.web.port}: "
-              f"{error.strerror or error}{serve_advice(error)}", file=sys.stderr)
+              f"{error.strerror or error}{listen_advice(error)}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
-
-
-def serve_advice(error: OSError) -> str:
-    """What to do when the page cannot listen, in the operator's words ('' if unsure)."""
-    if error.errno == errno.EADDRINUSE:
-        return ("; another program uses that port (another memoji-booth, perhaps the "
-                "service): stop it, or choose another port with --port or web.port")
-    if error.errno == errno.EADDRNOTAVAIL:
-        return ("; that is not an address of this machine: use 0.0.0.0 (every address) "
-                "or one that `hostname -I` prints")
-    if error.errno == errno.EACCES:
-        return "; ports below 1024 need root: use 1024 or above, such as 8000"
-    return ""
 
 
 def _config_or_defaults(path: str | None) -> Any:

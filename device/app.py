@@ -818,7 +818,7 @@ class Booth:
             return
         first_try = self._web_retry_at is None
         try:
-            from device.webui import create_app, start_in_thread
+            from device.webui import create_app, listen_advice, start_in_thread
 
             app = create_app(self.config, booth=self)
             self._web = start_in_thread(app, self.config.web.host, self.config.web.port)
@@ -830,9 +830,10 @@ class Booth:
                           "tries again every %.0f s", error.filename, error.strerror or error,
                           WEB_RETRY_S)
             elif first_try and isinstance(error, OSError):  # port taken, address not up yet
-                log.error("the web page cannot serve on %s:%s (%s); the booth runs without it "
+                log.error("the web page cannot serve on %s:%s (%s%s); the booth runs without it "
                           "and tries again every %.0f s", self.config.web.host,
-                          self.config.web.port, error.strerror or error, WEB_RETRY_S)
+                          self.config.web.port, error.strerror or error, listen_advice(error),
+                          WEB_RETRY_S)
             elif first_try:
                 log.exception("the web page could not start; the booth runs without it and "
                               "tries again every %.0f s", WEB_RETRY_S)

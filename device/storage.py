@@ -69,7 +69,9 @@ def ensure_writable_folder(folder: str | os.PathLike[str]) -> None:
         atomic_write_bytes(probe, b"")
         probe.unlink()
     except OSError as error:
-        where = f" ({error.filename})" if error.filename and str(error.filename) != str(folder) else ""
+        # A parent in the way is worth naming; the probe inside the folder is not.
+        blamed = Path(error.filename) if error.filename else folder
+        where = f" ({blamed})" if folder not in (blamed, blamed.parent) else ""
         raise DataFolderError(
             f"cannot use the data folder {folder}: {error.strerror or error}{where}; "
             "set storage.data_dir to a folder this user can write") from error

@@ -1185,6 +1185,7 @@ def test_a_port_in_use_is_one_log_line_not_a_traceback(tmp_path, caplog):
             assert booth.run(frames=5) == 0
     [record] = [r for r in caplog.records if r.name == "device.app"]
     assert f"cannot serve on 127.0.0.1:{port}" in record.getMessage()
+    assert "another program uses that port" in record.getMessage()  # and what to do about it
     assert record.exc_info is None  # one line in the journal, no traceback
 
 

@@ -246,6 +246,7 @@ def test_a_data_folder_the_service_may_not_write_says_how_to_allow_it(tmp_path, 
     assert run_five_frames(tmp_path, images, settings) == 2
     by_hand = capsys.readouterr().err
     assert "Read-only file system" in by_hand and "systemctl edit" not in by_hand
+    assert ".write-test" not in by_hand  # the folder is named, not the file that tested it
     monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef")  # what systemd sets
     assert run_five_frames(tmp_path, images, settings) == 2
     error = capsys.readouterr().err

@@ -23,9 +23,9 @@ from flask import Flask
 from device.webui.errors import register_error_handlers
 from device.webui.kiosk import KioskLink
 from device.webui.security import install_security, load_or_create_secret_key
-from device.webui.server import ServerHandle, serve, start_in_thread
+from device.webui.server import ServerHandle, listen_advice, serve, start_in_thread
 
-__all__ = ["ServerHandle", "create_app", "serve", "start_in_thread"]
+__all__ = ["ServerHandle", "create_app", "listen_advice", "serve", "start_in_thread"]
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ thread-safe methods.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 # the gallery made hundreds an hour, burying the journal's real errors. A wait is normal.
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
-__all__ = ["ServerHandle", "serve", "start_in_thread"]
+__all__ = ["ServerHandle", "listen_advice", "serve", "start_in_thread"]
 
 # Workers: a preview or photo takes one for the time it draws (CPU), so the gallery's
 # images and the status polls need others beside them.
@@ -62,6 +63,19 @@ def _body_limit(app: Any) -> int | None:
     """
     limit = getattr(app, "config", {}).get("MAX_CONTENT_LENGTH")
     return None if limit is None else int(limit) + OVERSIZE_HEADROOM_BYTES
+
+
+def listen_advice(error: OSError) -> str:
+    """What to do when the page cannot listen, in the operator's words ('' if unsure)."""
+    if error.errno == errno.EADDRINUSE:
+        return ("; another program uses that port (another memoji-booth, perhaps the "
+                "service): stop it, or choose another port with --port or web.port")
+    if error.errno == errno.EADDRNOTAVAIL:
+        return ("; that is not an address of this machine: use 0.0.0.0 (every address) "
+                "or one that `hostname -I` prints")
+    if error.errno == errno.EACCES:
+        return "; ports below 1024 need root: use 1024 or above, such as 8000"
+    return ""
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
