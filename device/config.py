@@ -16,6 +16,7 @@ import difflib
 import math
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -93,11 +94,26 @@ def _between(low: float, high: float) -> Rule:
 
 _POSITIVE = Rule("greater than 0", lambda value: value > 0)
 _NOT_EMPTY = Rule("not empty", lambda value: bool(str(value).strip()))
+
+
+def _stat(value: Any) -> os.stat_result | None:
+    """The path's status, or None when it is not there or this user may not look (a folder
+    under a 0700 home): start-up then names the folder, where a check must not crash."""
+    try:
+        return Path(value).expanduser().stat()
+    except (OSError, ValueError):
+        return None
+
+
+def _names_a_file(value: Any) -> bool:
+    found = _stat(value)
+    return found is not None and not stat.S_ISDIR(found.st_mode)
+
+
 # Found by `config --check`, not first at start-up: a folder cannot be made where a file is.
 _FOLDER = Rule(
     "not empty, and not an existing file (a folder, made if missing)",
-    lambda value: bool(str(value).strip()) and not (
-        Path(value).expanduser().exists() and not Path(value).expanduser().is_dir()),
+    lambda value: bool(str(value).strip()) and not _names_a_file(value),
 )
 
 
@@ -114,7 +130,7 @@ def _is_camera_source(value: str) -> bool:
         return True
     # A device file is a camera, not a video to replay: it is named webcam:N.
     return (bool(value) and not value.startswith(("webcam:", "picamera2:", "/dev/"))
-            and Path(value).expanduser().exists())
+            and _stat(value) is not None)
 
 
 def _camera_source_hint(written: str) -> str:

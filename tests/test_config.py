@@ -345,3 +345,28 @@ def test_a_file_saved_by_a_windows_editor_is_read(tmp_path):
     path.write_bytes(b'\xef\xbb\xbf[web]\r\nport = 9000\r\npin = "2468"\r\n')
     config = load_config(path)
     assert (config.web.port, config.web.pin) == (9000, "2468")
+
+
+@pytest.mark.parametrize("key", ["storage.data_dir", "camera.source"])
+def test_a_path_this_user_may_not_look_into_is_no_traceback(tmp_path, monkeypatch, key):
+    """A data folder under a 0700 home, checked as the service's user: looking at it raises
+    PermissionError, which ended `config --check` and start-up in a traceback instead of
+    start-up's 'cannot use the data folder X: Permission denied'. Root looks anywhere, so
+    the refusal is faked."""
+    import os
+
+    private = tmp_path / "home-of-pi"
+    stat = os.stat
+
+    def refused(path, *args, **kwargs):
+        if str(path).startswith(str(private)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", refused)
+    target = str(private / "memoji")
+    if key == "storage.data_dir":
+        assert load_config(overrides={key: target}).storage.data_dir == Path(target)
+    else:  # a replay path it cannot see is refused in words, as one that is not there
+        with pytest.raises(ConfigError, match="is not allowed"):
+            load_config(overrides={key: target})
