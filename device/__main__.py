@@ -83,7 +83,10 @@ def sole_booth_on(data_dir: Path) -> Iterator[bool]:
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         # Read-only, 0644: a lock file left by a root run still opens for the service's user.
-        fd = os.open(data_dir / DATA_FOLDER_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+        # Not through a link: one the service's user put there must not make a root run
+        # create its target (an empty /etc/nologin, say).
+        fd = os.open(data_dir / DATA_FOLDER_LOCK, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW,
+                     0o644)
     except OSError as error:
         log.debug("data folder not locked: %s", error)
         yield True

@@ -228,6 +228,21 @@ def test_a_second_booth_on_the_same_data_folder_exits_2_and_touches_nothing(tmp_
     assert run_five_frames(tmp_path, images, settings) == 0  # the first one gone: it starts
 
 
+def test_the_data_folder_lock_is_not_opened_through_a_link(tmp_path):
+    """The data folder is the service user's: a link it put in place of the lock file must
+    not make a root run create the link's target, and the booth still starts."""
+    from device.__main__ import DATA_FOLDER_LOCK, sole_booth_on
+
+    data = tmp_path / "data"
+    data.mkdir()
+    target = tmp_path / "etc" / "nologin"
+    target.parent.mkdir()
+    (data / DATA_FOLDER_LOCK).symlink_to(target)
+    with sole_booth_on(data) as alone:
+        assert alone
+    assert not target.exists()
+
+
 def test_a_data_folder_the_service_may_not_write_says_how_to_allow_it(tmp_path, images, capsys,
                                                                    monkeypatch):
     """ProtectSystem=strict makes a USB stick read-only to the service (EROFS), not to root."""
