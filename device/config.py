@@ -435,7 +435,9 @@ def _quoting_hint(file: Path, error: tomllib.TOMLDecodeError) -> str:
     """The line TOML refused, and the usual cause: text such as a PIN (0123) without quotes."""
     found = re.search(r"at line (\d+)", str(error))
     try:
-        lines = file.read_text(encoding="utf-8-sig").splitlines()
+        # Lines as TOML counts them: "\n" only (splitlines also breaks at U+2028 and the
+        # like, which a comment pasted from a web page may hold, and then shows another line).
+        lines = file.read_text(encoding="utf-8-sig").split("\n")
     except (OSError, ValueError):
         return ""
     number = int(found.group(1)) if found else 0

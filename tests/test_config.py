@@ -370,3 +370,11 @@ def test_a_path_this_user_may_not_look_into_is_no_traceback(tmp_path, monkeypatc
     else:  # a replay path it cannot see is refused in words, as one that is not there
         with pytest.raises(ConfigError, match="is not allowed"):
             load_config(overrides={key: target})
+
+
+def test_the_line_toml_refused_is_the_one_shown_after_a_pasted_line_separator(tmp_path):
+    """TOML counts lines by newline only; a U+2028 in a comment (pasted from a web page)
+    made the message quote the line above the one TOML meant."""
+    path = write(tmp_path, "# from the wiki:\u2028see below\n[web]\npin = 0123\n")
+    with pytest.raises(ConfigError, match="line 3 reads: pin = 0123"):
+        load_config(path)
