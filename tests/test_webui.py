@@ -884,6 +884,11 @@ def test_photo_upload_without_a_model_is_503_with_the_fix(make_app):
     response = upload(client, bright_photo())
     assert response.status_code == 503
     assert "Expression model not found" in response.get_json()["error"]
+    # A guest (a PIN is set, not logged in) is told in words, not the booth's files.
+    guest = make_app(pin=PIN, test_config={"ANALYSER_FACTORY": factory}).test_client()
+    response = upload(guest, bright_photo())
+    assert response.status_code == 503 and "Tell the operator" in response.get_json()["error"]
+    assert "emotion.tflite" not in response.get_json()["error"]
 
 
 def test_image_size_reads_png_and_jpeg_headers():

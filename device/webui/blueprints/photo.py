@@ -8,7 +8,7 @@ from device.gallery import StorageFullError
 from device.webui.blueprints._common import InsufficientStorage, kiosk
 from device.webui.kiosk import AnalyserUnavailable
 from device.webui.photos import PhotoResult, UploadError, decode_photo, memoji_from_photo
-from device.webui.security import photo_slot_or_429
+from device.webui.security import is_operator, photo_slot_or_429
 
 bp = Blueprint("photo", __name__)
 
@@ -31,8 +31,9 @@ def _memoji_from_upload() -> PhotoResult:
     link = kiosk()
     try:
         analyser = link.analyser()
-    except AnalyserUnavailable as error:
-        raise UploadError(503, f"Photo upload is unavailable on this booth: {error}") from error
+    except AnalyserUnavailable as error:  # its detail names files: the operator's, as in /api/status
+        detail = str(error) if is_operator() else "it cannot read faces now. Tell the operator."
+        raise UploadError(503, f"Photo upload is unavailable on this booth: {detail}") from error
     try:
         return memoji_from_photo(rgb, analyser=analyser, analyse_lock=link.analyse_lock,
                                  look=link.load_look(), gallery=link.gallery,
