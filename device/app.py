@@ -642,7 +642,8 @@ class Booth:
                                       look=look.to_dict(), photo=photo)
         except Exception as error:  # reported on screen by the loop; never lost silently
             # A card fault is the operator's to fix (one line); anything else is a bug.
-            log.error("saving the memoji failed: %s", error,
+            where = f" ({error.filename})" if isinstance(error, StorageFullError) else ""
+            log.error("saving the memoji failed: %s%s", error, where,  # its words omit the folder
                       exc_info=not isinstance(error, OSError))
             self._events.put((Event.SAVE_FAILED, error))
             return

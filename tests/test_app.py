@@ -727,7 +727,7 @@ def test_the_screen_never_waits_for_dns_to_show_the_web_address(tmp_path, monkey
     assert urls[-1] == "http://10.0.0.7:8123"
 
 
-def test_storage_full_is_shown_and_the_loop_goes_on(tmp_path):
+def test_storage_full_is_shown_and_the_loop_goes_on(tmp_path, caplog):
     config = make_config(tmp_path)
     seen = []
 
@@ -748,6 +748,8 @@ def test_storage_full_is_shown_and_the_loop_goes_on(tmp_path):
     errors = [s for s in booth.display.scenes if isinstance(s, screens.ErrorScene)]
     assert errors and errors[0].title == "Storage full"
     assert seen[-1] == "LiveScene"  # back to the live view afterwards
+    failed = [r.getMessage() for r in caplog.records if "saving the memoji failed" in r.getMessage()]
+    assert failed and f"({booth.gallery.folder})" in failed[0]  # the journal names the folder
     assert booth.gallery.entries() == []
 
 
