@@ -20,6 +20,15 @@ log = logging.getLogger(__name__)
 INTERNAL_ERROR_MESSAGE = "Something went wrong on the booth. Try again; if it keeps happening, tell the operator."
 
 
+class InsufficientStorage(HTTPException):
+    """507, which werkzeug's abort() does not know (it raised LookupError, so a full card
+    on the pages' plain forms showed "Something went wrong", a 500): the app's aborter
+    is taught it, and `abort(507, ...)` works in every view."""
+
+    code = 507
+    description = "The booth's memory card is full."
+
+
 def wants_json() -> bool:
     """API paths always get JSON; pages get HTML unless the client asks for JSON."""
     if request.path.startswith("/api/"):
@@ -47,6 +56,8 @@ def _too_large_message() -> str:
 
 
 def register_error_handlers(app: Flask) -> None:
+    app.aborter.mapping[InsufficientStorage.code] = InsufficientStorage
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         if isinstance(error, RequestEntityTooLarge):

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app, url_for
-from werkzeug.exceptions import HTTPException
 
 from device.webui.kiosk import KioskLink
 
@@ -50,10 +49,3 @@ def parse_page(text: str | None) -> int:
         raise ValueError(f"page: must be a whole number from 1, got {text!r}")
     return int(text)
 
-
-class InsufficientStorage(HTTPException):
-    """507 for the pages' plain forms: werkzeug's abort() knows no 507 and raised
-    LookupError instead, so a full card showed "Something went wrong" (a 500)."""
-
-    code = 507
-    description = "The booth's memory card is full."

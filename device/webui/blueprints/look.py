@@ -7,7 +7,7 @@ from flask import Blueprint, abort, make_response, redirect, render_template, re
 from device.avatar import PRESETS, LookError, apply_preset, preset_fields
 from device.gallery import StorageFullError
 from device.labels import EXPRESSIONS
-from device.webui.blueprints._common import InsufficientStorage, kiosk
+from device.webui.blueprints._common import kiosk
 from device.webui.looks import DEFAULT_PREVIEW_SIZE, look_fields, look_from_fields
 from device.webui.security import CSRF_FIELD, operator_required
 
@@ -62,5 +62,5 @@ def save_form():
     try:
         kiosk().save_look(look)
     except StorageFullError as error:
-        raise InsufficientStorage(description=str(error)) from error
+        abort(507, description=str(error))
     return redirect(url_for("look.edit", saved=1), code=303)

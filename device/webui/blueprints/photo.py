@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from device.gallery import StorageFullError
-from device.webui.blueprints._common import InsufficientStorage, kiosk
+from device.webui.blueprints._common import kiosk
 from device.webui.kiosk import AnalyserUnavailable
 from device.webui.photos import PhotoResult, UploadError, decode_photo, memoji_from_photo
 from device.webui.security import is_operator, photo_slot_or_429
@@ -54,7 +54,5 @@ def upload():
     try:
         result = make_memoji_from_upload()
     except UploadError as error:
-        if error.status == InsufficientStorage.code:
-            raise InsufficientStorage(description=str(error)) from error
         abort(error.status, description=str(error))
     return redirect(url_for("gallery.entry", name=result.entry.name), code=303)
