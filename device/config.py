@@ -382,9 +382,10 @@ def _check_together(config: Config, where: str) -> None:
 
 def _read_file(file: Path) -> dict[str, Any]:
     try:
+        # utf-8-sig: Windows editors may start the file with a byte-order mark
         with open(file, "rb") as handle:
-            # utf-8-sig: Windows editors may start the file with a byte-order mark
-            document = tomllib.loads(handle.read().decode("utf-8-sig"))
+            text = handle.read().decode("utf-8-sig")
+        document = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(
             f"{file}: settings file not found (print a template with `memoji-booth config > {file.name}`)"
@@ -398,7 +399,7 @@ def _read_file(file: Path) -> dict[str, Any]:
             f"(sudo chown root:memoji-booth {file} && sudo chmod 640 {file})"
         ) from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{file}: not valid TOML: {error}{_quoting_hint(file, error)}") from None
+        raise ConfigError(f"{file}: not valid TOML: {error}{_quoting_hint(text, error)}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{file}: not valid TOML: not UTF-8 text") from None
 
@@ -431,15 +432,12 @@ def _read_file(file: Path) -> dict[str, Any]:
     return values
 
 
-def _quoting_hint(file: Path, error: tomllib.TOMLDecodeError) -> str:
+def _quoting_hint(text: str, error: tomllib.TOMLDecodeError) -> str:
     """The line TOML refused, and the usual cause: text such as a PIN (0123) without quotes."""
     found = re.search(r"at line (\d+)", str(error))
-    try:
-        # Lines as TOML counts them: "\n" only (splitlines also breaks at U+2028 and the
-        # like, which a comment pasted from a web page may hold, and then shows another line).
-        lines = file.read_text(encoding="utf-8-sig").split("\n")
-    except (OSError, ValueError):
-        return ""
+    # Lines as TOML counts them: "\n" only (splitlines also breaks at U+2028 and the
+    # like, which a comment pasted from a web page may hold, and then shows another line).
+    lines = text.split("\n")
     number = int(found.group(1)) if found else 0
     if not 1 <= number <= len(lines) or not lines[number - 1].strip():
         return ""
