@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -601,7 +602,7 @@ def open_source(spec: str, *, width: int = 640, height: int = 480,
         return PiCameraSource(_parse_index(spec, "picamera2"), size, detect_size, fps=fps)
     if camera and spec.startswith("webcam"):
         return WebcamSource(_parse_index(spec, "webcam"), size, fps=fps)
-    path = Path(spec).expanduser()
+    path = Path(os.path.expanduser(spec))  # a ~user with no home stays as written: not there
     if not path.exists():
         raise CameraError(f"camera source {spec!r}: no such file or folder "
                           "(use auto, picamera2, picamera2:N, webcam, webcam:N or a path to replay)")

@@ -96,11 +96,22 @@ _POSITIVE = Rule("greater than 0", lambda value: value > 0)
 _NOT_EMPTY = Rule("not empty", lambda value: bool(str(value).strip()))
 
 
+def _expand_home(value: str | Path) -> Path:
+    """``Path(value).expanduser()``; a ``~user`` this machine has no home for is a ValueError
+    saying so (pathlib raises RuntimeError, which ended start-up in a traceback)."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        user = str(value)[1:].split("/", 1)[0]
+        who = f"there is no user {user} on this machine" if user else "HOME is not set"
+        raise ValueError(f"{who}, so ~{user} names no folder: write the path in full") from None
+
+
 def _stat(value: Any) -> os.stat_result | None:
     """The path's status, or None when it is not there or this user may not look (a folder
     under a 0700 home): start-up then names the folder, where a check must not crash."""
     try:
-        return Path(value).expanduser().stat()
+        return _expand_home(value).stat()
     except (OSError, ValueError):
         return None
 
@@ -321,7 +332,10 @@ def default_config_path() -> Path | None:
     """The file ``load_config()`` reads when given no path, or None for defaults only."""
     named = os.environ.get(CONFIG_ENV_VAR)
     if named:
-        return Path(named).expanduser()
+        try:
+            return _expand_home(named)
+        except ValueError as error:
+            raise ConfigError(f"{CONFIG_ENV_VAR}={named}: {error}") from None
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     candidate = base / "memoji-booth" / "config.toml"
     return candidate if candidate.is_file() else None
@@ -340,7 +354,13 @@ def load_config(
     An override of None means "not given" (handy for unset command-line flags);
     a string given for a number or boolean is parsed ("800", "true").
     """
-    file = Path(path).expanduser() if path is not None else default_config_path()
+    if path is None:
+        file = default_config_path()
+    else:
+        try:
+            file = _expand_home(path)
+        except ValueError as error:
+            raise ConfigError(f"{path}: {error}") from None
     values: dict[str, Any] = {}
     if file is not None:
         values.update(_read_file(file))
@@ -464,7 +484,10 @@ def _from_folder_of(file: Path, value: str) -> str:
     """A relative path in `file` as a path from the file's folder; names and others as they are."""
     if not value.strip() or value.strip().lower().startswith(_CAMERA_WORDS):
         return value  # a camera's name, or a mistyped one: its message shows it as written
-    path = Path(value).expanduser()
+    try:
+        path = _expand_home(value)
+    except ValueError:
+        return value  # a ~user with no home: _validate says so, naming the key
     return value if path.is_absolute() else str(file.resolve().parent / path)
 
 
@@ -493,6 +516,12 @@ def _validate(setting: Setting, value: Any, where: str, written: Any = None) -> 
         value = float(value)
         if not math.isfinite(value):
             raise ConfigError(f"{where}: {setting.name}: must be a finite number, got {value}")
+    if setting.name in _PATHS_FROM_FILE:
+        try:
+            _expand_home(value)
+        except ValueError as error:
+            raise ConfigError(
+                f"{where}: {setting.name}: {_show(value)} is not allowed: {error}") from None
     if setting.choices is not None and value not in setting.choices:
         raise ConfigError(
             f"{where}: {setting.name}: {_show(value)} is not allowed; allowed: {setting.allowed()}"
@@ -539,7 +568,7 @@ def _build(values: Mapping[str, Any], file: Path | None) -> Config:
 def _finish(setting: Setting, value: Any) -> Any:
     """Final forms: paths with ``~`` expanded, floats as floats."""
     if setting.type is Path:
-        return Path(value).expanduser()
+        return _expand_home(value)
     if setting.type is float:
         return float(value)
     if setting.name in ("model.path", "camera.source") and value.startswith("~"):

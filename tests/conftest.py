@@ -85,6 +85,17 @@ def _isolated_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
 
 
+@pytest.fixture
+def no_such_user() -> str:
+    """A user name this machine does not have: `~name` cannot be expanded."""
+    import pwd
+
+    name = "memoji-booth-test-nobody"
+    with pytest.raises(KeyError):
+        pwd.getpwnam(name)
+    return name
+
+
 def need_fer2013() -> None:
     """Skip (fail under CI=true) when the FER-2013 CSV is not in ../shared/datasets."""
     if not FER_CSV.is_file():

@@ -761,9 +761,11 @@ def test_a_closed_replay_gives_no_frames_like_a_closed_camera(tmp_path, replay_d
             source.read()
 
 
-def test_missing_or_unreadable_replay_is_a_camera_error(tmp_path):
+def test_missing_or_unreadable_replay_is_a_camera_error(tmp_path, no_such_user):
     with pytest.raises(CameraError, match="no such file"):
         open_source(str(tmp_path / "nothing-here"))
+    with pytest.raises(CameraError, match="no such file"):  # pathlib raised RuntimeError
+        open_source(f"~{no_such_user}/clip.mp4")
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(CameraError, match="not a readable image or video"):
         open_source(str(tmp_path / "notes.txt"))

@@ -316,6 +316,24 @@ def test_web_with_a_data_folder_it_cannot_make_exits_2(tmp_path, capsys):
     assert "set storage.data_dir to a folder this user can write" in error, error
 
 
+@pytest.mark.parametrize("command", [
+    ["config", "--check"],
+    ["run", "--display", "none", "--frames", "1", "--config"],
+    ["web", "--config"],
+])
+def test_a_data_folder_under_the_home_of_no_such_user_exits_2_naming_the_key(
+        tmp_path, capsys, command, no_such_user):
+    """`~nobody/memojis` raised pathlib's RuntimeError: a traceback from all three."""
+    config = tmp_path / "booth.toml"
+    config.write_text(f'[storage]\ndata_dir = "~{no_such_user}/memojis"\n'
+                      "[web]\nenabled = false\n[button]\nenabled = false\n")
+    assert main([*command, str(config)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"memoji-booth: {config}: storage.data_dir: '~{no_such_user}/memojis' "
+                            f"is not allowed: there is no user {no_such_user} on this machine")
+    assert error.count("\n") == 1 and "Traceback" not in error, error
+
+
 def test_unknown_expression_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["render", "--expression", "smug", "--out", str(tmp_path / "x.png")])

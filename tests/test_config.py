@@ -378,3 +378,29 @@ def test_the_line_toml_refused_is_the_one_shown_after_a_pasted_line_separator(tm
     path = write(tmp_path, "# from the wiki:\u2028see below\n[web]\npin = 0123\n")
     with pytest.raises(ConfigError, match="line 3 reads: pin = 0123"):
         load_config(path)
+
+
+@pytest.mark.parametrize("key", ["storage.data_dir", "camera.source", "model.path"])
+def test_a_path_under_the_home_of_no_such_user_is_a_config_error_naming_the_key(
+        tmp_path, key, no_such_user):
+    """pathlib cannot expand ~nobody and raised RuntimeError: `config --check`, `run` and
+    `web` ended in a traceback instead of a line naming the key."""
+    written = f"~{no_such_user}/memojis"
+    section, _, name = key.partition(".")
+    path = write(tmp_path, f"[{section}]\n{name} = '{written}'\n")
+    for load in (lambda: load_config(path), lambda: load_config(overrides={key: written})):
+        with pytest.raises(ConfigError) as caught:
+            load()
+        message = str(caught.value)
+        assert f"{key}: '{written}' is not allowed" in message, message
+        assert f"there is no user {no_such_user} on this machine" in message, message
+
+
+def test_a_settings_file_under_the_home_of_no_such_user_is_a_config_error(monkeypatch,
+                                                                          no_such_user):
+    written = f"~{no_such_user}/booth.toml"
+    with pytest.raises(ConfigError, match=f"{written}: there is no user {no_such_user}"):
+        load_config(written)
+    monkeypatch.setenv(CONFIG_ENV_VAR, written)
+    with pytest.raises(ConfigError, match=f"{CONFIG_ENV_VAR}={written}: there is no user"):
+        load_config()
