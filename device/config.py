@@ -59,6 +59,7 @@ class Setting:
     help: str
     choices: tuple[str, ...] | None = None
     check: Check | None = None
+    secret: bool = False  # its value never appears in a message: stderr goes to the journal
 
     @property
     def name(self) -> str:
@@ -266,7 +267,7 @@ SETTINGS: list[Setting] = [
             "address the web page listens on; 127.0.0.1 = this machine only", check=_NOT_EMPTY),
     Setting("web", "port", int, 8000, "TCP port of the web page", check=_between(1, 65535)),
     Setting("web", "pin", str, "", "operator PIN for changing settings on the page; empty = no PIN",
-            check=_PIN_OR_EMPTY),
+            check=_PIN_OR_EMPTY, secret=True),
     Setting("web", "max_upload_mb", int, 10, "largest photo the page accepts, megabytes",
             check=_between(1, 100)),
     Setting("web", "public_url", str, "",
@@ -461,12 +462,32 @@ def _quoting_hint(text: str, error: tomllib.TOMLDecodeError) -> str:
     number = int(found.group(1)) if found else 0
     if not 1 <= number <= len(lines) or not lines[number - 1].strip():
         return ""
-    shown = f"; line {number} reads: {lines[number - 1].strip()}"
+    shown = f"; line {number} reads: {_line_as_shown(lines, number)}"
     if "overwrite" in str(error) or "twice" in str(error):
         return f"{shown}; a key or [section] is given twice: keep one"
     return (f'{shown}; write key = value below its [section] line, text (a PIN, a path, a name) '
             'in double quotes, numbers and true/false without; `memoji-booth config` prints a '
             'valid file')
+
+
+HIDDEN = "****"  # what a message shows for a secret's value (the web PIN)
+_SECRET_KEYS = "|".join(re.escape(s.key) for s in SETTINGS if s.secret)
+_SETS_A_SECRET = re.compile(rf"\b(?:{_SECRET_KEYS})\s*=")  # `pin =`, `web.pin =`, `{pin =`
+
+
+def _line_as_shown(lines: list[str], number: int) -> str:
+    """Line ``number`` (from 1) for a message, its value hidden where it may set a secret:
+    `pin = 0123` under [web] or above every section, not under [button]."""
+    line = lines[number - 1].strip()
+    key, _, _ = line.partition("=")
+    if not _SETS_A_SECRET.search(line):
+        return line
+    section = next((found.group(1).strip() for above in reversed(lines[:number - 1])
+                    if (found := re.match(r"\s*\[([^\[\]]+)\]", above))), "")
+    setting = _BY_NAME.get(f"{section}.{key.strip()}")
+    if section and setting is not None and not setting.secret:
+        return line
+    return f"{key.strip()} = {HIDDEN} (value not shown)"
 
 
 def _outside_any_section(key: str) -> str:
@@ -507,9 +528,11 @@ def _validate(setting: Setting, value: Any, where: str, written: Any = None) -> 
     if not ok_type:
         quote = ""
         if kind in (str, Path) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            quote = f'; text goes in double quotes: {setting.key} = "{value}"'  # a PIN of digits
+            digits = HIDDEN if setting.secret else value
+            quote = f'; text goes in double quotes: {setting.key} = "{digits}"'  # a PIN of digits
         raise ConfigError(
-            f"{where}: {setting.name}: expected {_TYPE_WORDS[kind]}, got {_show(value)}; "
+            f"{where}: {setting.name}: expected {_TYPE_WORDS[kind]}, got "
+            f"{_show(value, setting.secret)}; "
             f"allowed: {setting.allowed()}{quote}"
         )
     if kind is float:
@@ -520,11 +543,12 @@ def _validate(setting: Setting, value: Any, where: str, written: Any = None) -> 
         try:
             _expand_home(value)
         except ValueError as error:
-            raise ConfigError(
-                f"{where}: {setting.name}: {_show(value)} is not allowed: {error}") from None
+            raise ConfigError(f"{where}: {setting.name}: {_show(value, setting.secret)} "
+                              f"is not allowed: {error}") from None
     if setting.choices is not None and value not in setting.choices:
         raise ConfigError(
-            f"{where}: {setting.name}: {_show(value)} is not allowed; allowed: {setting.allowed()}"
+            f"{where}: {setting.name}: {_show(value, setting.secret)} is not allowed; "
+            f"allowed: {setting.allowed()}"
         )
     if setting.check is not None:
         problem = setting.check(value)
@@ -532,6 +556,8 @@ def _validate(setting: Setting, value: Any, where: str, written: Any = None) -> 
             written = value if written is None else written
             shown = _show(written) if written == value else f"{_show(written)} ({value})"
             hint = getattr(setting.check, "hint", None)
+            if setting.secret:
+                shown, hint = _show(value, secret=True), None
             raise ConfigError(
                 f"{where}: {setting.name}: {shown} is not allowed"
                 f"{hint(str(written)) if hint else ''}; allowed: {problem}"
@@ -576,12 +602,27 @@ def _finish(setting: Setting, value: Any) -> Any:
     return value
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, secret: bool = False) -> str:
+    if secret:
+        return f"{_kind(value)} (value not shown)"
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, (dict, list)):
         return f"a {'table' if isinstance(value, dict) else 'list'}"
     return repr(value) if isinstance(value, str) else str(value)
+
+
+def _kind(value: Any) -> str:
+    """What kind of value, never the value: for a secret's messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return f"{len(value)} characters"
+    if isinstance(value, (dict, list)):
+        return _show(value)
+    return "a date or time"  # the only other values TOML has
 
 
 def _did_you_mean(word: str, candidates) -> str:

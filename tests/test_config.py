@@ -1,6 +1,7 @@
 """Settings: defaults, strict validation with messages that name the key and file, docs from the schema."""
 
 import dataclasses
+import re
 import tomllib
 from pathlib import Path
 
@@ -265,16 +266,18 @@ def test_a_setting_above_every_section_says_where_it_belongs(tmp_path, text, phr
 
 
 def test_a_pin_of_digits_without_quotes_is_told_to_use_quotes(tmp_path):
-    """`pin = 1234` is a TOML number and `pin = 0123` no TOML at all; both are a PIN."""
+    """`pin = 1234` is a TOML number and `pin = 0123` no TOML at all; both are a PIN, which
+    the message does not repeat: it goes to stderr and the journal."""
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, "[web]\npin = 1234\n"))
-    assert 'web.pin: expected a string, got 1234' in str(caught.value)
-    assert 'double quotes: pin = "1234"' in str(caught.value)
+    message = str(caught.value)
+    assert "web.pin: expected a string, got a number (value not shown)" in message, message
+    assert 'double quotes: pin = "****"' in message and "1234" not in message, message
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, "[web]\nport = 8000\npin = 0123\n", "zero.toml"))
     message = str(caught.value)
-    assert "not valid TOML" in message and "line 3 reads: pin = 0123" in message, message
-    assert "double quotes" in message
+    assert "not valid TOML" in message and "line 3 reads: pin = **** (value not shown)" in message
+    assert "double quotes" in message and "0123" not in message, message
     with pytest.raises(ConfigError, match="line 3 reads: port = 2; a key or .section. is given twice"):
         load_config(write(tmp_path, "[web]\nport = 1\nport = 2\n", "twice.toml"))
 
@@ -375,8 +378,8 @@ def test_a_path_this_user_may_not_look_into_is_no_traceback(tmp_path, monkeypatc
 def test_the_line_toml_refused_is_the_one_shown_after_a_pasted_line_separator(tmp_path):
     """TOML counts lines by newline only; a U+2028 in a comment (pasted from a web page)
     made the message quote the line above the one TOML meant."""
-    path = write(tmp_path, "# from the wiki:\u2028see below\n[web]\npin = 0123\n")
-    with pytest.raises(ConfigError, match="line 3 reads: pin = 0123"):
+    path = write(tmp_path, "# from the wiki:\u2028see below\n[web]\nport = 08000\n")
+    with pytest.raises(ConfigError, match="line 3 reads: port = 08000"):
         load_config(path)
 
 
@@ -404,3 +407,39 @@ def test_a_settings_file_under_the_home_of_no_such_user_is_a_config_error(monkey
     monkeypatch.setenv(CONFIG_ENV_VAR, written)
     with pytest.raises(ConfigError, match=f"{CONFIG_ENV_VAR}={written}: there is no user"):
         load_config()
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("[web]\npin = 97", "web.pin: expected a string, got a number (value not shown)"),
+        ("[web]\npin = '97'", "web.pin: 2 characters (value not shown) is not allowed"),
+        ("[web]\npin = true", "got a boolean (value not shown)"),
+        ("[web]\npin = '9753'\npin = '8642'", "line 3 reads: pin = **** (value not shown)"),
+        ("pin = 0975\n[web]", "line 1 reads: pin = ****"),  # above every section: maybe the PIN
+        ("web.pin = 0975", "line 1 reads: web.pin = ****"),
+        ("web = {pin = 0975}", "line 1 reads: web = ****"),
+    ],
+)
+def test_no_message_repeats_the_web_pin(tmp_path, text, shown):
+    """Start-up errors go to stderr and the journal, which more people read than know the PIN."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text + "\n"))
+    message = str(caught.value)
+    assert shown in message, message
+    for secret in ("97", "0975", "9753", "8642"):
+        assert secret not in message.replace(str(tmp_path), ""), message
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("[button]\npin = 0975", "line 2 reads: pin = 0975"),  # a GPIO pin, no secret
+        ("[button]\npin = 'x17'", "button.pin: expected an integer, got 'x17'"),
+        ("[web]\nport = 80 80", "line 2 reads: port = 80 80"),
+        ("[web]\nport = 'x8000'", "web.port: expected an integer, got 'x8000'"),
+    ],
+)
+def test_other_values_near_the_pin_are_still_shown(tmp_path, text, shown):
+    with pytest.raises(ConfigError, match=re.escape(shown)):
+        load_config(write(tmp_path, text + "\n"))
