@@ -225,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", parents=[verbose], help="run the kiosk (camera, screen, button, web page)")
     run.add_argument("--config", help="settings file (TOML); see `memoji-booth config`")
-    run.add_argument("--source", help="auto, picamera2[:N], webcam[:N], or a file/folder to replay")
+    run.add_argument("--source", help="auto, picamera2[:N], webcam[:N], a webcam's device file "
+                                      "(/dev/v4l/by-id/...), or a file/folder to replay")
     run.add_argument("--display", choices=["auto", "fullscreen", "window", "none"])
     run.add_argument("--frames", type=_positive_int, help="stop after N frames (tests, demos)")
     run.set_defaults(handler=cmd_run)

@@ -478,7 +478,8 @@ class Booth:
                                     else str(error))
         self._retry_at = now + NO_CAMERA_RETRY_S
         log.warning("%s; looking again every %.0f s", error, NO_CAMERA_RETRY_S)
-        self.notifier.status(f"no camera (tried {', '.join(tried) or 'auto'})")
+        # auto names what it tried; a camera named in the settings is the one tried
+        self.notifier.status(f"no camera (tried {', '.join(tried) or self._camera_name})")
 
     def _camera_lost(self, error: Exception, now: float) -> None:
         old, self._source = self._source, None

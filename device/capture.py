@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from device.config import CAMERA_NAME
+from device.config import CAMERA_NAME, DEVICE_FOLDER
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +328,7 @@ def opencv_logging() -> Any:
     return getattr(cv2.utils, "logging", cv2)
 
 
-def _open_video_capture(target: int | str) -> Any:
+def _open_video_capture(target: int | str, api: int = cv2.CAP_ANY) -> Any:
     """cv2.VideoCapture; a seam for tests. OpenCV's own warnings about a device that
     is not there are held back: the booth says so in its own words, and `auto`
     looks again every few seconds, which would fill the journal."""
@@ -336,9 +336,18 @@ def _open_video_capture(target: int | str) -> Any:
     previous = opencv_log.getLogLevel()
     opencv_log.setLogLevel(OPENCV_LOG_LEVEL_ERROR)
     try:
-        return cv2.VideoCapture(target)
+        return cv2.VideoCapture(target, api)
     finally:
         opencv_log.setLogLevel(previous)
+
+
+def _why_not_open(device: int | str) -> str:
+    """Why a webcam did not open, in words: a device file not there is a camera unplugged."""
+    if isinstance(device, int):
+        return f"cannot open video device {device}"
+    if not os.path.exists(device):
+        return "not plugged in (`ls -l /dev/v4l/by-id` lists the webcams that are)"
+    return "cannot open this video device (busy in another program, or not a camera)"
 
 
 class WebcamSource(FrameSource):
@@ -350,18 +359,23 @@ class WebcamSource(FrameSource):
     it is undefined behaviour in OpenCV.
     """
 
-    def __init__(self, index: int = 0, size: tuple[int, int] = (640, 480),
+    def __init__(self, device: int | str = 0, size: tuple[int, int] = (640, 480),
                  close_timeout: float = WEBCAM_CLOSE_S, fps: int = 30):
-        """close_timeout: how long close() waits for a grabber stuck in the driver;
+        """device: a number (webcam:N, /dev/videoN) or a device file, such as the
+        /dev/v4l/by-id link that names one camera whatever number it gets;
+        close_timeout: how long close() waits for a grabber stuck in the driver;
         fps: the most frames a second to ask for (a webcam may offer only fewer)."""
-        self.name = f"webcam:{index}"
+        self.name = f"webcam:{device}" if isinstance(device, int) else device
         self.size = size
         self.close_timeout = close_timeout
         self.dropped = 0
-        capture = _open_video_capture(index)
+        if isinstance(device, int):
+            capture = _open_video_capture(device)
+        else:  # to OpenCV's V4L2 backend, which opens the file (links followed) as /dev/videoN
+            capture = _open_video_capture(device, cv2.CAP_V4L2)  # not first as a video file
         if not capture.isOpened():
             capture.release()
-            raise CameraError(f"{self.name}: cannot open video device {index}")
+            raise CameraError(f"{self.name}: {_why_not_open(device)}")
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
@@ -566,19 +580,20 @@ def _parse_index(spec: str, prefix: str) -> int:
 
 
 def names_a_camera(spec: str) -> bool:
-    """`auto`, `picamera2[:N]` or `webcam[:N]`: a camera, which may be plugged in
-    later, rather than a file or folder to replay (the spellings open_source reads).
-    A replay folder may be called `webcam-clips`; a misspelt camera (`webcam:x`) that is
-    no file is still a camera, so open_source says how to spell it."""
+    """`auto`, `picamera2[:N]`, `webcam[:N]` or a device file under /dev: a camera, which
+    may be plugged in later, rather than a file or folder to replay (the spellings
+    open_source reads). A replay folder may be called `webcam-clips`; a misspelt camera
+    (`webcam:x`) that is no file is still a camera, so open_source says how to spell it."""
     spec = spec.strip()
-    if CAMERA_NAME.fullmatch(spec):
+    if CAMERA_NAME.fullmatch(spec) or spec.startswith(DEVICE_FOLDER):
         return True
     return spec.startswith(("picamera2", "webcam")) and not Path(spec).expanduser().exists()
 
 
 def open_source(spec: str, *, width: int = 640, height: int = 480,
                 detect_size: tuple[int, int] | None = (320, 240), fps: int = 30) -> FrameSource:
-    """Open a source by name: `auto`, `picamera2[:N]`, `webcam[:N]`, or a path to replay.
+    """Open a source by name: `auto`, `picamera2[:N]`, `webcam[:N]`, a webcam's device
+    file (`/dev/video2`, `/dev/v4l/by-id/...`), or a path to replay.
 
     `auto` tries the Pi camera, then webcam 0, and raises NoCameraError naming
     both when neither opens. A named source that cannot be opened raises
@@ -602,10 +617,13 @@ def open_source(spec: str, *, width: int = 640, height: int = 480,
         return PiCameraSource(_parse_index(spec, "picamera2"), size, detect_size, fps=fps)
     if camera and spec.startswith("webcam"):
         return WebcamSource(_parse_index(spec, "webcam"), size, fps=fps)
+    if camera:  # a device file
+        return WebcamSource(spec, size, fps=fps)
     path = Path(os.path.expanduser(spec))  # a ~user with no home stays as written: not there
     if not path.exists():
         raise CameraError(f"camera source {spec!r}: no such file or folder "
-                          "(use auto, picamera2, picamera2:N, webcam, webcam:N or a path to replay)")
+                          "(use auto, picamera2, picamera2:N, webcam, webcam:N, a webcam's "
+                          "/dev file or a path to replay)")
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageReplaySource(path, size)
     return VideoReplaySource(path, size)

@@ -132,29 +132,38 @@ _FOLDER = Rule(
 # A camera by name (picamera2:1 is a Pi 5's second camera port), not a path to replay.
 CAMERA_NAME = re.compile(r"auto|(picamera2|webcam)(:\d+)?")
 _CAMERA_WORDS = ("auto", "picamera", "webcam")  # and misspellings of them: never a path
+# A webcam by its device file: /dev/video2, or a link udev keeps to the same camera whatever
+# number it gets (/dev/v4l/by-id/usb-...-video-index0, /dev/v4l/by-path/...). Never a replay.
+DEVICE_FOLDER = "/dev/"
+VIDEO_MAJOR = 81  # Linux's major device number of every V4L2 node (include/media/v4l2-dev.h)
 
 
-_VIDEO_DEVICE = re.compile(r"/dev/video(\d+)")
+def _is_video_device(path: str) -> bool:
+    """A V4L2 device file, or a name under /dev with nothing there now: a webcam not plugged
+    in yet (udev makes its /dev/v4l/by-id link when it is), looked for as webcam:N is."""
+    found = _stat(path)
+    return found is None or (stat.S_ISCHR(found.st_mode) and os.major(found.st_rdev) == VIDEO_MAJOR)
 
 
 def _is_camera_source(value: str) -> bool:
     if CAMERA_NAME.fullmatch(value):
         return True
-    # A device file is a camera, not a video to replay: it is named webcam:N.
-    return (bool(value) and not value.startswith(("webcam:", "picamera2:", "/dev/"))
+    if value.startswith(DEVICE_FOLDER):
+        return _is_video_device(value)
+    return (bool(value) and not value.startswith(("webcam:", "picamera2:"))
             and _stat(value) is not None)
 
 
 def _camera_source_hint(written: str) -> str:
-    device = _VIDEO_DEVICE.fullmatch(written.strip())
-    if device:
-        return f' (a webcam is named by its number: "webcam:{device.group(1)}")'
+    if written.strip().startswith(DEVICE_FOLDER):  # there, and no video device (/dev/null)
+        return " (not a webcam: `ls -l /dev/v4l/by-id` lists those plugged in)"
     return _did_you_mean(written.strip().lower(), ("auto", "picamera2", "webcam"))
 
 
 _CAMERA_SOURCE = Rule(
-    "auto, picamera2, picamera2:N, webcam, webcam:N (N = 0, 1, ...), or an existing image or "
-    "video file, or folder of images, to replay",
+    "auto, picamera2, picamera2:N, webcam, webcam:N (N = 0, 1, ...), a webcam's device file "
+    "(/dev/video0, /dev/v4l/by-id/...), or an existing image or video file, or folder of "
+    "images, to replay",
     _is_camera_source,
     _camera_source_hint,
 )
@@ -196,6 +205,8 @@ SETTINGS: list[Setting] = [
     # camera
     Setting("camera", "source", str, "auto",
             "auto (Pi camera, then a USB webcam), picamera2 or picamera2:N, webcam or webcam:N, "
+            "a webcam's device file (a /dev/v4l/by-id/usb-...-video-index0 link names the same "
+            "camera after a replug or with two plugged in; `ls -l /dev/v4l/by-id`), "
             "or a path to an image, folder of images or video to replay (relative to the "
             "settings file's folder)",
             check=_CAMERA_SOURCE),

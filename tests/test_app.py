@@ -63,6 +63,7 @@ class FakeClock:
 class FakeNotifier:
     def __init__(self):
         self.calls: list[tuple[str, float | None]] = []
+        self.statuses: list[str] = []
         self.clock = None
         self.watchdog_s = None
 
@@ -80,6 +81,7 @@ class FakeNotifier:
         return self._add("stopping")
 
     def status(self, text):
+        self.statuses.append(text)
         return True
 
     def names(self):
@@ -918,26 +920,36 @@ def test_no_camera_at_start_shows_what_was_tried_and_keeps_looking(tmp_path):
     assert all(5 - EPS <= wait < 5.5 for wait in waits), waits  # NO_CAMERA_RETRY_S
 
 
-def test_a_camera_named_in_the_settings_that_cannot_open_is_looked_for(tmp_path):
+@pytest.mark.parametrize("source, why", [
+    ("webcam:3", "cannot open video device 3"),
+    # by the link udev makes when it is plugged in: not there at start
+    ("/dev/v4l/by-id/usb-Fake_Camera_0001-video-index0", "not plugged in"),
+])
+def test_a_camera_named_in_the_settings_that_cannot_open_is_looked_for(tmp_path, monkeypatch,
+                                                                       source, why):
     """It may be plugged in later, or be free again once a restarted booth has it:
     the screen says why, systemd's watchdog keeps being fed, and it is tried again."""
-    config = make_config(tmp_path, camera__source="webcam:3")
+    config = make_config(tmp_path, camera__source=source)
     clock = FakeClock()
-    cannot_open = CameraError("webcam:3: cannot open video device 3")
+    cannot_open = CameraError(f"{source}: {why}")
     opener = ScriptedOpener(clock, cannot_open, cannot_open, [FACE])
     attempts = opener.opened
+    monkeypatch.setattr(app, "open_source",
+                        lambda spec, **options: opener() if spec == source else None)
 
     def on_scene(scene):
         if isinstance(scene, screens.LiveScene):
             booth.stop()
 
     notifier = watched_by_systemd(clock)
-    booth = make_booth(config, source=opener, display=RecordingDisplay(on_scene),
-                       notifier=notifier, clock=clock)
+    booth = make_booth(config, display=RecordingDisplay(on_scene), notifier=notifier, clock=clock)
+    booth._opener_pool.shutdown()  # the reopens at the booth's fake times, as make_booth does
+    booth._opener_pool = InlineExecutor()
     assert booth.run(frames=5000) == 0
     idle = [s for s in booth.display.scenes if isinstance(s, screens.IdleScene)]
-    assert idle and "cannot open video device 3" in idle[0].detail
+    assert idle and f"{source}: {why}" in idle[0].detail
     assert len(attempts) == 3 and 5 <= attempts[2] - attempts[1] < 5.5
+    assert f"no camera (tried {source})" in notifier.statuses  # systemctl status: not "auto"
     pings = [t for name, t in notifier.calls if name == "watchdog"]
     assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 2
 

@@ -234,8 +234,10 @@ class FakeVideoCapture:
     """cv2.VideoCapture stand-in: numbered BGR frames (the number in every pixel of
     the blue channel), at most `fps` per second; fails after `fail_after` frames."""
 
-    def __init__(self, index, *, opened=True, fps=1000.0, fail_after=None, size=(640, 480)):
-        self.index = index
+    def __init__(self, index, *, opened=True, fps=1000.0, fail_after=None, size=(640, 480),
+                 api=cv2.CAP_ANY):
+        self.index = index  # or the device file it was given
+        self.api = api
         self.opened = opened
         self.fps = fps
         self.fail_after = fail_after
@@ -267,8 +269,8 @@ class FakeVideoCapture:
 def use_fake_webcam(monkeypatch, **options):
     made = []
 
-    def open_capture(index):
-        made.append(FakeVideoCapture(index, **options))
+    def open_capture(index, api=cv2.CAP_ANY):
+        made.append(FakeVideoCapture(index, api=api, **options))
         return made[-1]
 
     monkeypatch.setattr(capture, "_open_video_capture", open_capture)
@@ -510,6 +512,46 @@ def test_webcam_by_number_and_missing_device(monkeypatch):
         open_source("webcam:two")
 
 
+BY_ID = "/dev/v4l/by-id/usb-Fake_Camera_0001-video-index0"  # as udev names a USB webcam
+
+
+@pytest.mark.parametrize("device", [BY_ID, "/dev/v4l/by-path/platform-xhci-usb-0:1:1.0-video-index0",
+                                    "/dev/video2"])
+def test_webcam_by_its_device_file_goes_to_the_v4l2_backend_by_name(monkeypatch, device):
+    """The by-id link names one camera whatever /dev/videoN it gets after a replug; OpenCV's
+    V4L2 backend opens the file (open(2) follows the link), so it is passed as it is."""
+    assert names_a_camera(device) and names_a_camera(f" {device}")
+    made = use_fake_webcam(monkeypatch)
+    with open_source(device, width=320, height=240) as source:
+        assert isinstance(source, WebcamSource) and source.name == device
+        frame = source.read(timeout=1.0)
+    assert (made[0].index, made[0].api) == (device, cv2.CAP_V4L2)
+    assert frame.image.shape == (240, 320, 3) and frame.image[0, 0, 2] > 0  # BGR made RGB
+    assert made[0].released
+
+
+def test_webcam_by_a_device_file_not_there_says_it_is_not_plugged_in(monkeypatch, tmp_path):
+    made = use_fake_webcam(monkeypatch, opened=False)
+    with pytest.raises(CameraError, match=f"^{BY_ID}: not plugged in .*ls -l /dev/v4l/by-id"):
+        open_source(BY_ID)
+    assert made[0].released
+    stand_in = tmp_path / "video9"  # a device file that is there but will not open
+    stand_in.write_bytes(b"")
+    with pytest.raises(CameraError, match=f"^{stand_in}: cannot open this video device"):
+        WebcamSource(str(stand_in))
+
+
+@pytest.mark.skipif(Path(BY_ID).exists(), reason="that webcam is plugged in here")
+def test_looking_again_for_an_unplugged_webcam_by_its_device_file_logs_nothing(capfd):
+    """A real cv2.VideoCapture(path, CAP_V4L2): closed, and OpenCV's warning that its V4L2
+    backend "can't be used to capture by name" (said of any file it cannot open) held back,
+    as the booth tries every 5 s."""
+    for _ in range(3):
+        with pytest.raises(CameraError, match="not plugged in"):
+            open_source(BY_ID)
+    assert "VIDEOIO" not in capfd.readouterr().err
+
+
 def test_webcam_newest_frame_wins_and_stale_frames_are_dropped(monkeypatch):
     made = use_fake_webcam(monkeypatch, fps=500)
     with open_source("webcam") as source:
@@ -702,7 +744,7 @@ def test_replay_folder_sorted_looping_and_skipping_corrupt_files(tmp_path, caplo
 
 
 def test_a_replay_folder_named_like_a_camera_is_replayed(tmp_path, monkeypatch):
-    """Only `auto`, `picamera2[:N]` and `webcam[:N]` are cameras: a folder called
+    """Only `auto`, `picamera2[:N]`, `webcam[:N]` and /dev files are cameras: a folder called
     webcam-clips was opened as a webcam (and refused by bench)."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "webcam-clips").mkdir()

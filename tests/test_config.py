@@ -2,6 +2,7 @@
 
 import dataclasses
 import re
+import stat
 import tomllib
 from pathlib import Path
 
@@ -285,16 +286,14 @@ def test_a_pin_of_digits_without_quotes_is_told_to_use_quotes(tmp_path):
 @pytest.mark.parametrize(
     "source, phrase",
     [
-        ("/dev/video0", '"webcam:0"'),  # where `ls /dev/video*` (the README) leads
-        ("/dev/video2", '"webcam:2"'),
-        ("/dev/null", "allowed: auto"),  # exists, and is still no video to replay
+        ("/dev/null", "not a webcam: `ls -l /dev/v4l/by-id`"),  # no video to replay either
         ("webcm", 'did you mean "webcam"'),
         ("Picamera", 'did you mean "picamera2"'),
     ],
 )
 def test_a_camera_named_the_wrong_way_says_how_to_name_it(tmp_path, source, phrase):
-    """A device file, existing or not, is refused (it is not a video to replay), and a
-    mistyped camera is shown as written, not as a path in the settings file's folder."""
+    """A device file that is no webcam is refused (it is not a video to replay either), and
+    a mistyped camera is shown as written, not as a path in the settings file's folder."""
     path = write(tmp_path, f"[camera]\nsource = '{source}'\n")
     with pytest.raises(ConfigError) as caught:
         load_config(path)
@@ -443,3 +442,54 @@ def test_no_message_repeats_the_web_pin(tmp_path, text, shown):
 def test_other_values_near_the_pin_are_still_shown(tmp_path, text, shown):
     with pytest.raises(ConfigError, match=re.escape(shown)):
         load_config(write(tmp_path, text + "\n"))
+
+
+def device_files(monkeypatch, files: dict[str, tuple[int, int]]) -> None:
+    """Stand-ins for device files: path -> (file type, major device number), as os.stat,
+    which follows links, sees them (81: a V4L2 device, such as /dev/video0)."""
+    import os
+
+    real = os.stat
+
+    def fake(path, *args, **kwargs):
+        if str(path) not in files:
+            return real(path, *args, **kwargs)
+        kind, major = files[str(path)]
+        return os.stat_result((kind | 0o660, 0, 0, 1, 0, 44, 0, 0, 0, 0),
+                              {"st_rdev": os.makedev(major, 2)})
+
+    monkeypatch.setattr(os, "stat", fake)
+
+
+BY_ID = "/dev/v4l/by-id/usb-Fake_Camera_0001-video-index0"
+
+
+@pytest.mark.parametrize("source", [
+    BY_ID,  # a link udev keeps to this camera whatever number it gets
+    "/dev/v4l/by-path/platform-xhci-hcd.0-usb-0:1:1.0-video-index0",
+    "/dev/video2",
+])
+def test_a_webcam_by_its_device_file_is_a_camera_plugged_in_or_not(tmp_path, monkeypatch, source):
+    """Not there (unplugged at start): a camera the booth looks for, as webcam:N; there: a
+    video device (a link to one, which os.stat follows), read as the file, not from the
+    settings file's folder."""
+    path = write(tmp_path, f"[camera]\nsource = '{source}'\n")
+    assert load_config(path).camera.source == source
+    assert load_config(overrides={"camera.source": source}).camera.source == source
+    device_files(monkeypatch, {source: (stat.S_IFCHR, 81)})
+    assert load_config(path).camera.source == source
+
+
+@pytest.mark.parametrize("source, kind, major", [
+    ("/dev/ttyUSB0", stat.S_IFCHR, 188),  # a serial port: a character device, not a camera
+    ("/dev/v4l/by-id", stat.S_IFDIR, 0),  # the folder, not the camera's link in it
+])
+def test_a_device_file_that_is_no_webcam_is_refused(tmp_path, monkeypatch, source, kind, major):
+    """`config --check` says so, where the booth would look for a camera there forever."""
+    device_files(monkeypatch, {source: (kind, major)})
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"[camera]\nsource = '{source}'\n"))
+    message = str(caught.value)
+    assert f"camera.source: '{source}' is not allowed (not a webcam: `ls -l /dev/v4l/by-id` " \
+        "lists those plugged in)" in message, message
+    assert "a webcam's device file (/dev/video0, /dev/v4l/by-id/...)" in message, message
