@@ -292,12 +292,36 @@ def test_every_page_fits_the_screen(open_phone, problems, server, pin_server, me
     assert {path: problems for path, problems in found.items() if problems} == {}
 
 
+# Colour sums for the checks below (WCAG's formulas): a computed CSS colour as [r, g, b, a]
+# (the first in the value, so a box-shadow's too), a colour laid over another, the contrast
+# of two, and the colour an element is drawn on (its own background and its ancestors', on white).
+COLOUR_MATHS = r"""
+  const rgba = (text) => {
+    const v = text.match(/rgba?\(([^)]*)\)/)[1].match(/[\d.]+/g).map(Number);
+    return [v[0], v[1], v[2], v[3] ?? 1];
+  };
+  const over = ([r, g, b, a], below) => [r * a + below[0] * (1 - a), g * a + below[1] * (1 - a), b * a + below[2] * (1 - a)];
+  const luminance = (rgb) => {
+    const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const contrast = (one, other) => {
+    const [light, dark] = [luminance(one), luminance(other)].sort((a, b) => b - a);
+    return (light + 0.05) / (dark + 0.05);
+  };
+  const backdrop = (start) => {
+    const layers = [];
+    for (let node = start; node; node = node.parentElement) layers.unshift(rgba(getComputedStyle(node).backgroundColor));
+    return layers.reduce((below, layer) => over(layer, below), [255, 255, 255]);
+  };
+"""
+
 # The focused element, and what is wrong with how it shows: hidden under a bar that stays
 # in place (the tabs, the save bar) or off the screen, or a focus ring thinner than 2 px or
 # under 3:1 against the colour around it (WCAG 1.4.11). A swatch or the file picker shows
 # the ring of its hidden input on the element after it.
-FOCUS_PROBLEMS = r"""
-() => {
+FOCUS_PROBLEMS = """
+() => {""" + COLOUR_MATHS + r"""
   const el = document.activeElement;
   if (!el || el === document.body) return null;
   const name = `${el.tagName.toLowerCase()}${el.name ? "[name=" + el.name + "]" : ""}` +
@@ -315,24 +339,13 @@ FOCUS_PROBLEMS = r"""
 
   const ringed = el.matches(".swatch input, .file-picker input") ? el.nextElementSibling : el;
   const style = getComputedStyle(ringed);
-  const rgba = (text) => { const v = text.match(/[\d.]+/g).map(Number); return [v[0], v[1], v[2], v[3] ?? 1]; };
-  const over = ([r, g, b, a], below) => [r * a + below[0] * (1 - a), g * a + below[1] * (1 - a), b * a + below[2] * (1 - a)];
-  const luminance = (rgb) => {
-    const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  };
   // The colour the ring sits on: the element's own for a ring drawn inside it, else around it.
-  const layers = [];
-  const start = parseFloat(style.outlineOffset) < 0 ? ringed : ringed.parentElement;
-  for (let node = start; node; node = node.parentElement) layers.unshift(rgba(getComputedStyle(node).backgroundColor));
-  const around = layers.reduce((below, layer) => over(layer, below), [255, 255, 255]);
-  const ring = over(rgba(style.outlineColor), around);
-  const [light, dark] = [luminance(ring), luminance(around)].sort((a, b) => b - a);
-  const contrast = (light + 0.05) / (dark + 0.05);
+  const around = backdrop(parseFloat(style.outlineOffset) < 0 ? ringed : ringed.parentElement);
+  const ratio = contrast(over(rgba(style.outlineColor), around), around);
   if (!["solid", "double", "dashed", "dotted"].includes(style.outlineStyle) || parseFloat(style.outlineWidth) < 2) {
     problems.push(`focus ring: ${style.outlineStyle} ${style.outlineWidth}`);
-  } else if (contrast < 3) {
-    problems.push(`focus ring contrast ${contrast.toFixed(2)}:1`);
+  } else if (ratio < 3) {
+    problems.push(`focus ring contrast ${ratio.toFixed(2)}:1`);
   }
   return { name, problems };
 }
@@ -377,6 +390,32 @@ def test_the_toast_is_a_live_region_that_screen_readers_follow_from_the_start(pa
     page.click("#save")
     page.wait_for_selector("#toast:has-text('Saved')")
     assert status.bounding_box()["width"] > 100
+
+
+# Each field's and colour swatch's edge, with its contrast against the card around it (WCAG
+# 1.4.11): a field's border, a swatch's ring (its dot's box-shadow, outside a white border).
+CONTROL_EDGES = """
+() => {""" + COLOUR_MATHS + r"""
+  return [...document.querySelectorAll("select, input[type=password], .swatch .dot")].map((el) => {
+    const style = getComputedStyle(el);
+    const around = backdrop(el.parentElement);
+    const edge = over(rgba(el.matches(".dot") ? style.boxShadow : style.borderTopColor), around);
+    return [el.name || el.dataset.swatch, Math.round(contrast(edge, around) * 100) / 100];
+  });
+}
+"""
+
+
+def test_every_field_and_colour_swatch_has_an_edge_that_stands_out(open_phone, pin_server):
+    """An empty PIN field, or a white or pale swatch, on a white card shows only by its edge:
+    that edge needs 3:1 against the card (the pale lilac line was 1.3:1)."""
+    page = open_phone(pin_server)
+    edges = []
+    for path in ["/login", "/look"]:
+        page.goto(path)
+        edges += page.evaluate(CONTROL_EDGES)
+    assert {kind for kind, _ in edges} >= {"pin", "hair_type", "#FFFFFF"}  # a white swatch among them
+    assert [(kind, ratio) for kind, ratio in edges if ratio < 3] == []
 
 
 # Before the page's scripts: every fetch is counted (by method and path) and answered 400 ms
