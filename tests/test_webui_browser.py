@@ -384,7 +384,7 @@ def test_the_toast_is_a_live_region_that_screen_readers_follow_from_the_start(pa
     """A live region hidden until its message is written is not followed, so the message
     is not read out: it must be in the accessibility tree while empty, just not seen."""
     page.goto("/look")
-    status = page.get_by_role("status")
+    status = page.get_by_role("status").and_(page.locator("#toast"))
     assert status.count() == 1 and status.inner_text() == ""
     assert page.evaluate("document.getElementById('toast').getBoundingClientRect().width") <= 1
     page.click("#save")
@@ -416,6 +416,59 @@ def test_every_field_and_colour_swatch_has_an_edge_that_stands_out(open_phone, p
         edges += page.evaluate(CONTROL_EDGES)
     assert {kind for kind, _ in edges} >= {"pin", "hair_type", "#FFFFFF"}  # a white swatch among them
     assert [(kind, ratio) for kind, ratio in edges if ratio < 3] == []
+
+
+# Before the page's scripts: every live region shown on the page when it loads is marked,
+# so a message can be checked to be in one that screen readers followed from the start.
+MARK_LIVE_REGIONS = """
+document.addEventListener("DOMContentLoaded", () => document.querySelectorAll(
+  "[role=status], [role=alert], [aria-live]").forEach((region) => {
+    if (region.checkVisibility()) region.dataset.atLoad = "yes";
+  }));
+"""
+
+# A text's contrast with what it is drawn on, faded as much as it and its ancestors are.
+TEXT_CONTRAST = """
+(el) => {""" + COLOUR_MATHS + r"""
+  let opacity = 1;
+  for (let node = el; node; node = node.parentElement) opacity *= parseFloat(getComputedStyle(node).opacity);
+  const around = backdrop(el);
+  const [r, g, b, a] = rgba(getComputedStyle(el).color);
+  return contrast(over([r, g, b, a * opacity], around), around);
+}
+"""
+
+
+def read_out(page, words: str):
+    """The status message saying `words`, checked to be in a live region that was there
+    when the page loaded (one added or shown with its message is not read out)."""
+    region = page.get_by_role("status").filter(has_text=words)
+    region.wait_for(timeout=5000)
+    assert region.get_attribute("data-at-load") == "yes", "not in a live region from the start"
+    return region
+
+
+def test_not_saved_yet_is_read_out_when_it_shows(page):
+    """A change shows "Not saved yet" beside Save: a status message (WCAG 4.1.3) that a
+    screen reader user hears too, or they leave thinking the look is kept."""
+    page.add_init_script(MARK_LIVE_REGIONS)
+    page.goto("/look")
+    page.select_option("select[name=hair_type]", index=1)
+    assert read_out(page, "Not saved yet").is_visible()
+
+
+def test_the_wait_for_a_photo_is_said_where_it_is_read_out_and_can_be_read(page):
+    """While the booth looks for the face, the page says so: in a live region (WCAG 4.1.3),
+    and at 4.5:1 or more; it was only the label of the dimmed, busy button (2.4:1), which a
+    screen reader does not announce when it changes."""
+    page.add_init_script(MARK_LIVE_REGIONS)
+    page.route("**/api/photo", lambda route: None)  # held: the page keeps waiting for the answer
+    page.goto("/photo")
+    page.set_input_files("#photo-input", files=[
+        {"name": "selfie.png", "mimeType": "image/png", "buffer": b"any bytes: never answered"}])
+    page.click("#photo-submit")
+    waiting = read_out(page, "Finding your face")
+    assert waiting.evaluate(TEXT_CONTRAST) >= 4.5
 
 
 # Before the page's scripts: every fetch is counted (by method and path) and answered 400 ms

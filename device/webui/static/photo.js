@@ -8,6 +8,7 @@
   const submit = document.getElementById("photo-submit");
   const result = document.getElementById("photo-result");
   const errorBox = document.getElementById("photo-error");
+  const status = document.getElementById("photo-status");
 
   const MAX_SIDE = 1600;  // the booth analyses at most 1280 px; a phone's 12 MP photo is mostly upload time
 
@@ -45,7 +46,7 @@
     }
     errorBox.hidden = true;
     Booth.setAvailable(submit, false);
-    submit.textContent = "Finding your face…";
+    status.textContent = "Finding your face…";
     try {
       const photo = await shrink(input.files[0]);
       // The server refuses a body over its limit before reading it, with no page to show.
@@ -75,7 +76,7 @@
       errorBox.hidden = false;
     } finally {
       Booth.setAvailable(submit, true);
-      submit.textContent = "Make my memoji";
+      status.textContent = "";
     }
   });
 })();
