@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -1334,6 +1335,77 @@ def test_a_login_survives_a_restart(make_app):
     again.set_cookie("session", cookie.value)
     response = again.put("/api/look", json={"hair_color": "RED"}, headers=browser_headers(again))
     assert response.status_code == 200
+
+
+DAY_S = 24 * 3600
+
+
+def log_in(client) -> str:
+    """Log in as the operator's phone does; the page's CSRF token."""
+    token = csrf_of(client, "/login")
+    assert client.post("/login", data={"pin": PIN, "csrf_token": token}).status_code == 303
+    return token
+
+
+def seconds_a_phone_keeps(set_cookie: str, phone_now: float) -> float:
+    """How long a browser whose clock reads `phone_now` keeps this cookie (RFC 6265: Max-Age
+    first, else Expires by the phone's own clock; neither: until the browser closes)."""
+    from email.utils import parsedate_to_datetime
+    from http.cookies import SimpleCookie
+
+    [morsel] = SimpleCookie(set_cookie).values()
+    if morsel["max-age"]:
+        return float(morsel["max-age"])
+    if morsel["expires"]:
+        return parsedate_to_datetime(morsel["expires"]).timestamp() - phone_now
+    return math.inf
+
+
+@pytest.mark.parametrize("phone_ahead_s", [0, 2 * DAY_S, 365 * DAY_S])
+def test_a_phone_keeps_the_login_whatever_the_booths_clock_says(make_app, phone_ahead_s):
+    """A Pi that booted at its last shutdown's time (or its image's date) at an event without
+    internet is behind the phones: a cookie dated by its clock had ended already for them,
+    so the phone dropped it at once, with the login and the page's CSRF token."""
+    client = make_app(pin=PIN).test_client()
+    token = csrf_of(client, "/login")
+    response = client.post("/login", data={"pin": PIN, "csrf_token": token})
+    [cookie] = response.headers.getlist("Set-Cookie")
+    assert seconds_a_phone_keeps(cookie, time.time() + phone_ahead_s) == pytest.approx(12 * 3600, abs=60)
+
+
+@pytest.mark.parametrize("jump_s", [30 * DAY_S, -365 * DAY_S, -5])
+def test_the_wall_clock_jumping_logs_no_phone_out(make_app, monkeypatch, jump_s):
+    """NTP sets the Pi's clock forward by hours or months once a network answers, and a
+    Pi that lost power boots behind the time its phones' cookies were signed: every jump
+    logged every phone out and voided every open page's CSRF token (a 403 on the next form)."""
+    app = make_app(pin=PIN)
+    operator, guest = app.test_client(), app.test_client()
+    token, guest_token = log_in(operator), csrf_of(guest)
+    wall = time.time()
+    monkeypatch.setattr(time, "time", lambda: wall + jump_s)
+    look = operator.put("/api/look", json={"hair_color": "RED"},
+                        headers={"X-CSRF-Token": token, "Origin": "http://localhost"})
+    assert look.status_code == 200
+    logged_out = guest.post("/look", data={"hair_color": "RED", "csrf_token": guest_token})
+    assert logged_out.status_code == 302 and "/login" in logged_out.headers["Location"]  # not a 403
+
+
+def test_a_login_still_ends_twelve_hours_after_its_last_use(make_app):
+    """The clock the sessions are dated by does not jump, but it does run."""
+    from device.webui.sessions import SteadyClock, SteadySessionInterface
+
+    elapsed = [0.0]
+    app = make_app(pin=PIN)
+    app.session_interface = SteadySessionInterface(SteadyClock(monotonic=lambda: elapsed[0]))
+    client = app.test_client()
+    token = log_in(client)
+    headers = {"X-CSRF-Token": token, "Origin": "http://localhost"}
+    elapsed[0] += 11 * 3600
+    assert client.put("/api/look", json={"hair_color": "RED"}, headers=headers).status_code == 200
+    elapsed[0] += 11 * 3600  # 22 hours after the login, 11 after the request that renewed it
+    assert client.put("/api/look", json={"hair_color": "RED"}, headers=headers).status_code == 200
+    elapsed[0] += 12 * 3600 + 1
+    assert "Operator log in" in client.get("/look").get_data(as_text=True)
 
 
 def test_a_new_pin_ends_the_logins_made_with_the_old_one(make_app):

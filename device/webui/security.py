@@ -19,7 +19,8 @@
   (and `<hostname>.local`) and the host of `web.public_url`, and refuses any
   other name, so a web page on a DNS name rebound to the booth cannot use it.
 - The session key lives in `<data_dir>/secret_key` (0600), so logins survive
-  a restart.
+  a restart; sessions are dated so that the Pi's clock jumping keeps them
+  (`sessions.py`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from flask import Flask, abort, current_app, g, redirect, request, session, url_
 from werkzeug.exceptions import TooManyRequests
 
 from device.storage import atomic_write_bytes
+from device.webui.sessions import SteadySessionInterface
 
 log = logging.getLogger(__name__)
 
@@ -432,7 +434,9 @@ def _security_headers(response: Any) -> Any:
 
 
 def install_security(app: Flask) -> None:
-    """Host and CSRF checks before every request, safe headers after, and template helpers."""
+    """Host and CSRF checks before every request, safe headers after, template helpers, and
+    sessions that outlast the wall clock's jumps."""
+    app.session_interface = SteadySessionInterface()
     # After MAX_WRONG_PINS wrong PINs in the window a client is refused for PIN_LOCKOUT_S,
     # and after MAX_WRONG_PINS_ALL from all clients, everyone is.
     app.extensions["wrong_pins"] = PinLockout(MAX_WRONG_PINS, WRONG_PIN_WINDOW_S, PIN_LOCKOUT_S,
