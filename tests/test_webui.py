@@ -591,6 +591,30 @@ def test_the_zip_leaves_out_a_memoji_deleted_while_it_is_sent(make_app):
     response.close()
 
 
+def test_the_zip_takes_memojis_saved_while_the_clock_was_wrong(make_app):
+    """A Pi that boots without its saved time starts in 1970, and a clock set by hand may be
+    far ahead: ZIP dates run from 1980 to 2107 only, and one such memoji ended the
+    operator's end-of-event download half way (ValueError). Its date is kept as near as
+    ZIP allows; the file itself is whole."""
+    import io
+    import zipfile
+
+    app = make_app()
+    names = saved_gallery(app, 3)
+    gallery = app.extensions["kiosk"].gallery
+    when = {names[0]: 0, names[1]: 7_258_118_400, names[2]: 1_780_000_000}  # 1970, 2200, 2026
+    for name, seconds in when.items():
+        os.utime(gallery.path_of(name), (seconds, seconds))
+    response = app.test_client().get("/gallery/all.zip")
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    assert archive.testzip() is None and archive.namelist() == names
+    dates = [archive.getinfo(name).date_time for name in names]
+    assert dates[0] == (1980, 1, 1, 0, 0, 0) and dates[1] == (2107, 12, 31, 23, 59, 58)
+    assert dates[2] == time.localtime(when[names[2]])[:6]
+    for name in names:
+        assert archive.read(name) == gallery.path_of(name).read_bytes()
+
+
 def test_a_memoji_pruned_between_its_open_and_its_entry_is_still_whole(tmp_path, monkeypatch):
     """Once its file is open, a memoji goes into the ZIP as it was, even if retention
     removes the name meanwhile (a second look at the path ended the download)."""

@@ -16,6 +16,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 CHUNK_BYTES = 256 * 1024
+# The dates a ZIP entry can hold (DOS time, two-second steps). A memoji saved while the Pi's
+# clock was wrong (1970 after a boot without its saved time; a year set by hand) is dated
+# the nearest of these rather than ending the download.
+ZIP_EARLIEST = (1980, 1, 1, 0, 0, 0)
+ZIP_LATEST = (2107, 12, 31, 23, 59, 58)
 
 
 class _Pipe(io.RawIOBase):
@@ -49,8 +54,8 @@ def zip_chunks(files: Iterable[tuple[str, Path]]) -> Iterator[bytes]:
                 continue
             with source:
                 # from the open file, not the path: pruned now, it is still this file
-                made = time.localtime(os.fstat(source.fileno()).st_mtime)
-                info = zipfile.ZipInfo(name, date_time=tuple(made[:6]))
+                made = _zip_date(os.fstat(source.fileno()).st_mtime)
+                info = zipfile.ZipInfo(name, date_time=made)
                 info.compress_type = zipfile.ZIP_STORED
                 with archive.open(info, "w") as member:
                     while block := source.read(CHUNK_BYTES):
@@ -60,3 +65,12 @@ def zip_chunks(files: Iterable[tuple[str, Path]]) -> Iterator[bytes]:
             if (data := pipe.take()):
                 yield data
     yield pipe.take()  # the central directory
+
+
+def _zip_date(seconds: float) -> tuple[int, int, int, int, int, int]:
+    """A file time as a ZIP entry's local date, kept within what ZIP can hold."""
+    try:
+        local = tuple(time.localtime(seconds)[:6])
+    except (OverflowError, OSError, ValueError):  # beyond what the C library can convert
+        return ZIP_EARLIEST if seconds < 0 else ZIP_LATEST
+    return min(max(local, ZIP_EARLIEST), ZIP_LATEST)
