@@ -1499,6 +1499,46 @@ def test_the_page_still_answers_with_the_idle_connections_of_25_phones_open(app)
                 connection.close()
 
 
+class IdleChannel:
+    """What waitress's idle check reads of a connection: its requests under way and the
+    wall-clock time it last sent or received."""
+
+    def __init__(self, last_activity: float) -> None:
+        self.requests: list = []
+        self.last_activity = last_activity
+        self.will_close = False
+
+
+@pytest.mark.parametrize("jump_s", [-365 * DAY_S, 30 * DAY_S])
+def test_idle_connections_are_timed_by_a_clock_that_does_not_jump(app, monkeypatch, jump_s):
+    """waitress closes a connection after IDLE_TIMEOUT_S without traffic, timed by the wall
+    clock. Set back a year, it checked no connection for a year, so those of phones gone
+    out of range piled up to the connection limit; set forward, it cut every one at once."""
+    from device.webui.server import CLEANUP_INTERVAL_S, IDLE_TIMEOUT_S, _make_server
+
+    wall, steady = [time.time()], [1000.0]
+    monkeypatch.setattr(time, "time", lambda: wall[0])
+    server = _make_server(app, "127.0.0.1", 0, threads=1, idle_clock=lambda: steady[0])
+    try:
+        gone, busy = IdleChannel(wall[0]), IdleChannel(wall[0])
+        busy.requests.append("a download")
+        server.active_channels.update({101: gone, 102: busy})
+        server.readable()  # a turn of waitress's loop
+        wall[0] += jump_s
+        steady[0] += CLEANUP_INTERVAL_S
+        fresh = IdleChannel(wall[0])  # a phone that has just loaded a page
+        server.active_channels[103] = fresh
+        server.readable()
+        assert not any(channel.will_close for channel in (gone, busy, fresh))
+        wall[0] += IDLE_TIMEOUT_S + CLEANUP_INTERVAL_S
+        steady[0] += IDLE_TIMEOUT_S + CLEANUP_INTERVAL_S
+        server.readable()
+        assert gone.will_close and fresh.will_close and not busy.will_close
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown()
+
+
 def test_a_request_waiting_for_a_worker_is_not_a_warning_in_the_journal():
     """waitress warns each time a request queues; two phones made hundreds an hour."""
     import device.webui.server as server

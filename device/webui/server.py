@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +97,43 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _make_server(app: Any, host: str, port: int, threads: int) -> BaseWSGIServer:
+class SteadyIdleSweep:
+    """waitress's check for idle connections (its `maintenance`), timed by the monotonic clock.
+
+    waitress times it by the wall clock, which a Pi without a battery clock sets by leaps:
+    set back (a power cut, a year at worst) it checked nothing until the clock caught up, so
+    the connections of phones gone out of range piled up to CONNECTION_LIMIT and the page
+    stopped answering; set forward, it cut every idle connection at once, and with them the
+    last buffered megabytes of a download. A connection's activity is seen here as a change
+    of the wall-clock time waitress notes for it, whatever that time says.
+    """
+
+    def __init__(self, server: BaseWSGIServer, clock: Callable[[], float] = time.monotonic) -> None:
+        self._server = server
+        self._clock = clock
+        self._next = -math.inf
+        self._seen: dict[int, tuple[Any, float, float]] = {}  # fd: channel, its activity, seen since
+
+    def __call__(self, _wall_now: float) -> None:
+        server = self._server
+        server.next_channel_cleanup = 0  # so waitress asks again on its next turn, whatever the date
+        now = self._clock()
+        if now < self._next:
+            return
+        self._next = now + server.adj.cleanup_interval
+        seen = {}
+        for fd, channel in list(server.active_channels.items()):
+            known, activity, since = self._seen.get(fd, (None, None, now))
+            if known is not channel or activity != channel.last_activity:
+                since = now
+            seen[fd] = (channel, channel.last_activity, since)
+            if not channel.requests and now - since > server.adj.channel_timeout:
+                channel.will_close = True
+        self._seen = seen
+
+
+def _make_server(app: Any, host: str, port: int, threads: int,
+                 idle_clock: Callable[[], float] = time.monotonic) -> BaseWSGIServer:
     # ident: do not advertise the server software; clear_untrusted_proxy_headers: no proxy is trusted.
     options: dict[str, Any] = {}
     limit = _body_limit(app)
@@ -102,13 +141,15 @@ def _make_server(app: Any, host: str, port: int, threads: int) -> BaseWSGIServer
         options["max_request_body_size"] = limit
     sock = _listening_socket(host, port)
     try:
-        return create_server(app, sockets=[sock], threads=threads, ident="memoji-booth",
-                             clear_untrusted_proxy_headers=True, connection_limit=CONNECTION_LIMIT,
-                             channel_timeout=IDLE_TIMEOUT_S, cleanup_interval=CLEANUP_INTERVAL_S,
-                             **options)
+        server = create_server(app, sockets=[sock], threads=threads, ident="memoji-booth",
+                               clear_untrusted_proxy_headers=True, connection_limit=CONNECTION_LIMIT,
+                               channel_timeout=IDLE_TIMEOUT_S, cleanup_interval=CLEANUP_INTERVAL_S,
+                               **options)
     except BaseException:
         sock.close()
         raise
+    server.maintenance = SteadyIdleSweep(server, idle_clock)
+    return server
 
 
 def _url(server: BaseWSGIServer) -> str:
