@@ -2,8 +2,9 @@
 
 Each saved memoji is one PNG whose text chunks hold the expression, score,
 time and look, so the folder is the whole database: copy it anywhere and
-nothing is lost. Names are time-sortable and unique
-(``memoji-20261124-081502-123456-happy.png``, UTC); an optional camera photo
+nothing is lost. Names are unique and sort in the order memojis were saved
+(``memoji-20261124-081502-123456-happy.png``: the UTC time, or just after the
+newest name when the Pi's clock was behind it); an optional camera photo
 sits beside it (``...-happy-photo.jpg``), and the small copy the web page's grid
 shows, once a phone has asked for it, in the hidden ``.thumbs/`` (a cache: delete
 it at will). Every write is atomic
@@ -76,7 +77,7 @@ class Entry:
     name: str
     expression: str
     score: float
-    time: datetime
+    time: datetime  # the clock when it was saved (a Pi's may be wrong: see _name_time)
     look: dict[str, Any]
     photo_name: str | None = field(default=None)
 
@@ -174,6 +175,7 @@ class Gallery:
         self._lock = threading.Lock()
         self._cache: dict[str, Entry] = {}  # saved files never change, so metadata is read once
         self._skipped: set[str] = set()
+        self._last_named: datetime | None = None  # the time in the newest name given
         # Thumbnails are drawn one at a time: the kiosk's loop shares the Pi's cores, and
         # two phones opening the same page draw each one once.
         self._drawing = threading.Lock()
@@ -203,8 +205,8 @@ class Gallery:
         photo_jpeg = _encode_jpeg(photo) if photo is not None else None
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
-            when = self._unique_time(expression)
-            stem = f"memoji-{when.strftime(_TIME_FORMAT)}-{expression}"
+            when = self._clock().astimezone(UTC)
+            stem = f"memoji-{self._name_time(when, expression).strftime(_TIME_FORMAT)}-{expression}"
             entry = Entry(
                 name=f"{stem}.png",
                 expression=expression,
@@ -258,16 +260,21 @@ class Gallery:
                 raise StorageFullError(self.folder) from error
             raise
 
-    def _unique_time(self, expression: str) -> datetime:
-        """Now, nudged by a microsecond while taken, so names stay unique and in time order."""
-        when = self._clock().astimezone(UTC)
-        newest = self._names()[:1]
-        if newest:
-            last = _time_of(newest[0])
-            if when <= last:
-                when = last + timedelta(microseconds=1)
+    def _name_time(self, now: datetime, expression: str) -> datetime:
+        """The time in a new memoji's name: ``now``, or, when the clock is behind a name given
+        before (a Pi has no battery clock: after a power cut it boots at an older time, and NTP
+        may set it back), a microsecond after the newest. So names sort in the order memojis
+        were saved, whatever the clock did, retention removes the oldest saved, and no name
+        is given twice in a run, even one deleted meanwhile (a phone may have it cached)."""
+        latest = [_time_of(name) for name in self._names()[:1]]
+        if self._last_named is not None:
+            latest.append(self._last_named)
+        when = now
+        if latest and when <= max(latest):
+            when = max(latest) + timedelta(microseconds=1)
         while (self.folder / f"memoji-{when.strftime(_TIME_FORMAT)}-{expression}.png").exists():
             when += timedelta(microseconds=1)
+        self._last_named = when
         return when
 
     def _prune(self, keep: int) -> int:

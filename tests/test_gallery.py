@@ -129,6 +129,38 @@ def test_entries_newest_first_and_names_unique_in_one_microsecond(tmp_path):
     assert [e.name for e in gallery.entries()] == names[::-1]
 
 
+def set_back(hours):
+    """The Pi's clock read by each save: on time, then (a power cut; the Pi boots at the
+    time it saved an hour before, and no network sets it) `hours` behind, running on."""
+    readings = iter([START, START - timedelta(hours=hours), START - timedelta(hours=hours, seconds=-1)])
+    return lambda: next(readings)
+
+
+@pytest.mark.parametrize("hours", [1, 24 * 365])
+def test_a_clock_set_back_still_names_memojis_in_the_order_they_were_saved(tmp_path, hours):
+    """Names sort in saving order whatever the clock did, so retention removes the oldest
+    saved and "newest first" is the newest; each keeps the time the clock read (a nudged
+    copy of the last one's showed every memoji of the day at one minute)."""
+    gallery = Gallery(tmp_path / "gallery", keep=2, clock=set_back(hours))
+    saved = [save(gallery, e) for e in ("happy", "sad", "happy")]
+    assert [e.name for e in saved] == sorted(e.name for e in saved)
+    assert [e.name for e in gallery.entries()] == [saved[2].name, saved[1].name]  # the first pruned
+    assert [e.time for e in saved] == [START, START - timedelta(hours=hours),
+                                       START - timedelta(hours=hours, seconds=-1)]
+    assert Gallery(gallery.folder, 10).entries() == saved[:0:-1]  # as read back
+
+
+def test_a_deleted_memojis_name_is_not_given_to_the_next_one(tmp_path):
+    """With the clock behind the newest memoji, a new one is named just after it: deleting
+    the newest (a bad shot) gave its name to the next memoji of that expression, and phones
+    that cached the deleted image (a day) or scanned its QR code showed the wrong memoji."""
+    gallery = Gallery(tmp_path / "gallery", keep=10, clock=set_back(1))
+    kept, bad = save(gallery, "happy"), save(gallery, "happy")
+    gallery.delete(bad.name)
+    after = save(gallery, "happy")
+    assert after.name != bad.name and after.name > bad.name > kept.name
+
+
 def test_retention_removes_the_oldest_with_their_photos(tmp_path):
     gallery = make_gallery(tmp_path, keep=3)
     photo = np.full((24, 32, 3), (200, 10, 10), np.uint8)
