@@ -58,10 +58,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     data_dir = Path(config.storage.data_dir)
     with sole_booth_on(data_dir) as alone:
         if not alone:
-            print(f"memoji-booth: another memoji-booth is already running with the data folder "
-                  f"{data_dir} (the service, or one started by hand): stop it first (on the Pi: "
-                  "sudo systemctl stop memoji-booth), or give this one its own storage.data_dir",
-                  file=sys.stderr)
+            _print_error(f"another memoji-booth is already running with the data folder "
+                         f"{data_dir} (the service, or one started by hand): stop it first (on the "
+                         "Pi: sudo systemctl stop memoji-booth), or give this one its own "
+                         "storage.data_dir")
             return EXIT_USAGE
         return Booth(config).run(frames=args.frames)
 
@@ -294,14 +294,55 @@ def _positive_int(text: str) -> int:
 
 
 def setup_logging(verbose: bool) -> None:
-    """To stderr; without timestamps under systemd (the journal adds its own)."""
+    """To stderr; without timestamps under systemd (the journal adds its own), and there
+    with each line's priority. The module's name only with -v: the operator reads words."""
     under_journal = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
-    fmt = "%(levelname)s %(name)s: %(message)s"
+    fmt = "%(levelname)s %(name)s: %(message)s" if verbose else "%(levelname)s: %(message)s"
     if not under_journal:
         fmt = "%(asctime)s " + fmt
     level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, format=fmt, datefmt="%H:%M:%S", stream=sys.stderr)
+    formatter = _JournalFormatter if _stderr_is_the_journal() else logging.Formatter
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(fmt, datefmt="%H:%M:%S"))
+    logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger().setLevel(level)  # also when a host (pytest) configured handlers first
+
+
+def _stderr_is_the_journal() -> bool:
+    """systemd names the journal's stream in $JOURNAL_STREAM (device:inode): when stderr is
+    that stream, a line may start with its priority (<3> ...), which journald keeps."""
+    try:
+        device, inode = (int(part) for part in os.environ.get("JOURNAL_STREAM", "").split(":"))
+        stat = os.fstat(sys.stderr.fileno())
+    except (ValueError, OSError, AttributeError):  # unset, malformed, or no real stderr
+        return False
+    return (stat.st_dev, stat.st_ino) == (device, inode)
+
+
+def _syslog_priority(level: int) -> int:
+    if level >= logging.CRITICAL:
+        return 2
+    if level >= logging.ERROR:
+        return 3
+    if level >= logging.WARNING:
+        return 4
+    return 6 if level >= logging.INFO else 7
+
+
+class _JournalFormatter(logging.Formatter):
+    """Every line, a traceback's too, starts with its syslog priority: the journal then
+    shows errors and warnings in colour, and `journalctl -p warning` shows them alone
+    (without it every line of stderr is the same "info")."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{_syslog_priority(record.levelno)}>"
+        return prefix + super().format(record).replace("\n", "\n" + prefix)
+
+
+def _print_error(text: str) -> None:
+    """A line that ends the command, on stderr; an error (<3>) in the journal."""
+    prefix = f"<{_syslog_priority(logging.ERROR)}>" if _stderr_is_the_journal() else ""
+    print(f"{prefix}memoji-booth: {text}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -315,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:
         if isinstance(error, _user_error_types()):
-            print(f"memoji-booth: {error}{_sandbox_advice(error)}", file=sys.stderr)
+            _print_error(f"{error}{_sandbox_advice(error)}")
             return EXIT_USAGE
         raise
 

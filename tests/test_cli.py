@@ -380,3 +380,65 @@ def test_web_subcommand_serves_the_page_alone(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _stderr_as_the_journal(tmp_path: Path, code: str) -> str:
+    """Run `code` with stderr a file that $JOURNAL_STREAM names, as systemd does for the
+    service (StandardError=journal): what journald would read."""
+    import os
+
+    out = tmp_path / "journal.txt"
+    out.touch()
+    stat = out.stat()
+    env = {**os.environ, "JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}", "INVOCATION_ID": "x"}
+    with out.open("w") as stderr:
+        subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, stderr=stderr, check=False,
+                       timeout=120)
+    return out.read_text()
+
+
+def test_under_the_journal_each_line_carries_its_priority(tmp_path):
+    """Every line went in as "info": `journalctl -p warning` found nothing, and errors were
+    not in colour. A traceback's lines carry its priority too."""
+    text = _stderr_as_the_journal(tmp_path, (
+        "import logging\n"
+        "from device.__main__ import setup_logging\n"
+        "setup_logging(False)\n"
+        "log = logging.getLogger('device.app')\n"
+        "log.info('saved a memoji')\n"
+        "log.warning('camera lost')\n"
+        "try:\n    1 / 0\n"
+        "except ZeroDivisionError:\n    log.exception('a bug')\n"))
+    lines = text.splitlines()
+    assert lines[:3] == ["<6>INFO: saved a memoji", "<4>WARNING: camera lost", "<3>ERROR: a bug"]
+    assert len(lines) > 4 and all(line.startswith("<3>") for line in lines[3:])  # the traceback
+
+
+def test_a_bad_setting_that_stops_the_service_is_an_error_in_the_journal(tmp_path):
+    config = write_config(tmp_path, "[camera]\nsorce = 'auto'\n")
+    text = _stderr_as_the_journal(
+        tmp_path, f"from device.__main__ import main; main(['config', '--check', {str(config)!r}])")
+    assert text.startswith("<3>memoji-booth: ") and "camera.sorce: unknown setting" in text
+
+
+def test_the_log_names_no_module_unless_verbose(capsys, monkeypatch):
+    import logging
+
+    from device.__main__ import setup_logging
+
+    for name in ("JOURNAL_STREAM", "INVOCATION_ID"):  # a terminal's format, with the time
+        monkeypatch.delenv(name, raising=False)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    root.handlers = []  # as in a fresh process
+    try:
+        for verbose in (False, True):
+            setup_logging(verbose)
+            logging.getLogger("device.app").warning("camera lost")
+            root.handlers = []
+    finally:
+        root.handlers = handlers
+        root.setLevel(level)
+    quiet, loud = capsys.readouterr().err.splitlines()
+    assert quiet.endswith(" WARNING: camera lost") and "device.app" not in quiet
+    assert loud.endswith(" WARNING device.app: camera lost")
