@@ -41,8 +41,14 @@ from device.gallery import SAVED_PX, Gallery, LookStore, StorageFullError
 from device.infer import ExpressionSmoother, ModelMissingError
 from device.netinfo import LanAddress, is_wildcard, web_url
 from device.pipeline import Analyser
+from device.recurring import RecurringFault
 from device.sdnotify import Notifier
-from device.storage import DataFolderError, ensure_writable_folder, remove_stale_temp_files
+from device.storage import (
+    CARD_ADVICE,
+    DataFolderError,
+    ensure_writable_folder,
+    remove_stale_temp_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +67,12 @@ LOOK_POLL_S = 1.0  # a standalone `memoji-booth web` may change the look file
 URL_REFRESH_S = 30.0  # the LAN address may change (DHCP)
 WEB_RETRY_S = 30.0  # the page could not start (port taken, address not up yet): try again this often
 FPS_WINDOW_S = 2.0
-REPEAT_LOG_S = 300.0  # a fault that recurs every frame is logged again at most this often
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
                      if hasattr(signal, name))  # Windows has no SIGHUP
+# Why the booth stopped, in the journal's words.
+_STOPPED_BY = {getattr(signal, "SIGTERM", None): "asked to by the system (SIGTERM: "
+                                                   "systemctl stop or restart, or a shutdown)",
+               getattr(signal, "SIGHUP", None): "its terminal closed (SIGHUP)"}
 IDLE_SLEEP_S = 0.005  # no new frame: wait this long before looking again
 IDLE_REDRAW_TICKS = 20  # ... and redraw at least every this many idle ticks (~10 Hz)
 MAX_AVATAR_PX = 640  # on-screen memojis are rendered no bigger (look change <= 1 s)
@@ -84,34 +93,6 @@ class CameraState(StrEnum):
     OK = "ok"
     MISSING = "missing"  # auto found no camera
     LOST = "lost"  # it worked, then failed: reopening with backoff
-
-
-class _RecurringFault:
-    """A fault that may come with every frame (corrupt frames, a failing analyser): logged
-    when first seen, then at most every REPEAT_LOG_S with its count, and when it ends, so
-    days of it neither flood the journal (30 lines a second) nor go unreported."""
-
-    def __init__(self) -> None:
-        self.total = 0
-        self._in_a_row = 0
-        self._logged_at = -math.inf
-        self._reported = False  # this run of failures was logged: log its end too
-
-    def failed(self, now: float) -> bool:
-        """Count one; True when this one is to be logged."""
-        self.total += 1
-        self._in_a_row += 1
-        if now - self._logged_at < REPEAT_LOG_S:
-            return False
-        self._logged_at = now
-        self._reported = True
-        return True
-
-    def ended(self) -> int:
-        """A good one came: how many failures in a row it ends, if they were logged, else 0."""
-        in_a_row, reported = self._in_a_row, self._reported
-        self._in_a_row, self._reported = 0, False
-        return in_a_row if reported else 0
 
 
 @dataclass
@@ -222,6 +203,8 @@ class Booth:
         self._reopen: Future | None = None
         self._reopen_started = 0.0
         self._lost_since: float | None = None  # when frames stopped, while the camera is lost
+        self._camera_losses = RecurringFault()
+        self._camera_missing_since: float | None = None  # when it was first not found
         self._opener_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera-open")
 
         # live state (written on the loop thread, read by status() under the lock)
@@ -233,8 +216,8 @@ class Booth:
         self._last_frame_at: float | None = None
         self._frame_times: collections.deque[float] = collections.deque()
         self._frames = 0
-        self._bad_frames = _RecurringFault()
-        self._analyse_failures = _RecurringFault()
+        self._bad_frames = RecurringFault()
+        self._analyse_failures = RecurringFault()
         self._scene_name = "starting"
 
         # capture
@@ -243,6 +226,7 @@ class Booth:
         self._saving_label = "neutral"
         self._banner: _Banner | None = None
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memoji-save")
+        self._save_failures = RecurringFault()
 
         self._web = None
         self._web_retry_at: float | None = None  # set while a failed page start waits to be retried
@@ -329,6 +313,7 @@ class Booth:
         camera that cannot be opened is shown on the screen and looked for again.
         """
         restore = self._install_stop_signals()
+        why = "because of the error below"  # raised on, to the command line
         try:
             self._open_camera_at_start()
             self._start_web()
@@ -337,12 +322,15 @@ class Booth:
                 if frames is not None and shown >= frames:
                     break
                 shown += self.step()
+            why = f"after {shown} frames" if not self._quit else "asked to quit"
         except KeyboardInterrupt:
-            log.info("interrupted")
+            why = "interrupted (Ctrl+C)"
         finally:
             if self._stop_requested:
-                log.info("%s received", signal.Signals(self._stop_requested).name)
+                why = _STOPPED_BY.get(self._stop_requested, signal.Signals(self._stop_requested).name)
+            log.info("stopping: %s", why)
             self._shutdown()
+            log.info("stopped")
             restore()
         return 0
 
@@ -411,7 +399,7 @@ class Booth:
             return
         self._look = look
         self.avatars.set_look(look)  # re-rendered on the cache's worker thread
-        log.info("look changed")
+        log.info("the look was changed on the web page: the memojis are drawn in it now")
 
     def _poll_look(self, now: float) -> None:
         """Pick up a look saved by another process (`memoji-booth web`)."""
@@ -464,7 +452,13 @@ class Booth:
             self._camera_name = getattr(source, "name", self._camera_name)
             self._camera_state = CameraState.OK
             self._camera_problem = ""
-        log.info("camera: %s", self._camera_name)
+        if self._lost_since is not None:  # only its first frame says it is back
+            log.debug("reopened the lost camera %s", self._camera_name)
+        elif self._camera_missing_since is not None:
+            log.info("found the camera %s", self._camera_name)
+        else:
+            log.info("using the camera %s", self._camera_name)
+        self._camera_missing_since = None
         self.notifier.status(f"camera {self._camera_name}")
 
     def _camera_missing(self, error: Exception, now: float) -> None:
@@ -477,7 +471,9 @@ class Booth:
             self._camera_problem = (f"Tried {', '.join(attempts)}" if attempts
                                     else str(error))
         self._retry_at = now + NO_CAMERA_RETRY_S
-        log.warning("%s; looking again every %.0f s", error, NO_CAMERA_RETRY_S)
+        self._camera_missing_since = now
+        log.warning("%s; plug one in, or check camera.source: the booth looks again every %.0f s",
+                    error, NO_CAMERA_RETRY_S)
         # auto names what it tried; a camera named in the settings is the one tried
         self.notifier.status(f"no camera (tried {', '.join(tried) or self._camera_name})")
 
@@ -493,7 +489,17 @@ class Booth:
         if self._lost_since is None:
             self._lost_since = now
         self._retry_at = now + self._backoff
-        log.warning("camera lost (%s); reopening in %.0f s", error, self._backoff)
+        # Each failed reopen comes back here: the journal gets the loss, a reminder now and
+        # then, and the camera's return, not a line for every try.
+        if not self._camera_losses.failed(now):
+            log.debug("camera still lost (%s); next try in %.0f s", error, self._backoff)
+        elif now == self._lost_since:
+            log.warning("camera lost (%s); reopening it in %.0f s, then every %.0f s at most; "
+                        "if it does not come back, check its cable", error, self._backoff,
+                        LOST_BACKOFF_S[1])
+        else:
+            log.warning("the camera is still lost after %.0f s (%s); check its cable",
+                        now - self._lost_since, error)
         self.notifier.status(f"camera lost: {error}")
         self._backoff = min(self._backoff * 2, LOST_BACKOFF_S[1])
 
@@ -558,6 +564,9 @@ class Booth:
             log.info("frames from %s are sound again after %d corrupt ones", self._camera_name,
                      ended)
         self._backoff = LOST_BACKOFF_S[0]  # frames flow again
+        if self._lost_since is not None and self._camera_losses.ended():
+            log.info("the camera %s works again, after %.0f s without a picture",
+                     self._camera_name, now - self._lost_since)
         self._lost_since = None  # only a frame ends a loss: a camera that opens but stays
         return frame             # silent is still lost
 
@@ -603,16 +612,16 @@ class Booth:
 
     def _start_countdown(self, now: float) -> None:
         if self._countdown_end is not None or self._saving:
-            log.info("capture ignored: one is already under way")
+            log.debug("capture ignored: one is already under way")
             return
         if self.analyser is None:
-            log.info("capture ignored: no expression model")
+            log.debug("capture ignored: no expression model")
             return
         self._countdown_end = now + float(self.config.booth.countdown_s)
         self._banner = None  # a press during "Saved!" or "No face" must show its own countdown
         if self.button is not None:
             self.button.blink()
-        log.info("capture: countdown %ss", self.config.booth.countdown_s)
+        log.debug("capture: countdown %ss", self.config.booth.countdown_s)
 
     def _finish_countdown(self, now: float) -> None:
         if self._countdown_end is None or now < self._countdown_end:
@@ -625,7 +634,7 @@ class Booth:
             self._banner = _Banner(screens.ErrorScene(
                 "No face to save", "Stand in front of the camera and try again.",
                 self._web_url()), now + ERROR_BANNER_S)
-            log.info("capture: no face seen, nothing saved")
+            log.info("a capture saved nothing: no face was in front of the camera")
             return
         look = self.avatars.look or self._look
         photo = None
@@ -642,16 +651,33 @@ class Booth:
             entry = self.gallery.save(png, expression=expression, score=score,
                                       look=look.to_dict(), photo=photo)
         except Exception as error:  # reported on screen by the loop; never lost silently
-            # A card fault is the operator's to fix (one line); anything else is a bug.
-            where = f" ({error.filename})" if isinstance(error, StorageFullError) else ""
-            log.error("saving the memoji failed: %s%s", error, where,  # its words omit the folder
-                      exc_info=not isinstance(error, OSError))
+            if self._save_failures.failed(self._clock()):
+                self._log_save_failure(error)
             self._events.put((Event.SAVE_FAILED, error))
             return
+        if ended := self._save_failures.ended():
+            log.info("memojis are saved again, after %d that could not be", ended)
         log.info("saved %s (%s %.2f)", entry.name, expression, score)
         self._events.put((Event.SAVED, entry))
         if self.config.web.enabled:
             self._draw_thumbnail(entry.name)
+
+    def _log_save_failure(self, error: Exception) -> None:
+        """A card fault is the operator's to fix: what happened and what to do, in one line.
+        Anything else is a bug, with its traceback. Every guest's capture fails alike, so
+        this comes when it starts and then every few minutes, with the count."""
+        failed = self._save_failures.in_a_row
+        what = "a memoji could not be saved" if failed == 1 else (
+            f"memojis still cannot be saved ({failed} so far)")
+        folder = self.gallery.folder
+        if isinstance(error, StorageFullError):
+            log.error("%s: the memory card is full (%s). Delete memojis on the web page, lower "
+                      "storage.keep, or free space on the card", what, folder)
+        elif isinstance(error, OSError):
+            log.error("%s: %s cannot be used (%s). %s", what, folder, error.strerror or error,
+                      CARD_ADVICE)
+        else:
+            log.error("%s: %s", what, error, exc_info=error)
 
     def _draw_thumbnail(self, name: str) -> None:
         """On the saver thread, after "Saved!": the gallery's thumbnail, drawn now so that a
@@ -844,7 +870,10 @@ class Booth:
             return
         self._web_retry_at = None
         # The LAN address phones use (what the screen shows), not the loopback one.
-        log.info("web page: %s", self._web_url("/") or getattr(self._web, "url", None))
+        url = self._web_url("/") or (
+            f"port {self.config.web.port} of every address of this machine (its LAN address "
+            "is not known yet)" if is_wildcard(self.config.web.host) else self._web.url)
+        log.info("web page: %s", url)
 
     def _install_stop_signals(self) -> Callable[[], None]:
         """SIGTERM (systemctl stop) and SIGHUP (tty1, which the unit takes, hung up) end
@@ -868,7 +897,6 @@ class Booth:
 
     def _shutdown(self) -> None:
         self.notifier.stopping()
-        log.info("stopping")
         if self._web is not None:
             try:
                 self._web.close()

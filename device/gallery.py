@@ -176,6 +176,7 @@ class Gallery:
         self._cache: dict[str, Entry] = {}  # saved files never change, so metadata is read once
         self._skipped: set[str] = set()
         self._last_named: datetime | None = None  # the time in the newest name given
+        self._pruned_before = False  # retention has removed a memoji since this started
         # Thumbnails are drawn one at a time: the kiosk's loop shares the Pi's cores, and
         # two phones opening the same page draw each one once.
         self._drawing = threading.Lock()
@@ -287,7 +288,12 @@ class Gallery:
                 log.warning("retention: cannot remove %s: %s", name, error)
                 continue
             removed += 1
-            log.info("retention: removed %s (keeping the newest %d)", name, keep)
+            if self._pruned_before:  # every save from now on: the journal heard it once
+                log.debug("retention: removed %s (keeping the newest %d)", name, keep)
+            else:
+                log.info("retention: the gallery holds storage.keep = %d memojis, so each new "
+                         "one now replaces the oldest (first removed: %s)", self.keep, name)
+                self._pruned_before = True
         return removed
 
     # -- reading

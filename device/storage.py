@@ -18,8 +18,8 @@ import secrets
 import time
 from pathlib import Path
 
-__all__ = ["DataFolderError", "atomic_write_bytes", "atomic_write_text", "ensure_writable_folder",
-           "is_card_fault", "remove_stale_temp_files"]
+__all__ = ["CARD_ADVICE", "DataFolderError", "atomic_write_bytes", "atomic_write_text",
+           "ensure_writable_folder", "is_card_fault", "remove_stale_temp_files"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ STALE_TEMP_S = 3600.0  # no write takes an hour: an older temp file's writer is 
 # folder's owner or mode changed. Not ENOENT: a file deleted a moment ago is no card fault.
 _CARD_FAULTS = frozenset({errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM, errno.ENOSPC,
                           getattr(errno, "EDQUOT", errno.ENOSPC)})
+# What the operator does about one, for the journal (the README says how).
+CARD_ADVICE = ("The memory card may be full, failing or read-only: see \"Memojis are not saved\" "
+               "in the README's Troubleshooting")
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:

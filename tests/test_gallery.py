@@ -170,6 +170,16 @@ def test_retention_removes_the_oldest_with_their_photos(tmp_path):
     assert files == sorted([e.name for e in saved[2:]] + [e.photo_name for e in saved[2:]])
 
 
+def test_retention_tells_the_journal_once_not_at_every_save(tmp_path, caplog):
+    """A full gallery removes one memoji per capture from then on: a line each, all day."""
+    gallery = make_gallery(tmp_path, keep=2)
+    with caplog.at_level(logging.INFO, logger="device.gallery"):
+        saved = [save(gallery) for _ in range(6)]
+    assert [r.getMessage() for r in caplog.records] == [
+        "retention: the gallery holds storage.keep = 2 memojis, so each new one now replaces "
+        f"the oldest (first removed: {saved[0].name})"]
+
+
 
 def test_an_old_memoji_retention_cannot_remove_does_not_fail_the_new_save(tmp_path, monkeypatch,
                                                                        caplog):

@@ -916,6 +916,26 @@ def test_photo_upload_without_a_model_is_503_with_the_fix(make_app):
     assert "emotion.tflite" not in response.get_json()["error"]
 
 
+def test_photo_upload_without_a_model_is_one_error_in_the_journal_not_one_per_photo(
+        make_app, tmp_path, caplog):
+    """Tried again on every upload (the model may be put in place meanwhile), it logged the
+    whole message each time."""
+    client = make_app(model_path=str(tmp_path / "missing.tflite"),
+                      test_config={"ANALYSER_FACTORY": None}).test_client()
+    with caplog.at_level(logging.INFO, logger="device.webui"):
+        for _ in range(3):
+            assert upload(client, bright_photo()).status_code == 503
+    [line] = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert line.levelno == logging.ERROR and "missing.tflite" in line.getMessage()
+
+
+def test_a_memoji_from_a_phone_photo_is_in_the_journal_as_a_capture_is(client, caplog):
+    with caplog.at_level(logging.INFO, logger="device.webui"):
+        name = upload(client, bright_photo()).get_json()["name"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "device.webui.photos"]
+    assert lines == [f"saved {name} from a photo sent from a phone (surprise 0.90)"]
+
+
 def test_image_size_reads_png_and_jpeg_headers():
     rgb = np.zeros((30, 70, 3), np.uint8)
     assert image_size(jpeg_of(rgb)) == (70, 30)
@@ -1121,7 +1141,7 @@ def test_too_many_wrong_pins_are_throttled(pin_client):
     assert api.get_json()["error"] == "Too many wrong PINs. Try again in 5 minutes."
 
 
-def test_a_pin_lockout_lasts_five_minutes_from_the_pin_that_started_it(make_app):
+def test_a_pin_lockout_lasts_five_minutes_from_the_pin_that_started_it(make_app, caplog):
     """The README: five wrong PINs in five minutes lock that phone out for five minutes,
     counted from the fifth, however long ago the first was."""
     from device.webui.security import PinLockout
@@ -1138,6 +1158,10 @@ def test_a_pin_lockout_lasts_five_minutes_from_the_pin_that_started_it(make_app)
     assert [log_in("0000") for _ in range(4)] == [401] * 4
     now[0] += 240
     assert log_in("0000") == 429  # the fifth in five minutes: locked from now
+    # The operator locked out of their own page learns why, and how to end it, once.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "5 wrong operator PINs within 5 minutes from one phone: it cannot log in for 5 minutes. "
+        "If that was the operator, `sudo systemctl restart memoji-booth` ends this at once"]
     now[0] += 150  # 390 s after the first wrong PIN, 150 s after the fifth
     assert log_in(PIN) == 429
     assert "This phone can try again in 3 minutes." in client.get("/login").get_data(as_text=True)
@@ -1147,7 +1171,7 @@ def test_a_pin_lockout_lasts_five_minutes_from_the_pin_that_started_it(make_app)
     assert log_in(PIN) == 303
 
 
-def test_a_guest_taking_address_after_address_cannot_try_every_pin(make_app):
+def test_a_guest_taking_address_after_address_cannot_try_every_pin(make_app, caplog):
     """Five wrong PINs lock one address out, but a phone on the venue's network may take
     another address for each five: twenty from all addresses together lock out everyone
     (a logged-in operator stays logged in)."""
@@ -1163,6 +1187,10 @@ def test_a_guest_taking_address_after_address_cannot_try_every_pin(make_app):
     answers = [try_pin(f"{guess:04d}", f"10.0.0.{10 + guess // 5}") for guess in range(20)]
     assert answers == [401] * 20
     assert try_pin(PIN, "10.0.0.99") == 429
+    locked = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(locked) == 5 and "10.0.0." not in " ".join(locked)  # four phones, then all
+    assert locked[-1].startswith("20 wrong operator PINs within 5 minutes from all phones "
+                                 "together: no phone can log in for 5 minutes")
     page = app.test_client().get("/login", environ_base={"REMOTE_ADDR": "10.0.0.98"})
     assert page.status_code == 429  # an operator who sent no PIN is not told "this phone"
     assert ("Too many wrong PINs from all phones together. No phone can try again for 5 minutes."
@@ -1640,20 +1668,38 @@ def test_a_card_that_cannot_be_written_is_named_not_a_500(client, monkeypatch, c
     assert "memory card (Read-only file system)" in error and ".tmp" not in error
     response = client.post("/look", data={"csrf_token": csrf_of(client), "hair_color": "RED"})
     assert response.status_code == 503 and b"memory card (Read-only file system)" in response.data
-    assert "storage error on PUT /api/look" in caplog.text  # the journal keeps the whole error
 
 
-def test_a_memoji_gone_while_sent_is_no_card_fault(client, monkeypatch, tmp_path):
+def test_a_card_that_cannot_be_written_is_one_line_in_the_journal_not_one_per_request(
+        client, monkeypatch, caplog):
+    """It was a traceback for every request (the card is at fault, not the code), naming the
+    temporary file rather than the folder."""
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", "/data/.look.json.1f2e3d.tmp")
+
+    monkeypatch.setattr(LookStore, "save", read_only)
+    with caplog.at_level(logging.DEBUG, logger="device.webui.errors"):
+        for _ in range(3):
+            assert client.put("/api/look", json={"hair_color": "RED"}).status_code == 503
+    [line] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert line.levelno == logging.ERROR and line.exc_info is None
+    assert line.getMessage().startswith("a phone's request failed (PUT /api/look): /data cannot "
+                                        "be used (Read-only file system). The memory card may be")
+
+
+def test_a_memoji_gone_while_sent_is_no_card_fault(client, monkeypatch, tmp_path, caplog):
     """Pruned or deleted between its lookup and its sending: FileNotFoundError is a race,
     not a card to fetch the operator for, and the answer is the 404 a retry would get."""
     def gone(self, name):
         return self.folder / name
 
     monkeypatch.setattr(Gallery, "path_of", gone)
-    response = client.get("/media/memoji-20260101-000000-000000-happy.png",
-                          headers={"Accept": "application/json"})
+    with caplog.at_level(logging.INFO, logger="device.webui"):
+        response = client.get("/media/memoji-20260101-000000-000000-happy.png",
+                              headers={"Accept": "application/json"})
     assert response.status_code == 404
     assert "may have been deleted" in response.get_json()["error"]
+    assert not caplog.records  # a race, no news for the operator
     monkeypatch.setattr(LookStore, "save", lambda *args: (tmp_path / "gone" / "look.json").write_text(""))
     response = client.put("/api/look", json={"hair_color": "RED"})
     assert response.status_code == 500 and "memoji" not in response.get_json()["error"]
@@ -1678,3 +1724,24 @@ def test_a_full_disk_is_reported_not_crashed(client, monkeypatch):
     page = client.post("/photo", data={"csrf_token": csrf_of(client, "/photo"),
                                        "photo": (io.BytesIO(bright_photo()), "selfie.jpg")})
     assert page.status_code == 507 and "Memory card full</h1>" in page.get_data(as_text=True)
+
+
+def test_a_full_disk_is_told_to_the_journal_once(app, client, monkeypatch, caplog):
+    """Phones told "Storage full" while the journal said nothing: an operator whose guests
+    only upload photos never learnt of it."""
+    from device.gallery import StorageFullError
+
+    def full(*args, **kwargs):
+        raise StorageFullError(__import__("pathlib").Path("/data"))
+
+    monkeypatch.setattr(LookStore, "save", full)
+    monkeypatch.setattr(Gallery, "save", full)
+    with caplog.at_level(logging.INFO, logger="device.webui"):
+        assert client.put("/api/look", json={"hair_color": "RED"}).status_code == 507
+        assert upload(client, bright_photo()).status_code == 507
+        assert upload(client, bright_photo()).status_code == 507
+    [line] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert line.levelno == logging.ERROR
+    assert line.getMessage() == (f"a phone's photo or look was not saved: the memory card is full "
+                                 f"({app.config['DATA_DIR']}). Delete memojis on the web page, "
+                                 "lower storage.keep, or free space on the card")

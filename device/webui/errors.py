@@ -9,11 +9,14 @@ plain 500 message, so nothing about the code or the files reaches a client.
 from __future__ import annotations
 
 import logging
+import os
+import time
 
-from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from device.storage import is_card_fault
+from device.recurring import RecurringFault
+from device.storage import CARD_ADVICE, is_card_fault
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +40,21 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+def _log_card_fault(kind: str, message: str, *args: object) -> None:
+    """A card that is full or cannot be written fails every phone's request alike: the
+    journal says so when it starts and then every few minutes, with the count."""
+    fault: RecurringFault = current_app.extensions["card_faults"].setdefault(kind, RecurringFault())
+    if fault.failed(time.monotonic()):
+        count = f" ({fault.total} requests so far)" if fault.total > 1 else ""
+        log.error(message + count, *args)
+
+
 def error_response(status: int, message: str, **extra: object):
     """One error, in the form the client reads."""
+    if status == InsufficientStorage.code:  # the views answer a full card here, each its own way
+        _log_card_fault("full", "a phone's photo or look was not saved: the memory card is full "
+                        "(%s). Delete memojis on the web page, lower storage.keep, or free space "
+                        "on the card", current_app.config["DATA_DIR"])
     if wants_json():
         return jsonify({"error": message, "status": status, **extra}), status
     try:
@@ -57,6 +73,7 @@ def _too_large_message() -> str:
 
 def register_error_handlers(app: Flask) -> None:
     app.aborter.mapping[InsufficientStorage.code] = InsufficientStorage
+    app.extensions["card_faults"] = {}  # kind -> RecurringFault, for _log_card_fault
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -78,7 +95,7 @@ def register_error_handlers(app: Flask) -> None:
         its folder gone is no missing memoji."""
         if request.method not in ("GET", "HEAD"):
             return storage_error(error)
-        log.info("%s %s: %s is gone", request.method, request.path, error.filename)
+        log.debug("%s %s: %s is gone", request.method, request.path, error.filename)
         return error_response(404, "No such memoji. It may have been deleted.")
 
     @app.errorhandler(OSError)
@@ -88,7 +105,12 @@ def register_error_handlers(app: Flask) -> None:
         Any other OSError (a memoji deleted while it was being sent) is no card fault."""
         if not is_card_fault(error):
             return unexpected_error(error)
-        log.error("storage error on %s %s", request.method, request.path, exc_info=error)
+        # Not a traceback: the card is at fault, not the code. The folder, not the temporary
+        # file's name.
+        folder = os.path.dirname(error.filename) if error.filename else current_app.config["DATA_DIR"]
+        _log_card_fault("unwritable", "a phone's request failed (%s %s): %s cannot be used "
+                        "(%s). %s", request.method, request.path, folder, error.strerror,
+                        CARD_ADVICE)
         return error_response(503, f"The booth cannot use its memory card ({error.strerror}). "
                                    "Tell the operator.")
 

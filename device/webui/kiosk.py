@@ -50,6 +50,7 @@ class KioskLink:
         self._gallery_folder = settings["GALLERY_DIR"]
         self._analyser: Any = None
         self._analyser_lock = threading.Lock()
+        self._analyser_failed = False  # its failure is in the journal already
         # A TFLite interpreter is not safe to call from two threads at once; waitress has several.
         self.analyse_lock = threading.Lock()
 
@@ -121,7 +122,12 @@ class KioskLink:
         try:
             analyser = Analyser.from_config(self._config)
         except ModelMissingError as error:
-            log.error("photo upload unavailable: %s", error)
+            # Tried again on every upload (the model may be put in place meanwhile): said once.
+            if self._analyser_failed:
+                log.debug("photo upload still unavailable: %s", error)
+            else:
+                log.error("photo upload unavailable: %s", error)
+                self._analyser_failed = True
             raise AnalyserUnavailable(str(error)) from error
         log.info("loaded the face detector and expression model for photo uploads")
         return analyser

@@ -9,6 +9,7 @@ whose size cannot be read from its header is refused.
 from __future__ import annotations
 
 import io
+import logging
 import struct
 import threading
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import numpy as np
 
 from device.avatar import Look, render_png
 from device.gallery import SAVED_PX, Entry
+
+log = logging.getLogger(__name__)
 
 MAX_PIXELS = 40_000_000  # a 48 MP phone photo is larger: it gets a clear message
 ANALYSE_MAX_SIDE = 1280  # the detector works at 128 px; more only costs time
@@ -115,5 +118,8 @@ def memoji_from_photo(rgb: np.ndarray, *, analyser: Any, analyse_lock: Any, look
     png = render_png(look, expression.label, SAVED_PX)  # as big as a kiosk capture
     entry = gallery.save(png, expression=expression.label, score=float(expression.score),
                          look=look.to_dict(), photo=rgb if save_photo else None)
+    # As the kiosk logs its captures: what the gallery gained, and from where.
+    log.info("saved %s from a photo sent from a phone (%s %.2f)", entry.name, entry.expression,
+             entry.score)
     scores = {label: round(float(score), 4) for label, score in expression.scores.items()}
     return PhotoResult(entry=entry, scores=scores, faces=len(results))

@@ -254,6 +254,21 @@ class PinLockout:
             if window.full(who):
                 window.clear(who)
                 self._locked_until[who] = self._clock() + self.lock_s
+                self._log_lockout(window, everyone=who == self.EVERYONE)
+
+    def _log_lockout(self, window: ClientWindow, *, everyone: bool) -> None:
+        """Once per lockout: an operator locked out of their own page learns why, and how to
+        end it. Not the phone's address: nothing the operator needs."""
+        tries = f"{window.limit} wrong operator PINs within {wait_in_words(window.window_s)}"
+        if everyone:
+            log.warning("%s from all phones together: no phone can log in for %s (someone may "
+                        "be guessing the PIN; phones logged in stay in). "
+                        "`sudo systemctl restart memoji-booth` ends this at once", tries,
+                        wait_in_words(self.lock_s))
+        else:
+            log.warning("%s from one phone: it cannot log in for %s. If that was the operator, "
+                        "`sudo systemctl restart memoji-booth` ends this at once", tries,
+                        wait_in_words(self.lock_s))
 
 
 def wait_in_words(seconds: float) -> str:

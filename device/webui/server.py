@@ -218,7 +218,8 @@ def start_in_thread(app: Any, host: str, port: int, threads: int = THREADS) -> S
     thread = threading.Thread(target=server.run, name="memoji-web", daemon=True)
     thread.start()
     handle = ServerHandle(url=_url(server), server=server, thread=thread)
-    log.info("web page listening on %s", _listening_on(server))
+    # The booth logs the address phones use (the LAN one); this is the socket's.
+    log.debug("web page listening on %s", _listening_on(server))
     return handle
 
 
