@@ -132,12 +132,21 @@ class FrameSource:
 # --- Raspberry Pi camera (picamera2) -----------------------------------------
 
 
+LIBCAMERA_LOG_LEVELS = "LIBCAMERA_LOG_LEVELS"  # libcamera's Documentation/environment_variables.rst
+LIBCAMERA_QUIET = "*:WARN"  # every category, warnings and worse
+
+
 def _import_picamera2() -> Any:
     """The Picamera2 class, imported only when the Pi camera is asked for.
 
     picamera2 comes from apt (python3-picamera2), not pip: the venv must be
-    made with --system-site-packages to see it.
+    made with --system-site-packages to see it. libcamera writes INFO lines of its own
+    to stderr, the journal under systemd, at every start and camera configuration; it
+    is held to warnings and errors unless the operator set LIBCAMERA_LOG_LEVELS or
+    asked for -v.
     """
+    if not log.isEnabledFor(logging.DEBUG):
+        os.environ.setdefault(LIBCAMERA_LOG_LEVELS, LIBCAMERA_QUIET)  # read as libcamera starts
     from picamera2 import Picamera2
 
     return Picamera2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -228,6 +229,23 @@ def fake_picamera2(monkeypatch):
 
 def no_picamera2():
     raise ImportError("No module named 'picamera2'")
+
+
+@pytest.mark.parametrize(("set_before", "verbose", "expected"), [
+    (None, False, "*:WARN"),  # libcamera's INFO lines stay out of the journal
+    ("*:DEBUG", False, "*:DEBUG"),  # the operator's own choice is kept
+    (None, True, None),  # -v: libcamera says all it has to say
+])
+def test_libcamera_is_held_to_warnings_unless_asked(monkeypatch, set_before, verbose, expected):
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=FakePicamera2))
+    if set_before is None:
+        monkeypatch.delenv("LIBCAMERA_LOG_LEVELS", raising=False)
+    else:
+        monkeypatch.setenv("LIBCAMERA_LOG_LEVELS", set_before)
+    monkeypatch.setattr(capture.log, "isEnabledFor", lambda level: verbose or level > logging.DEBUG)
+
+    assert capture._import_picamera2() is FakePicamera2
+    assert os.environ.get("LIBCAMERA_LOG_LEVELS") == expected
 
 
 class FakeVideoCapture:
