@@ -6,7 +6,7 @@ scene, show it, ping the systemd watchdog, handle events. Everything that
 arrives from elsewhere (GPIO button, keyboard, web page, the saver) enters
 through one queue. Slow work never runs here: the seven memojis render on the
 AvatarCache's worker, saving (full-size render + atomic write) on a saver
-thread, closing and reopening a lost camera on a thread of its own, and the
+thread, closing and reopening a lost camera on the CameraKeeper's pool, and the
 LAN address for the on-screen URL (DNS may be slow) on netinfo's; their
 results come back as events or are picked up on the next frame.
 
@@ -25,18 +25,17 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from device import display as screens
 from device.avatar import AvatarCache, render_png
 from device.button import CaptureButton
-from device.capture import CameraError, NoCameraError, names_a_camera, open_source
+from device.camera_keeper import CameraKeeper, CameraState
+from device.capture import open_source
 from device.gallery import SAVED_PX, Gallery, LookStore, StorageFullError
 from device.infer import ExpressionSmoother, ModelMissingError
 from device.netinfo import LanAddress, is_wildcard, web_url
@@ -56,8 +55,6 @@ __all__ = ["Booth", "Event"]
 
 SAVED_SCENE_S = 4.0  # how long the "saved" screen with its QR code stays up
 ERROR_BANNER_S = 5.0  # storage full and other passing errors
-NO_CAMERA_RETRY_S = 5.0  # auto found no camera: look again this often
-LOST_BACKOFF_S = (1.0, 30.0)  # camera lost: reopen after 1, 2, 4 ... at most 30 s
 FACE_HOLD_S = 0.5  # keep the live scene through a few frames without a detection
 CAPTURE_FACE_MAX_AGE_S = 2.0  # a capture saves only an expression seen this recently
 FRAME_FRESH_S = 5.0  # watchdog pings stop when no frame arrived for this long
@@ -88,13 +85,6 @@ class Event(StrEnum):
     SAVE_FAILED = "save_failed"
 
 
-class CameraState(StrEnum):
-    STARTING = "starting"
-    OK = "ok"
-    MISSING = "missing"  # auto found no camera
-    LOST = "lost"  # it worked, then failed: reopening with backoff
-
-
 @dataclass
 class _Banner:
     """A scene that overrides the live view until ``until`` (saved, storage full)."""
@@ -103,11 +93,11 @@ class _Banner:
     until: float
 
 
-def _is_image(image: object) -> bool:
-    """Whether a frame's image is one the loop can use (uint8 RGB, at least 8x8), not the
-    corrupt or empty array a failing driver may hand out."""
-    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
-            and image.shape[2] == 3 and image.shape[0] >= 8 and image.shape[1] >= 8)
+def _configured_camera(camera: Any) -> Callable[[], Any]:
+    """How to open (and reopen) the camera the settings name."""
+    return lambda: open_source(camera.source, width=camera.width, height=camera.height,
+                               detect_size=(camera.detect_width, camera.detect_height),
+                               fps=camera.fps)
 
 
 def _check_web_key(data_dir: Path) -> None:
@@ -191,21 +181,10 @@ class Booth:
         interval = getattr(notifier, "watchdog_s", None)
         self._watchdog_every = min(1.0, interval / 2) if interval else 1.0
 
-        # camera
-        self._source_arg = source
-        self._source: Any = None
-        self._camera_name = str(config.camera.source) if source is None else getattr(
-            source, "name", "camera")
-        self._camera_state = CameraState.STARTING
-        self._camera_problem = ""
-        self._retry_at = 0.0
-        self._backoff = LOST_BACKOFF_S[0]
-        self._reopen: Future | None = None
-        self._reopen_started = 0.0
-        self._lost_since: float | None = None  # when frames stopped, while the camera is lost
-        self._camera_losses = RecurringFault()
-        self._camera_missing_since: float | None = None  # when it was first not found
-        self._opener_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera-open")
+        self._camera = CameraKeeper(
+            _configured_camera(config.camera) if source is None else source,
+            name=str(config.camera.source) if source is None else getattr(source, "name", "camera"),
+            settings_source=config.camera.source, notifier=notifier)
 
         # live state (written on the loop thread, read by status() under the lock)
         self._expression: Any = None  # smoothed infer.Expression
@@ -216,7 +195,6 @@ class Booth:
         self._last_frame_at: float | None = None
         self._frame_times: collections.deque[float] = collections.deque()
         self._frames = 0
-        self._bad_frames = RecurringFault()
         self._analyse_failures = RecurringFault()
         self._scene_name = "starting"
 
@@ -284,6 +262,7 @@ class Booth:
 
     def status(self) -> dict[str, Any]:
         """A snapshot of the live state for the web page (plain values only)."""
+        camera = self._camera.status()
         with self._lock:
             expression = self._expression
             face = self._face_box
@@ -294,12 +273,12 @@ class Booth:
                 "scores": dict(expression.scores) if expression is not None else {},
                 "face": list(face) if face is not None else None,
                 "fps": round(self._fps(), 1),
-                "camera": self._camera_name,
-                "camera_state": str(self._camera_state),
-                "camera_problem": self._camera_problem,
+                "camera": camera.name,
+                "camera_state": str(camera.state),
+                "camera_problem": camera.problem,
                 "frames": self._frames,
-                "frames_dropped": int(getattr(self._source, "dropped", 0) or 0),
-                "bad_frames": self._bad_frames.total,
+                "frames_dropped": camera.dropped,
+                "bad_frames": camera.bad_frames,
                 "model_error": self.model_error,
                 "saving": self._saving,
             }
@@ -315,7 +294,7 @@ class Booth:
         restore = self._install_stop_signals()
         why = "because of the error below"  # raised on, to the command line
         try:
-            self._open_camera_at_start()
+            self._camera.start(self._clock)
             self._start_web()
             shown = 0
             while not self._quit and not self._stop_requested:
@@ -342,7 +321,7 @@ class Booth:
         if self._web_retry_at is not None and now >= self._web_retry_at:
             self._start_web()
         timer = time.perf_counter()
-        frame = self._read_frame(now)
+        frame = self._camera.read(now)
         if frame is not None:
             self._record("read", time.perf_counter() - timer)
             self._analyse(frame, now)
@@ -411,164 +390,6 @@ class Booth:
             self._active_at = now  # someone chose a look on a phone: wake the screen
             self._look_mtime = mtime
             self._set_look(self.look_store.load())
-
-    # ------------------------------------------------------------ camera
-
-    def _opener(self) -> Callable[[], Any] | None:
-        """How to (re)open the camera, or None for a ready-made source that cannot be reopened."""
-        source = self._source_arg
-        if source is None:
-            camera = self.config.camera
-            return lambda: open_source(camera.source, width=camera.width, height=camera.height,
-                                       detect_size=(camera.detect_width, camera.detect_height),
-                                       fps=camera.fps)
-        if callable(source) and not hasattr(source, "read"):
-            return source
-        return None
-
-    def _open_camera_at_start(self) -> None:
-        opener = self._opener()
-        if opener is None:
-            self._camera_opened(self._source_arg)
-            return
-        try:
-            source = opener()
-        except NoCameraError as error:  # auto found nothing: start anyway and keep looking
-            self._camera_missing(error, self._clock())
-            return
-        except CameraError as error:
-            # A camera device named in the settings may be plugged in later (or be free
-            # again after a restart): say so on the screen and keep looking, as for auto.
-            # A file to replay that cannot be read will not mend: it stops start-up.
-            if not names_a_camera(self.config.camera.source):
-                raise
-            self._camera_missing(error, self._clock())
-            return
-        self._camera_opened(source)
-
-    def _camera_opened(self, source: Any) -> None:
-        with self._lock:
-            self._source = source
-            self._camera_name = getattr(source, "name", self._camera_name)
-            self._camera_state = CameraState.OK
-            self._camera_problem = ""
-        if self._lost_since is not None:  # only its first frame says it is back
-            log.debug("reopened the lost camera %s", self._camera_name)
-        elif self._camera_missing_since is not None:
-            log.info("found the camera %s", self._camera_name)
-        else:
-            log.info("using the camera %s", self._camera_name)
-        self._camera_missing_since = None
-        self.notifier.status(f"camera {self._camera_name}")
-
-    def _camera_missing(self, error: Exception, now: float) -> None:
-        # NoCameraError: the sources auto tried and why each failed (as many of each)
-        tried = getattr(error, "tried", [])
-        attempts = [f"{name} ({why})" if why else name
-                    for name, why in zip(tried, getattr(error, "reasons", []), strict=True)]
-        with self._lock:
-            self._camera_state = CameraState.MISSING
-            self._camera_problem = (f"Tried {', '.join(attempts)}" if attempts
-                                    else str(error))
-        self._retry_at = now + NO_CAMERA_RETRY_S
-        self._camera_missing_since = now
-        log.warning("%s; plug one in, or check camera.source: the booth looks again every %.0f s",
-                    error, NO_CAMERA_RETRY_S)
-        # auto names what it tried; a camera named in the settings is the one tried
-        self.notifier.status(f"no camera (tried {', '.join(tried) or self._camera_name})")
-
-    def _camera_lost(self, error: Exception, now: float) -> None:
-        old, self._source = self._source, None
-        if old is not None and self._opener() is not None:
-            # Off the display thread: a stuck driver can hold close() for seconds. The
-            # one-worker opener pool finishes it before it starts the reopen.
-            self._opener_pool.submit(self._close_lost, old)
-        with self._lock:
-            self._camera_state = CameraState.LOST
-            self._camera_problem = str(error)
-        if self._lost_since is None:
-            self._lost_since = now
-        self._retry_at = now + self._backoff
-        # Each failed reopen comes back here: the journal gets the loss, a reminder now and
-        # then, and the camera's return, not a line for every try.
-        if not self._camera_losses.failed(now):
-            log.debug("camera still lost (%s); next try in %.0f s", error, self._backoff)
-        elif now == self._lost_since:
-            log.warning("camera lost (%s); reopening it in %.0f s, then every %.0f s at most; "
-                        "if it does not come back, check its cable", error, self._backoff,
-                        LOST_BACKOFF_S[1])
-        else:
-            log.warning("the camera is still lost after %.0f s (%s); check its cable",
-                        now - self._lost_since, error)
-        self.notifier.status(f"camera lost: {error}")
-        self._backoff = min(self._backoff * 2, LOST_BACKOFF_S[1])
-
-    @staticmethod
-    def _close_lost(source: Any) -> None:
-        """On the opener pool: close a lost camera (bounded by the source's own timeout)."""
-        try:
-            source.close()
-        except Exception:
-            log.debug("closing the lost camera failed", exc_info=True)
-
-    @classmethod
-    def _close_reopened(cls, future: Future) -> None:
-        """A reopen that finished after the booth stopped: close what it opened."""
-        if not future.cancelled() and future.exception() is None:
-            cls._close_lost(future.result())
-
-    def _try_reopen(self, now: float) -> None:
-        """Reopen off the display thread; the result is picked up on a later frame."""
-        if self._reopen is None:
-            if now < self._retry_at:
-                return
-            opener = self._opener()
-            if opener is None:  # a ready-made source: the same object is read again
-                self._camera_opened(self._source_arg)
-                return
-            self._reopen = self._opener_pool.submit(opener)
-            self._reopen_started = now
-            return
-        if not self._reopen.done():
-            return
-        future, self._reopen = self._reopen, None
-        try:
-            source = future.result()
-        except Exception as error:  # CameraError, OSError, cv2.error ...: never fatal, retried
-            if self._camera_state is CameraState.MISSING:
-                self._retry_at = now + NO_CAMERA_RETRY_S
-            else:
-                self._camera_lost(error, now)
-            return
-        self._camera_opened(source)
-
-    def _read_frame(self, now: float) -> Any:
-        """The newest frame, or None (none yet, no camera, lost, or a corrupt frame)."""
-        if self._source is None:
-            self._try_reopen(now)
-            return None
-        try:
-            frame = self._source.read()
-        except Exception as error:  # CameraLost, or a driver error: a lost camera, never a crash
-            self._camera_lost(error, now)
-            return None
-        if frame is None:
-            return None
-        if not _is_image(getattr(frame, "image", None)) or (
-                getattr(frame, "detect", None) is not None and not _is_image(frame.detect)):
-            if self._bad_frames.failed(now):
-                log.warning("skipping a corrupt frame from %s (%d so far)", self._camera_name,
-                            self._bad_frames.total)
-            return None
-        if ended := self._bad_frames.ended():
-            log.info("frames from %s are sound again after %d corrupt ones", self._camera_name,
-                     ended)
-        self._backoff = LOST_BACKOFF_S[0]  # frames flow again
-        if self._lost_since is not None and self._camera_losses.ended():
-            log.info("the camera %s works again, after %.0f s without a picture",
-                     self._camera_name, now - self._lost_since)
-        self._lost_since = None  # only a frame ends a loss: a camera that opens but stays
-        return frame             # silent is still lost
 
     # ------------------------------------------------------------ analysis
 
@@ -760,16 +581,16 @@ class Booth:
         """What stops the live view (no model, no camera, a lost one), or None."""
         if self.model_error:
             return screens.ErrorScene("Model missing", self.model_error, url), "error"
-        state = self._camera_state
-        if state is CameraState.MISSING:
+        camera = self._camera.status()
+        if camera.state is CameraState.MISSING:
             return screens.IdleScene(
                 url, "No camera found",
-                f"{self._camera_problem}. Plug one in: the booth looks again every few seconds. "
+                f"{camera.problem}. Plug one in: the booth looks again every few seconds. "
                 "Meanwhile, the web page turns an uploaded photo into a memoji."), "idle"
-        if state is CameraState.LOST:
-            wait = max(0, math.ceil(self._retry_at - now))
+        if camera.state is CameraState.LOST:
+            wait = max(0, math.ceil(camera.retry_at - now))
             retry = f"Reconnecting in {wait}\u00a0s." if wait else "Reconnecting..."
-            return screens.ErrorScene("Camera lost", f"{self._camera_problem}. {retry}",
+            return screens.ErrorScene("Camera lost", f"{camera.problem}. {retry}",
                                       url), "error"
         return None
 
@@ -826,10 +647,10 @@ class Booth:
         if now - self._last_ping < self._watchdog_every:
             return
         fresh = self._last_frame_at is not None and now - self._last_frame_at < FRAME_FRESH_S
-        reopen_stuck = self._reopen is not None and now - self._reopen_started > REOPEN_STUCK_S
-        lost_too_long = (self._camera_state is CameraState.LOST and self._lost_since is not None
-                         and now - self._lost_since > LOST_RESTART_S)
-        handling = (self._camera_state in (CameraState.MISSING, CameraState.LOST)
+        reopen_stuck = self._camera.reopening_for(now) > REOPEN_STUCK_S
+        lost_for = self._camera.lost_for(now)
+        lost_too_long = lost_for is not None and lost_for > LOST_RESTART_S
+        handling = (self._camera.state in (CameraState.MISSING, CameraState.LOST)
                     and not reopen_stuck and not lost_too_long)
         if fresh or handling:
             self._last_ping = now
@@ -837,7 +658,7 @@ class Booth:
         elif lost_too_long and not self._restart_asked and getattr(self.notifier, "watchdog_s", None):
             self._restart_asked = True
             log.error("the camera has been lost for %.0f s; leaving it to systemd's watchdog "
-                      "to restart the booth", now - self._lost_since)
+                      "to restart the booth", lost_for)
 
     def _start_web(self) -> None:
         """Serve the LAN page on a thread; if it cannot start, the kiosk runs without it
@@ -908,15 +729,7 @@ class Booth:
         if self.button is not None:
             self._led(False)
             self.button.close()
-        if self._reopen is not None and not self._reopen.cancel():
-            # Already opening (or opened): the camera it brings is closed, not leaked.
-            self._reopen.add_done_callback(self._close_reopened)
-        self._opener_pool.shutdown(wait=False)
-        if self._source is not None:
-            try:
-                self._source.close()
-            except Exception:
-                log.warning("closing the camera failed", exc_info=True)
+        self._camera.close()
         if self._lan is not None:
             self._lan.close()
         self.avatars.close()

@@ -200,8 +200,8 @@ def make_booth(config, **parts):
     parts.setdefault("sleep", clock.sleep)
     booth = Booth(config, notifier=notifier, **parts)
     if isinstance(parts.get("source"), ScriptedOpener):  # its times must be the booth's
-        booth._opener_pool.shutdown()
-        booth._opener_pool = InlineExecutor()
+        booth._camera._opener_pool.shutdown()
+        booth._camera._opener_pool = InlineExecutor()
     return booth
 
 
@@ -236,7 +236,7 @@ def test_camera_is_opened_with_the_camera_settings(tmp_path, monkeypatch):
                          camera__detect_width=400, camera__detect_height=300, camera__fps=20)
     opened = []
     monkeypatch.setattr(app, "open_source", lambda spec, **options: opened.append((spec, options)))
-    make_booth(config)._opener()()
+    make_booth(config)._camera._opener()
     assert opened == [("webcam:1", {"width": 800, "height": 600, "detect_size": (400, 300), "fps": 20})]
 
 
@@ -944,8 +944,8 @@ def test_a_camera_named_in_the_settings_that_cannot_open_is_looked_for(tmp_path,
 
     notifier = watched_by_systemd(clock)
     booth = make_booth(config, display=RecordingDisplay(on_scene), notifier=notifier, clock=clock)
-    booth._opener_pool.shutdown()  # the reopens at the booth's fake times, as make_booth does
-    booth._opener_pool = InlineExecutor()
+    booth._camera._opener_pool.shutdown()  # the reopens at the booth's fake times, as make_booth does
+    booth._camera._opener_pool = InlineExecutor()
     assert booth.run(frames=5000) == 0
     idle = [s for s in booth.display.scenes if isinstance(s, screens.IdleScene)]
     assert idle and f"{source}: {why}" in idle[0].detail
@@ -1008,14 +1008,14 @@ def test_a_camera_lost_for_minutes_stops_the_pings_so_systemd_restarts_us(
     opened = opener.opened
 
     def on_scene(scene):
-        if booth._lost_since is not None and clock.t - booth._lost_since > 40:
+        if booth._camera._lost_since is not None and clock.t - booth._camera._lost_since > 40:
             booth.stop()
 
     booth = make_booth(make_config(tmp_path), source=opener, notifier=notifier, clock=clock,
                        display=RecordingDisplay(on_scene))
     with caplog.at_level(logging.ERROR, logger="device.app"):
         booth.run(frames=20000)
-    lost_at = booth._lost_since
+    lost_at = booth._camera._lost_since
     pings = [t for name, t in notifier.calls if name == "watchdog"]
     assert len(opened) >= 4  # reopens were tried meanwhile
     assert any(lost_at + 15 < t <= lost_at + 20 for t in pings)  # handled: pings go on
@@ -1070,7 +1070,7 @@ def test_a_camera_reopened_while_stopping_is_closed(tmp_path):
     booth.run(frames=5000)
     assert opening.is_set()
     let_go.set()  # the reopen finishes after the booth stopped
-    booth._opener_pool.shutdown(wait=True)
+    booth._camera._opener_pool.shutdown(wait=True)
     assert len(sources) == 2 and sources[1].closed
 
 
@@ -1349,7 +1349,7 @@ def test_a_fault_on_every_frame_is_logged_when_it_starts_now_and_then_and_when_i
     source = ScriptedSource([FACE] + [bad] * 18_000 + [FACE])
     booth = make_booth(make_config(tmp_path), source=source, clock=FakeClock())
     booth.display.draw = lambda scene: None  # only the log matters here
-    with caplog.at_level(logging.INFO, logger="device.app"):
+    with caplog.at_level(logging.INFO, logger="device"):
         booth.run(frames=18_010)
     lines = [r.getMessage() for r in caplog.records
              if "corrupt" in r.getMessage() or "analys" in r.getMessage()]
@@ -1398,8 +1398,11 @@ def test_a_save_that_fails_by_a_bug_logs_its_traceback(tmp_path, caplog):
 # ------------------------------------------------------------------ the journal, as the operator reads it
 
 
+BOOTH_LOGGERS = ("device.app", "device.camera_keeper")  # under logger "device"
+
+
 def _booth_lines(caplog, level=logging.INFO):
-    return [r.getMessage() for r in caplog.records if r.name == "device.app" and r.levelno >= level]
+    return [r.getMessage() for r in caplog.records if r.name in BOOTH_LOGGERS and r.levelno >= level]
 
 
 def test_a_stop_is_one_line_saying_why_then_one_when_done(tmp_path, caplog):
@@ -1444,7 +1447,7 @@ def test_a_lost_camera_is_logged_when_lost_not_at_every_try_and_when_back(tmp_pa
 
     booth = make_booth(make_config(tmp_path), source=opener, clock=clock,
                        display=RecordingDisplay(on_scene))
-    with caplog.at_level(logging.INFO, logger="device.app"):
+    with caplog.at_level(logging.INFO, logger="device"):
         booth.run(frames=50000)
     lines = _booth_lines(caplog)
     lost = [line for line in lines if "lost" in line]
@@ -1464,7 +1467,7 @@ def test_a_camera_still_lost_after_minutes_is_said_again(tmp_path, caplog):
 
     booth = make_booth(make_config(tmp_path), source=opener, clock=clock,
                        display=RecordingDisplay(on_scene))
-    with caplog.at_level(logging.WARNING, logger="device.app"):
+    with caplog.at_level(logging.WARNING, logger="device"):
         booth.run(frames=50000)
     lines = _booth_lines(caplog, logging.WARNING)
     assert len(lines) == 2 and lines[1].startswith("the camera is still lost after "), lines
@@ -1477,7 +1480,7 @@ def test_a_camera_found_after_none_was_is_said_so(tmp_path, caplog):
     booth = make_booth(make_config(tmp_path), source=opener, clock=clock,
                        display=RecordingDisplay(lambda scene: isinstance(
                            scene, screens.LiveScene) and booth.stop()))
-    with caplog.at_level(logging.INFO, logger="device.app"):
+    with caplog.at_level(logging.INFO, logger="device"):
         booth.run(frames=5000)
     lines = _booth_lines(caplog)
     assert lines[0].startswith("No camera found: tried picamera2 (not installed)")
