@@ -483,7 +483,9 @@ def _quoting_hint(text: str, error: tomllib.TOMLDecodeError) -> str:
 
 HIDDEN = "****"  # what a message shows for a secret's value (the web PIN)
 _SECRET_KEYS = "|".join(re.escape(s.key) for s in SETTINGS if s.secret)
-_SETS_A_SECRET = re.compile(rf"\b(?:{_SECRET_KEYS})\s*=")  # `pin =`, `web.pin =`, `{pin =`
+# `pin =`, `web.pin =`, `{pin =`, and TOML's quoted spellings of the same key: `"pin" =`
+_SETS_A_SECRET = re.compile(rf"(?<![\w-])[\"']?(?:{_SECRET_KEYS})[\"']?\s*=")
+_KEY_QUOTES = "\"'"  # "pin" and 'pin' are the key pin
 
 
 def _line_as_shown(lines: list[str], number: int) -> str:
@@ -495,7 +497,7 @@ def _line_as_shown(lines: list[str], number: int) -> str:
         return line
     section = next((found.group(1).strip() for above in reversed(lines[:number - 1])
                     if (found := re.match(r"\s*\[([^\[\]]+)\]", above))), "")
-    setting = _BY_NAME.get(f"{section}.{key.strip()}")
+    setting = _BY_NAME.get(f"{section}.{key.strip().strip(_KEY_QUOTES)}")
     if section and setting is not None and not setting.secret:
         return line
     return f"{key.strip()} = {HIDDEN} (value not shown)"

@@ -418,6 +418,10 @@ def test_a_settings_file_under_the_home_of_no_such_user_is_a_config_error(monkey
         ("pin = 0975\n[web]", "line 1 reads: pin = ****"),  # above every section: maybe the PIN
         ("web.pin = 0975", "line 1 reads: web.pin = ****"),
         ("web = {pin = 0975}", "line 1 reads: web = ****"),
+        # TOML's quoted keys are the same key
+        ('[web]\n"pin" = 0975', 'line 2 reads: "pin" = ****'),
+        ("[web]\n'pin' = 0975", "line 2 reads: 'pin' = ****"),
+        ('web."pin" = 0975', 'line 1 reads: web."pin" = ****'),
     ],
 )
 def test_no_message_repeats_the_web_pin(tmp_path, text, shown):
@@ -434,6 +438,7 @@ def test_no_message_repeats_the_web_pin(tmp_path, text, shown):
     "text, shown",
     [
         ("[button]\npin = 0975", "line 2 reads: pin = 0975"),  # a GPIO pin, no secret
+        ('[button]\n"pin" = 0975', 'line 2 reads: "pin" = 0975'),
         ("[button]\npin = 'x17'", "button.pin: expected an integer, got 'x17'"),
         ("[web]\nport = 80 80", "line 2 reads: port = 80 80"),
         ("[web]\nport = 'x8000'", "web.port: expected an integer, got 'x8000'"),
