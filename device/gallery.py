@@ -280,21 +280,30 @@ class Gallery:
 
     def _prune(self, keep: int) -> int:
         """Remove all but the newest `keep` memojis; returns how many went."""
-        removed = 0
+        removed = []
         for name in self._names()[keep:]:
             try:
                 self._remove(name)
             except OSError as error:  # the new memoji is saved: never report it lost for this
                 log.warning("retention: cannot remove %s: %s", name, error)
                 continue
-            removed += 1
-            if self._pruned_before:  # every save from now on: the journal heard it once
-                log.debug("retention: removed %s (keeping the newest %d)", name, keep)
-            else:
-                log.info("retention: the gallery holds storage.keep = %d memojis, so each new "
-                         "one now replaces the oldest (first removed: %s)", self.keep, name)
-                self._pruned_before = True
-        return removed
+            removed.append(name)
+        self._log_pruned(removed[::-1], keep)
+        return len(removed)
+
+    def _log_pruned(self, removed: list[str], keep: int) -> None:
+        """One line when retention starts, and for many at once (storage.keep lowered);
+        the one a day's every save removes only at DEBUG."""
+        if len(removed) > 1:
+            log.info("retention: removed the %d oldest memojis (%s to %s) to keep the newest "
+                     "storage.keep = %d; each new one now replaces the oldest", len(removed),
+                     removed[0], removed[-1], self.keep)
+        elif removed and not self._pruned_before:
+            log.info("retention: the gallery holds storage.keep = %d memojis, so each new "
+                     "one now replaces the oldest (first removed: %s)", self.keep, removed[0])
+        elif removed:  # every save from now on: the journal heard it once
+            log.debug("retention: removed %s (keeping the newest %d)", removed[0], keep)
+        self._pruned_before = self._pruned_before or bool(removed)
 
     # -- reading
 

@@ -180,6 +180,19 @@ def test_retention_tells_the_journal_once_not_at_every_save(tmp_path, caplog):
         f"the oldest (first removed: {saved[0].name})"]
 
 
+def test_memojis_removed_at_once_by_a_lowered_keep_are_counted_in_the_journal(tmp_path, caplog):
+    """storage.keep lowered from 6 to 2 and the booth restarted: its next save removes five.
+    The journal said "each new one now replaces the oldest (first removed: ...)", and not
+    that four more had gone with it."""
+    saved = [save(make_gallery(tmp_path, keep=6)) for _ in range(6)]
+    with caplog.at_level(logging.INFO, logger="device.gallery"):
+        newest = save(make_gallery(tmp_path, keep=2))
+    assert [entry.name for entry in make_gallery(tmp_path).entries()] == [newest.name,
+                                                                          saved[-1].name]
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "removed the 5 oldest memojis" in line and "storage.keep = 2" in line, line
+    assert saved[0].name in line and saved[4].name in line, line
+
 
 def test_an_old_memoji_retention_cannot_remove_does_not_fail_the_new_save(tmp_path, monkeypatch,
                                                                        caplog):
