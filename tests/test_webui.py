@@ -520,7 +520,33 @@ def test_without_a_thumbnail_the_grid_gets_the_memoji_itself(app, client, monkey
         response = client.get(f"/gallery/{name}/thumb.png")
     assert response.status_code == 200 and response.data == path.read_bytes()
     assert "no-cache" in response.headers["Cache-Control"]  # not kept as the thumbnail
-    assert f"no thumbnail for {name}" in caplog.text
+    assert (f"no thumbnail for {name}" if trouble == "damaged"
+            else "the gallery's thumbnails cannot be written") in caplog.text
+
+
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EROFS])
+def test_thumbnails_a_card_cannot_take_are_one_line_in_the_journal_not_one_per_image(
+        app, client, monkeypatch, caplog, error):
+    """Every image of every gallery page a phone opened was a WARNING: on a full card, in the
+    guests' words ("Storage full: ... so nothing was saved"), on a read-only one with the
+    temporary file's name. The memojis were saved: it is the card the operator must see to."""
+    from device import storage
+
+    names = saved_gallery(app, 3)
+
+    def cannot_write(*args):
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(storage.os, "write", cannot_write)
+    with caplog.at_level(logging.INFO):
+        for _ in range(2):  # the grid, opened twice
+            for name in names:
+                assert client.get(f"/gallery/{name}/thumb.png").status_code == 200
+    [line] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    folder = app.extensions["kiosk"].gallery.folder
+    assert line.exc_info is None and "thumbnail" in line.getMessage()
+    assert f"{folder} ({os.strerror(error)})" in line.getMessage(), line.getMessage()
+    assert "nothing was saved" not in line.getMessage() and ".tmp" not in line.getMessage()
 
 
 def test_gallery_entry_page_media_and_download(app, client):

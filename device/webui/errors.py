@@ -15,6 +15,7 @@ import time
 from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from device.gallery import StorageFullError
 from device.recurring import RecurringFault
 from device.storage import CARD_ADVICE, is_card_fault
 
@@ -40,7 +41,7 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
-def _log_card_fault(kind: str, message: str, *args: object) -> None:
+def log_card_fault(kind: str, message: str, *args: object) -> None:
     """A card that is full or cannot be written fails every phone's request alike: the
     journal says so when it starts and then every few minutes, with the count."""
     fault: RecurringFault = current_app.extensions["card_faults"].setdefault(kind, RecurringFault())
@@ -49,10 +50,22 @@ def _log_card_fault(kind: str, message: str, *args: object) -> None:
         log.error(message + count, *args)
 
 
+def card_fault_where(error: OSError, folder: object = None) -> tuple[str, str]:
+    """The folder (``folder`` when the error names no file; else the data folder) and the
+    reason, for the journal: not the temporary file's name, nor a StorageFullError's
+    words for guests."""
+    if isinstance(error, StorageFullError):  # its filename is the folder
+        folder = error.filename
+    elif error.filename:
+        folder = os.path.dirname(error.filename)
+    return str(folder or current_app.config["DATA_DIR"]), (
+        os.strerror(error.errno) if error.errno else str(error))
+
+
 def error_response(status: int, message: str, **extra: object):
     """One error, in the form the client reads."""
     if status == InsufficientStorage.code:  # the views answer a full card here, each its own way
-        _log_card_fault("full", "a phone's photo or look was not saved: the memory card is full "
+        log_card_fault("full", "a phone's photo or look was not saved: the memory card is full "
                         "(%s). Delete memojis on the web page, lower storage.keep, or free space "
                         "on the card", current_app.config["DATA_DIR"])
     if wants_json():
@@ -73,7 +86,7 @@ def _too_large_message() -> str:
 
 def register_error_handlers(app: Flask) -> None:
     app.aborter.mapping[InsufficientStorage.code] = InsufficientStorage
-    app.extensions["card_faults"] = {}  # kind -> RecurringFault, for _log_card_fault
+    app.extensions["card_faults"] = {}  # kind -> RecurringFault, for log_card_fault
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -105,12 +118,10 @@ def register_error_handlers(app: Flask) -> None:
         Any other OSError (a memoji deleted while it was being sent) is no card fault."""
         if not is_card_fault(error):
             return unexpected_error(error)
-        # Not a traceback: the card is at fault, not the code. The folder, not the temporary
-        # file's name.
-        folder = os.path.dirname(error.filename) if error.filename else current_app.config["DATA_DIR"]
-        _log_card_fault("unwritable", "a phone's request failed (%s %s): %s cannot be used "
-                        "(%s). %s", request.method, request.path, folder, error.strerror,
-                        CARD_ADVICE)
+        # Not a traceback: the card is at fault, not the code.
+        log_card_fault("unwritable", "a phone's request failed (%s %s): %s cannot be used "
+                       "(%s). %s", request.method, request.path, *card_fault_where(error),
+                       CARD_ADVICE)
         return error_response(503, f"The booth cannot use its memory card ({error.strerror}). "
                                    "Tell the operator.")
 

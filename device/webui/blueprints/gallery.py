@@ -21,8 +21,10 @@ from flask import (
 )
 
 from device.gallery import THUMB_PX
+from device.storage import CARD_ADVICE, is_card_fault
 from device.webui.archive import zip_chunks
 from device.webui.blueprints._common import kiosk, parse_page
+from device.webui.errors import card_fault_where, log_card_fault
 from device.webui.security import PIN_HEADER, WRONG_PIN_HEADER, is_operator, operator_required
 
 log = logging.getLogger(__name__)
@@ -125,7 +127,12 @@ def thumb(name: str):
     except KeyError:
         abort(404, description="No such memoji. It may have been deleted.")
     except (OSError, ValueError) as error:  # a full card, a damaged memoji: show what there is
-        log.warning("gallery: no thumbnail for %s (%s); sending the memoji itself", name, error)
+        if isinstance(error, OSError) and is_card_fault(error):  # every image of every page
+            log_card_fault("thumbnails", "the gallery's thumbnails cannot be written in %s (%s): "
+                           "phones get the full memojis, which load slower. %s",
+                           *card_fault_where(error, kiosk().gallery.folder), CARD_ADVICE)
+        else:
+            log.warning("gallery: no thumbnail for %s (%s); sending the memoji itself", name, error)
         return send_file(path, mimetype="image/png", max_age=0, conditional=True)
     return send_file(path, mimetype="image/png", max_age=IMAGE_MAX_AGE_S, conditional=True)
 
