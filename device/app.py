@@ -46,6 +46,7 @@ from device.storage import (
     CARD_ADVICE,
     DataFolderError,
     ensure_writable_folder,
+    is_card_fault,
     remove_stale_temp_files,
 )
 
@@ -494,9 +495,8 @@ class Booth:
         if isinstance(error, StorageFullError):
             log.error("%s: the memory card is full (%s). Delete memojis on the web page, lower "
                       "storage.keep, or free space on the card", what, folder)
-        elif isinstance(error, OSError):
-            log.error("%s: %s cannot be used (%s). %s", what, folder, error.strerror or error,
-                      CARD_ADVICE)
+        elif is_card_fault(error):
+            log.error("%s: %s cannot be used (%s). %s", what, folder, error.strerror, CARD_ADVICE)
         else:
             log.error("%s: %s", what, error, exc_info=error)
 

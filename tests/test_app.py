@@ -3,6 +3,7 @@ for the edges (camera failures, a full disk, the clock, systemd)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -1378,7 +1379,13 @@ def test_a_card_that_cannot_be_written_is_said_in_words_not_as_an_errno(tmp_path
     assert "Errno" not in error.detail and ".tmp" not in error.detail
 
 
-def test_a_save_that_fails_by_a_bug_logs_its_traceback(tmp_path, caplog):
+@pytest.mark.parametrize("bug", [
+    TypeError("save() got an unexpected keyword argument 'photo'"),
+    # an OSError that is no card fault: told as one ("may be full, failing or read-only"),
+    # without its traceback
+    OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), "memoji-" + "x" * 300),
+])
+def test_a_save_that_fails_by_a_bug_logs_its_traceback(tmp_path, caplog, bug):
     """A card fault is one line (the operator's to fix); any other failure is a bug, and
     the journal must say where it happened, not only its message."""
     booth = make_booth(make_config(tmp_path), source=ScriptedSource([FACE]), clock=FakeClock(),
@@ -1386,13 +1393,14 @@ def test_a_save_that_fails_by_a_bug_logs_its_traceback(tmp_path, caplog):
                            scene, screens.ErrorScene) and booth.stop()))
 
     def buggy(*args, **kwargs):
-        raise TypeError("save() got an unexpected keyword argument 'photo'")
+        raise bug
 
     booth.gallery.save = buggy
     booth.request_capture()
     booth.run(frames=3000)
     failed = [r for r in caplog.records if r.getMessage().startswith("a memoji could not be saved")]
-    assert failed and failed[0].exc_info and failed[0].exc_info[0] is TypeError
+    assert failed and failed[0].exc_info and failed[0].exc_info[1] is bug
+    assert "memory card" not in failed[0].getMessage()
 
 
 # ------------------------------------------------------------------ the journal, as the operator reads it
