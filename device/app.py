@@ -44,6 +44,7 @@ from device.recurring import RecurringFault
 from device.sdnotify import Notifier
 from device.storage import (
     CARD_ADVICE,
+    FULL_CARD_ADVICE,
     DataFolderError,
     ensure_writable_folder,
     is_card_fault,
@@ -493,8 +494,7 @@ class Booth:
             f"memojis still cannot be saved ({failed} so far)")
         folder = self.gallery.folder
         if isinstance(error, StorageFullError):
-            log.error("%s: the memory card is full (%s). Delete memojis on the web page, lower "
-                      "storage.keep, or free space on the card", what, folder)
+            log.error("%s: the memory card is full (%s). %s", what, folder, FULL_CARD_ADVICE)
         elif is_card_fault(error):
             log.error("%s: %s cannot be used (%s). %s", what, folder, error.strerror, CARD_ADVICE)
         else:
@@ -524,7 +524,7 @@ class Booth:
             detail = ("This memoji could not be saved: the memory card is full. "
                       "Delete some on the web page or lower storage.keep.")
         elif isinstance(error, OSError) and error.strerror:
-            # Not "[Errno 30] ...: '<folder>/.memoji-....png.1f2e3d.tmp'": the journal has that.
+            # Not "[Errno 30] ...: '<folder>/.memoji-...tmp'": the journal names the folder.
             title = "Could not save"
             detail = (f"This memoji was not saved: the memory card cannot be written "
                       f"({error.strerror}). Tell the operator.")

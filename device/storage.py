@@ -18,8 +18,8 @@ import secrets
 import time
 from pathlib import Path
 
-__all__ = ["CARD_ADVICE", "DataFolderError", "atomic_write_bytes", "atomic_write_text",
-           "ensure_writable_folder", "is_card_fault", "remove_stale_temp_files"]
+__all__ = ["CARD_ADVICE", "FULL_CARD_ADVICE", "DataFolderError", "atomic_write_bytes",
+           "atomic_write_text", "ensure_writable_folder", "is_card_fault", "remove_stale_temp_files"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ _CARD_FAULTS = frozenset({errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM, err
 # What the operator does about one, for the journal (the README says how).
 CARD_ADVICE = ("The memory card may be full, failing or read-only: see \"Memojis are not saved\" "
                "in the README's Troubleshooting")
+FULL_CARD_ADVICE = "Delete memojis on the web page, lower storage.keep, or free space on the card"
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from device.gallery import StorageFullError
 from device.recurring import RecurringFault
-from device.storage import CARD_ADVICE, is_card_fault
+from device.storage import CARD_ADVICE, FULL_CARD_ADVICE, is_card_fault
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,7 @@ def error_response(status: int, message: str, **extra: object):
     """One error, in the form the client reads."""
     if status == InsufficientStorage.code:  # the views answer a full card here, each its own way
         log_card_fault("full", "a phone's photo or look was not saved: the memory card is full "
-                        "(%s). Delete memojis on the web page, lower storage.keep, or free space "
-                        "on the card", current_app.config["DATA_DIR"])
+                       "(%s). %s", current_app.config["DATA_DIR"], FULL_CARD_ADVICE)
     if wants_json():
         return jsonify({"error": message, "status": status, **extra}), status
     try:
