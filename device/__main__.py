@@ -190,15 +190,15 @@ def cmd_web(args: argparse.Namespace) -> int:
     try:
         app = create_app(config)
     except OSError as error:  # its login key cannot be read or made
-        print(f"memoji-booth: cannot use the data folder {config.storage.data_dir}: "
-              f"{error.strerror or error} ({error.filename or ''}); this user must be able "
-              "to read and write it", file=sys.stderr)
+        _print_error(f"cannot use the data folder {config.storage.data_dir}: "
+                     f"{error.strerror or error} ({error.filename or ''}); this user must be "
+                     "able to read and write it")
         return EXIT_USAGE
     try:
         serve(app, config.web.host, config.web.port)
     except OSError as error:
-        print(f"memoji-booth: cannot serve on {config.web.host}:{config.web.port}: "
-              f"{error.strerror or error}{listen_advice(error)}", file=sys.stderr)
+        _print_error(f"cannot serve on {config.web.host}:{config.web.port}: "
+                     f"{error.strerror or error}{listen_advice(error)}")
         return EXIT_USAGE
     return EXIT_OK
 

@@ -421,6 +421,21 @@ def test_a_bad_setting_that_stops_the_service_is_an_error_in_the_journal(tmp_pat
     assert text.startswith("<3>memoji-booth: ") and "camera.sorce: unknown setting" in text
 
 
+def test_a_web_page_that_cannot_start_is_an_error_in_the_journal(tmp_path):
+    """`web`'s own exit-2 lines (port in use, data folder unusable) went in as "info"."""
+    config = write_config(tmp_path)
+    text = _stderr_as_the_journal(tmp_path, (
+        "import socket\n"
+        "taken = socket.socket()\n"
+        "taken.bind(('127.0.0.1', 0))\n"
+        "taken.listen()\n"
+        "from device.__main__ import main\n"
+        f"main(['web', '--config', {str(config)!r}, '--host', '127.0.0.1', "
+        "'--port', str(taken.getsockname()[1])])\n"))
+    [line] = [line for line in text.splitlines() if "memoji-booth:" in line]
+    assert line.startswith("<3>memoji-booth: cannot serve on 127.0.0.1:"), text
+
+
 def test_the_log_names_no_module_unless_verbose(capsys, monkeypatch):
     import logging
 
