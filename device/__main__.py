@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -301,11 +302,20 @@ def setup_logging(verbose: bool) -> None:
     if not under_journal:
         fmt = "%(asctime)s " + fmt
     level = logging.DEBUG if verbose else logging.INFO
-    formatter = _JournalFormatter if _stderr_is_the_journal() else logging.Formatter
+    journal = _stderr_is_the_journal()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter(fmt, datefmt="%H:%M:%S"))
+    handler.setFormatter((_JournalFormatter if journal else logging.Formatter)(fmt, datefmt="%H:%M:%S"))
     logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger().setLevel(level)  # also when a host (pytest) configured handlers first
+    if journal:  # a crash's traceback, Python prints plain: "info" there
+        threading.excepthook = _log_thread_crash
+
+
+def _log_thread_crash(crash: threading.ExceptHookArgs) -> None:
+    if crash.exc_type is not SystemExit:
+        name = crash.thread.name if crash.thread is not None else "a thread"
+        log.critical("%s stopped on an unexpected error (a bug)", name,
+                     exc_info=(crash.exc_type, crash.exc_value, crash.exc_traceback))
 
 
 def _stderr_is_the_journal() -> bool:
@@ -358,6 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(error, _user_error_types()):
             _print_error(f"{error}{_sandbox_advice(error)}")
             return EXIT_USAGE
+        if _stderr_is_the_journal():  # its traceback at its priority, not as "info"
+            log.critical("stopped on an unexpected error (a bug)", exc_info=error)
+            return EXIT_FAILED  # as an uncaught exception exits
         raise
 
 

@@ -414,6 +414,23 @@ def test_under_the_journal_each_line_carries_its_priority(tmp_path):
     assert len(lines) > 4 and all(line.startswith("<3>") for line in lines[3:])  # the traceback
 
 
+def test_a_crash_under_the_journal_is_an_error_there_every_line_of_it(tmp_path):
+    """A bug that ends the service, and one that ends a thread (the web page's loop), went
+    to the journal as Python's plain traceback: "info", which `journalctl -p warning` hides."""
+    text = _stderr_as_the_journal(tmp_path, (
+        "import threading, device.__main__ as cli\n"
+        "def crash():\n    raise ZeroDivisionError('in a thread')\n"
+        "def cmd_config(args):  # a command with a bug\n"
+        "    thread = threading.Thread(target=crash, name='memoji-web')\n"
+        "    thread.start()\n    thread.join()\n"
+        "    raise ZeroDivisionError('in the booth')\n"
+        "cli.cmd_config = cmd_config\n"
+        "raise SystemExit(cli.main(['config']))\n"))
+    lines = text.splitlines()
+    assert "ZeroDivisionError: in a thread" in text and "ZeroDivisionError: in the booth" in text
+    assert lines and all(line.startswith(("<2>", "<3>")) for line in lines), text
+
+
 def test_a_bad_setting_that_stops_the_service_is_an_error_in_the_journal(tmp_path):
     config = write_config(tmp_path, "[camera]\nsorce = 'auto'\n")
     text = _stderr_as_the_journal(
