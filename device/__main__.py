@@ -2,7 +2,8 @@
 
 Subcommands: run (the kiosk), classify (expressions in image files), render
 (one memoji to PNG), bench (speed of the loop), config (default settings, or
-check a settings file), web (the LAN page alone). Problems a user can fix
+check a settings file), web (the LAN page alone), erase (every saved memoji,
+at the end of an event). Problems a user can fix
 (bad settings, a missing model, a camera that cannot be opened) end with one
 line on stderr and exit code 2, never a traceback.
 """
@@ -204,6 +205,81 @@ def cmd_web(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    from device.config import load_config
+    from device.gallery import Gallery
+
+    config = load_config(args.config, {"storage.data_dir": args.data_dir})
+    data_dir = Path(config.storage.data_dir)
+    folder = data_dir / "gallery"
+    if not folder.is_dir():
+        print(f"no memojis to erase: {folder} does not exist")
+        return EXIT_OK
+    with sole_booth_on(data_dir) as alone:
+        if not alone:  # its saves would race this; the page's "Delete all" runs inside it
+            return _booth_is_running(data_dir)
+        try:
+            gallery = Gallery(folder, keep=config.storage.keep)
+            names = gallery.names()
+            entries = gallery.entries() if names and not args.yes else []
+        except OSError as error:
+            return _cannot_erase(folder, error)
+    # Asked with the folder unlocked: a question left unanswered must not keep the booth from
+    # starting. Only what was counted goes: one saved meanwhile (`memoji-booth web`) is kept.
+    if names and not args.yes and not _confirmed_erase(folder, len(names), entries):
+        print("nothing was erased")
+        return EXIT_FAILED
+    with sole_booth_on(data_dir) as alone:
+        if not alone:  # started while the question was asked
+            return _booth_is_running(data_dir)
+        try:
+            erased = gallery.erase(through=names[0] if names else None)
+        except OSError as error:
+            return _cannot_erase(folder, error)
+    kept = f"; kept {_how_many(erased.kept, 'memoji')} saved since" if erased.kept else ""
+    print(f"erased {_how_many(erased.memojis, 'memoji')} and "
+          f"{_how_many(erased.photos, 'camera photo')} from {folder}, with their thumbnails; "
+          f"the look and the settings are kept{kept}")
+    for failure in erased.failed:
+        _print_error(f"could not remove {failure}")
+    return EXIT_FAILED if erased.failed else EXIT_OK
+
+
+def _booth_is_running(data_dir: Path) -> int:
+    _print_error(f"the booth is running with the data folder {data_dir}: stop it first "
+                 "(on the Pi: sudo systemctl stop memoji-booth), erase, then start it "
+                 "again; or log in on its page and use \"Delete all\" in the gallery")
+    return EXIT_USAGE
+
+
+def _cannot_erase(folder: Path, error: OSError) -> int:
+    """Not this user's folder: it cannot be listed, or its files removed."""
+    _print_error(f"cannot erase {folder}: {error.strerror or error}; run it as the "
+                 "booth's user (sudo -u memoji-booth ...) or as root")
+    return EXIT_USAGE
+
+
+def _confirmed_erase(folder: Path, count: int, entries: list[Any]) -> bool:
+    """Asks for the number of memojis to be typed; False unless it is (or with no terminal)."""
+    photos = sum(entry.photo_name is not None for entry in entries)
+    if not sys.stdin.isatty():
+        _print_error("erase asks before it deletes, and there is no terminal to ask on: add "
+                     "--yes to erase without being asked")
+        return False
+    kept = f", with their {_how_many(photos, 'camera photo')}" if photos else ""
+    print(f"This deletes the {_how_many(count, 'memoji')} in {folder}{kept} and their thumbnails, "
+          "for good. The look and the settings stay.")
+    try:
+        typed = input(f"Type {count} to delete them: ")
+    except EOFError:
+        return False
+    return typed.strip() == str(count)
+
+
+def _how_many(count: int, thing: str) -> str:
+    return f"{count} {thing}{'' if count == 1 else 's'}"
+
+
 def _config_or_defaults(path: str | None) -> Any:
     from device.config import load_config
 
@@ -271,6 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int)
     web.add_argument("--data-dir", help="where the gallery and the look are kept")
     web.set_defaults(handler=cmd_web)
+
+    erase = commands.add_parser(
+        "erase", parents=[verbose],
+        help="delete every saved memoji, with its photo and thumbnail (the end of an event)")
+    erase.add_argument("--config", help="settings file (TOML): its storage.data_dir")
+    erase.add_argument("--data-dir", help="the data folder, if not the settings' storage.data_dir")
+    erase.add_argument("--yes", action="store_true",
+                       help="do not ask for the number of memojis first (scripts)")
+    erase.set_defaults(handler=cmd_erase)
     return parser
 
 

@@ -7,8 +7,9 @@ arrives from elsewhere (GPIO button, keyboard, web page, the saver) enters
 through one queue. Slow work never runs here: the seven memojis render on the
 AvatarCache's worker, saving (full-size render + atomic write) on a saver
 thread, closing and reopening a lost camera on the CameraKeeper's pool, and the
-LAN address for the on-screen URL (DNS may be slow) on netinfo's; their
-results come back as events or are picked up on the next frame.
+LAN address for the on-screen URL (DNS may be slow) on netinfo's, and the Pi's
+health (supply voltage, heat, free space) on health's; their results come back
+as events or are picked up on the next frame.
 
 A camera that is missing or lost (a named one included), a missing model and a
 full disk are shown on screen and never end the process; only a file or folder
@@ -32,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from device import display as screens
-from device.avatar import AvatarCache, render_png
+from device.avatar import AvatarCache, MemojiStore, prepare_renderer, render_png
 from device.button import CaptureButton
 from device.camera_keeper import CameraKeeper, CameraState
 from device.capture import open_source
 from device.gallery import SAVED_PX, Gallery, LookStore, StorageFullError
+from device.health import HealthMonitor, PiSensors
 from device.infer import ExpressionSmoother, ModelMissingError
 from device.netinfo import LanAddress, is_wildcard, web_url
 from device.pipeline import Analyser
@@ -46,6 +48,7 @@ from device.storage import (
     CARD_ADVICE,
     FULL_CARD_ADVICE,
     DataFolderError,
+    card_fault_where,
     ensure_writable_folder,
     is_card_fault,
     remove_stale_temp_files,
@@ -75,6 +78,7 @@ _STOPPED_BY = {getattr(signal, "SIGTERM", None): "asked to by the system (SIGTER
 IDLE_SLEEP_S = 0.005  # no new frame: wait this long before looking again
 IDLE_REDRAW_TICKS = 20  # ... and redraw at least every this many idle ticks (~10 Hz)
 MAX_AVATAR_PX = 640  # on-screen memojis are rendered no bigger (look change <= 1 s)
+MEMOJI_STORE = ".cache/memojis"  # in the data folder: the current look's memojis, drawn
 
 
 class Event(StrEnum):
@@ -133,13 +137,15 @@ class Booth:
         avatars: Any = None,
         notifier: Any = None,
         profiler: Any = None,
+        health: Any = None,
     ) -> None:
         """``source``: None (open ``config.camera.source``), an open FrameSource, or a
         zero-argument callable that opens one (called again to reopen it).
         ``display``: a Display (default: from ``config.display``). ``button``: None
         (from ``config.button``), False (none), or a CaptureButton whose ``on_press``
         is rebound to this booth. ``analyser``/``avatars``/``notifier`` replace the
-        real ones (tests, bench); ``profiler.record(stage, seconds)`` gets stage times.
+        real ones (tests, bench); ``profiler.record(stage, seconds)`` gets stage times;
+        ``health`` a HealthMonitor (default: this Pi's sensors and the data folder).
         ``clock``/``sleep`` are the monotonic clock and the idle wait (tests fake both).
         """
         self.config = config
@@ -159,6 +165,7 @@ class Booth:
             _check_web_key(data_dir)
         self.gallery = Gallery(data_dir / "gallery", keep=config.storage.keep)
         self.look_store = LookStore(data_dir / "look.json")
+        self.health = health if health is not None else HealthMonitor(PiSensors(data_dir))
 
         self.model_error: str | None = None
         self.analyser = analyser if analyser is not None else self._build_analyser(config)
@@ -170,7 +177,7 @@ class Booth:
 
         if avatars is None:
             size = min(int(getattr(self.display, "avatar_px", 512)), MAX_AVATAR_PX)
-            avatars = AvatarCache(size)
+            avatars = AvatarCache(size, store=MemojiStore(data_dir / MEMOJI_STORE))
         self.avatars = avatars
         self._look = self.look_store.load()
         self._look_mtime = self.look_store.mtime()
@@ -265,6 +272,7 @@ class Booth:
     def status(self) -> dict[str, Any]:
         """A snapshot of the live state for the web page (plain values only)."""
         camera = self._camera.status()
+        health = self.health.status()
         with self._lock:
             expression = self._expression
             face = self._face_box
@@ -283,6 +291,7 @@ class Booth:
                 "bad_frames": camera.bad_frames,
                 "model_error": self.model_error,
                 "saving": self._saving,
+                "health": health,
             }
 
     # ------------------------------------------------------------ the loop
@@ -296,8 +305,9 @@ class Booth:
         restore = self._install_stop_signals()
         why = "because of the error below"  # raised on, to the command line
         try:
+            self._start_web()  # first: a Pi camera takes seconds to open, phones need not wait
             self._camera.start(self._clock)
-            self._start_web()
+            self.health.start()  # its own thread: a read may block on a failing card
             shown = 0
             while not self._quit and not self._stop_requested:
                 if frames is not None and shown >= frames:
@@ -345,6 +355,7 @@ class Booth:
             self._ready_sent = True
             self.notifier.ready()
             self._led(True)  # button.led_pin: lit while the booth is ready for a press
+            self._saver.submit(prepare_renderer)  # now, not in the first capture's save
         self._ping_watchdog(now)
         return 1
 
@@ -492,11 +503,12 @@ class Booth:
         failed = self._save_failures.in_a_row
         what = "a memoji could not be saved" if failed == 1 else (
             f"memojis still cannot be saved ({failed} so far)")
-        folder = self.gallery.folder
         if isinstance(error, StorageFullError):
+            folder, _ = card_fault_where(error, self.gallery.folder)
             log.error("%s: the memory card is full (%s). %s", what, folder, FULL_CARD_ADVICE)
         elif is_card_fault(error):
-            log.error("%s: %s cannot be used (%s). %s", what, folder, error.strerror, CARD_ADVICE)
+            log.error("%s: %s cannot be used (%s). %s", what,
+                      *card_fault_where(error, self.gallery.folder), CARD_ADVICE)
         else:
             log.error("%s: %s", what, error, exc_info=error)
 
@@ -517,20 +529,22 @@ class Booth:
         self._banner = _Banner(scene, now + SAVED_SCENE_S)
 
     def _on_save_failed(self, error: Exception, now: float) -> None:
+        """What the guest reads: a card fault as one (the operator can mend it); a bug only
+        as a failure, since its words mean nothing to a guest and the journal has them."""
         self._saving = False
         self._led(True)
         if isinstance(error, StorageFullError):
             title = "Storage full"
             detail = ("This memoji could not be saved: the memory card is full. "
                       "Delete some on the web page or lower storage.keep.")
-        elif isinstance(error, OSError) and error.strerror:
+        elif is_card_fault(error):  # as the journal decides (_log_save_failure)
             # Not "[Errno 30] ...: '<folder>/.memoji-...tmp'": the journal names the folder.
             title = "Could not save"
             detail = (f"This memoji was not saved: the memory card cannot be written "
                       f"({error.strerror}). Tell the operator.")
-        else:
+        else:  # a bug: not the card's fault, and its words are no guest's
             title = "Could not save"
-            detail = f"This memoji was not saved: {error}"
+            detail = "This memoji was not saved. Tell the operator: the booth's log says why."
         self._banner = _Banner(screens.ErrorScene(title, detail, self._web_url()),
                                now + ERROR_BANNER_S)
 
@@ -581,6 +595,8 @@ class Booth:
         """What stops the live view (no model, no camera, a lost one), or None."""
         if self.model_error:
             return screens.ErrorScene("Model missing", self.model_error, url), "error"
+        if self._camera.state not in (CameraState.MISSING, CameraState.LOST):
+            return None  # every frame comes here: no snapshot while the camera works
         camera = self._camera.status()
         if camera.state is CameraState.MISSING:
             return screens.IdleScene(
@@ -730,6 +746,7 @@ class Booth:
             self._led(False)
             self.button.close()
         self._camera.close()
+        self.health.close()
         if self._lan is not None:
             self._lan.close()
         self.avatars.close()

@@ -5,13 +5,15 @@ glasses) as python-avatars enum member names, so it travels as plain JSON
 between the web page, the saved look file and PNG metadata. The expression
 only chooses eyebrows, eyes and mouth (``EXPRESSION_PARTS``). ``AvatarCache``
 keeps the seven images of the current look ready for the display and renders
-a new set on its own thread, so a look change never stalls a frame.
+a new set on its own thread, so a look change never stalls a frame; with a
+``MemojiStore`` it also keeps them on disk, so a restart shows them at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 import random
 import threading
@@ -19,14 +21,15 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import cairosvg
 import cv2
 import numpy as np
 import python_avatars as pa
 
 from device.labels import EXPRESSIONS
+from device.storage import atomic_write_bytes, remove_stale_temp_files
 
 __all__ = [
     "DEFAULT_LOOK",
@@ -38,10 +41,13 @@ __all__ = [
     "AvatarCache",
     "Look",
     "LookError",
+    "MemojiStore",
     "OWN_COLOUR_CLOTHING",
     "apply_preset",
     "choice_label",
     "decode_png_rgba",
+    "encode_png_rgba",
+    "prepare_renderer",
     "preset_fields",
     "render_png",
     "render_rgba",
@@ -386,6 +392,7 @@ def render_png(look: Look, expression: str, size: int = 512) -> bytes:
     if size < 1:
         raise ValueError(f"size must be at least 1 pixel, got {size}")
     svg = render_svg(look, expression).encode("utf-8")
+    cairosvg = _cairosvg()
     if size >= _MIN_RASTER:
         return cairosvg.svg2png(bytestring=svg, output_width=size, output_height=size)
     # cairosvg applies python-avatars' clothing masks wrongly below ~200 px (a grey
@@ -393,19 +400,38 @@ def render_png(look: Look, expression: str, size: int = 512) -> bytes:
     large = decode_png_rgba(
         cairosvg.svg2png(bytestring=svg, output_width=_MIN_RASTER, output_height=_MIN_RASTER)
     )
-    small = cv2.resize(large, (size, size), interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(small, cv2.COLOR_RGBA2BGRA))
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return encoded.tobytes()
+    return encode_png_rgba(cv2.resize(large, (size, size), interpolation=cv2.INTER_AREA))
 
 
 _MIN_RASTER = 256
 
 
+def _cairosvg() -> Any:
+    """cairosvg, imported when first needed: it is a third of the booth's import time
+    (cairocffi parses cairo's C declarations), which a start that finds its memojis
+    in a MemojiStore does without (see prepare_renderer)."""
+    import cairosvg
+
+    return cairosvg
+
+
+def prepare_renderer() -> None:
+    """Import what draws memojis now, ahead of the first drawing: the booth calls it off
+    its loop once it shows frames, so that the first capture does not wait for it."""
+    _cairosvg()
+
+
 def render_rgba(look: Look, expression: str, size: int) -> np.ndarray:
     """The memoji as a size x size x 4 uint8 RGBA array."""
     return decode_png_rgba(render_png(look, expression, size))
+
+
+def encode_png_rgba(image: np.ndarray) -> bytes:
+    """HxWx4 uint8 RGBA -> PNG bytes."""
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA))
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return encoded.tobytes()
 
 
 def decode_png_rgba(png: bytes) -> np.ndarray:
@@ -423,17 +449,76 @@ def decode_png_rgba(png: bytes) -> np.ndarray:
 # ---------------------------------------------------------------- the cache
 
 
+class MemojiStore:
+    """The current set of memojis as PNG files in ``folder``, so that a restart (after a
+    crash, or the next boot) shows them at once instead of drawing seven again: that, and
+    the import of cairosvg it then does without, is most of the time to the first memoji.
+
+    Only a cache, of one set: a file is named by a hash of what it was drawn from (the
+    SVG, the size, cairosvg's version), so a new look, size or drawing code never finds an
+    old picture; one that is missing, damaged or cannot be written is drawn again, never
+    an error. Delete the folder at will.
+    """
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder)
+        self._warned = False
+        remove_stale_temp_files(self.folder)  # a power cut during a write leaves these
+
+    def key(self, svg: str, size: int) -> str:
+        """Where a memoji drawn from ``svg`` at ``size`` is kept."""
+        drawn_by = f"cairosvg {_cairosvg_version()}, {size} px, minimum {_MIN_RASTER} px"
+        return hashlib.sha256(f"{drawn_by}\n{svg}".encode()).hexdigest()[:32]
+
+    def load(self, key: str) -> np.ndarray | None:
+        """The RGBA image kept under ``key``; None when there is none, or a damaged one."""
+        try:
+            return decode_png_rgba((self.folder / f"{key}.png").read_bytes())
+        except (OSError, ValueError):
+            return None
+
+    def keep_only(self, images: Mapping[str, np.ndarray | None]) -> None:
+        """Keep these and remove every other one: key -> the RGBA image drawn, written (over
+        a damaged file too), or None for one read from here, left as it is."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for key, image in images.items():
+                if image is not None:
+                    atomic_write_bytes(self.folder / f"{key}.png", encode_png_rgba(image))
+            for old in self.folder.glob("*.png"):
+                if old.stem not in images:
+                    old.unlink(missing_ok=True)
+        except OSError as error:  # a full or failing card: saving memojis says so, loudly
+            if not self._warned:
+                log.warning("cannot keep the memojis in %s (%s); they are drawn again at the "
+                            "next start", self.folder, error)
+                self._warned = True
+
+
+@functools.cache
+def _cairosvg_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cairosvg")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 class AvatarCache:
     """The seven memojis of the current look, re-rendered on one worker thread when the look changes.
 
     ``get`` always answers from a complete set: the previous one until the new
     one is done. ``version`` bumps once per completed set, so the display
     rebuilds its surfaces once per version. When looks arrive faster than they
-    render, only the latest is rendered.
+    render, only the latest is rendered. With a ``store``, a set found there is
+    read instead of drawn, and each set drawn is kept there.
     """
 
-    def __init__(self, size: int = 512, look: Look | None = None) -> None:
+    def __init__(self, size: int = 512, look: Look | None = None,
+                 store: MemojiStore | None = None) -> None:
         self.size = size
+        self._store = store
         self._changed = threading.Condition()
         self._images: dict[str, np.ndarray] = {}
         self._look: Look | None = None
@@ -490,23 +575,35 @@ class AvatarCache:
                 if self._closed:
                     return
                 look, self._wanted, self._busy = self._wanted, None, True
-            images = self._render_set(look)
+            started = time.perf_counter()
+            drawn = self._render_set(look)
             with self._changed:
-                if images is not None:
-                    self._images = images
+                if drawn is not None:
+                    self._images = drawn.images
                     self._look = look
                     self._version += 1
+                    log.debug("memojis ready: %d in %.2f s, %d of them drawn", len(drawn.images),
+                              time.perf_counter() - started, drawn.rendered)
                 self._busy = False
                 self._changed.notify_all()
+            if drawn is not None and self._store is not None:
+                self._store.keep_only(drawn.stored)  # after they show: the card may be slow
 
-    def _render_set(self, look: Look) -> dict[str, np.ndarray] | None:
-        """All seven, or None when a newer look arrived meanwhile or rendering failed."""
-        images: dict[str, np.ndarray] = {}
+    def _render_set(self, look: Look) -> _Set | None:
+        """All seven (read from the store when it has them), or None when a newer look
+        arrived meanwhile or rendering failed."""
+        drawn = _Set()
         for expression in EXPRESSIONS:
             if self._wanted is not None or self._closed:
                 return None  # a newer look wins; do not finish a stale set
             try:
-                image = render_rgba(look, expression, self.size)
+                key = (self._store.key(render_svg(look, expression), self.size)
+                       if self._store is not None else None)
+                image = self._store.load(key) if key is not None else None
+                kept = image is not None
+                if not kept:
+                    image = render_rgba(look, expression, self.size)
+                    drawn.rendered += 1
             except Exception:
                 log.exception(
                     "could not render the %s memoji for %s; keeping the previous set",
@@ -515,8 +612,20 @@ class AvatarCache:
                 )
                 return None
             image.flags.writeable = False
-            images[expression] = image
-        return images
+            drawn.images[expression] = image
+            if key is not None:
+                drawn.stored[key] = None if kept else image
+        return drawn
+
+
+@dataclass
+class _Set:
+    """One look's memojis: expression -> RGBA image, by store key those drawn (None: read
+    from the store), and how many of them were drawn (not read from the store)."""
+
+    images: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    stored: dict[str, np.ndarray | None] = dataclasses.field(default_factory=dict)
+    rendered: int = 0
 
 
 # ---------------------------------------------------------------- measurement

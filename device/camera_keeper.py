@@ -9,7 +9,9 @@ display thread: a stuck driver can hold either for seconds. The clock is the
 caller's (``now``), so tests drive it.
 
 The journal gets a loss when it starts, a reminder now and then, and the camera's
-return, not a line for every try; systemd's status line says what the camera is doing.
+return, not a line for every try; a camera that drops and comes back again and again (a
+loose cable) is told every few minutes with how often. systemd's status line says what
+the camera is doing.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ __all__ = ["LOST_BACKOFF_S", "NO_CAMERA_RETRY_S", "CameraKeeper", "CameraState",
 
 NO_CAMERA_RETRY_S = 5.0  # auto found no camera: look again this often
 LOST_BACKOFF_S = (1.0, 30.0)  # camera lost: reopen after 1, 2, 4 ... at most 30 s
+# A camera lost again and again, back each time, is a connection that comes and goes.
+COMES_AND_GOES_ADVICE = "check its cable and its power (a loose ribbon cable, a weak USB port or power supply)"
 
 
 class CameraState(StrEnum):
@@ -92,7 +96,8 @@ class CameraKeeper:
         self._reopen: Future | None = None
         self._reopen_started = 0.0
         self._lost_since: float | None = None  # when frames stopped, while the camera is lost
-        self._losses = RecurringFault()
+        self._losses = RecurringFault()  # a loss and its failed reopens: lines at most every 5 min
+        self._losses_untold = 0  # losses since the last line about them: a camera that comes and goes
         self._missing_since: float | None = None  # when it was first not found
         self._bad_frames = RecurringFault()
         self._opener_pool = opener_pool if opener_pool is not None else ThreadPoolExecutor(
@@ -147,7 +152,9 @@ class CameraKeeper:
             log.info("the camera %s works again, after %.0f s without a picture",
                      self._name, now - self._lost_since)
         self._lost_since = None  # only a frame ends a loss: a camera that opens but stays
-        return frame             # silent is still lost
+        if self._losses_untold:  # silent is still lost
+            self._tell_how_often_lost(now)
+        return frame
 
     @property
     def state(self) -> CameraState:
@@ -224,22 +231,53 @@ class CameraKeeper:
         with self._lock:
             self._state = CameraState.LOST
             self._problem = str(error)
-        if self._lost_since is None:
+        new_loss = self._lost_since is None  # frames stopped now, not a failed reopen
+        if new_loss:
             self._lost_since = now
+            self._losses_untold += 1
         self._retry_at = now + self._backoff
+        since_last_line = now - self._losses.logged_at
         # Each failed reopen comes back here: the journal gets the loss, a reminder now and
-        # then, and the camera's return, not a line for every try.
+        # then, and the camera's return, not a line for every try. Losses within minutes of
+        # a line are counted, and the next line says how many.
         if not self._losses.failed(now):
-            log.debug("camera still lost (%s); next try in %.0f s", error, self._backoff)
-        elif now == self._lost_since:
+            log.debug("camera %s (%s); next try in %.0f s", "lost again" if new_loss
+                      else "still lost", error, self._backoff)
+        else:
+            self._log_loss(error, now, new_loss, since_last_line)
+        self._notifier.status(f"camera lost: {error}")
+        self._backoff = min(self._backoff * 2, LOST_BACKOFF_S[1])
+
+    def _log_loss(self, error: Exception, now: float, new_loss: bool,
+                  since_last_line: float) -> None:
+        """The line for a loss, or a reminder while it lasts; with how often the camera was
+        lost since the last line, when that was more than this once."""
+        count, self._losses_untold = self._losses_untold, 0
+        if count > 1:
+            how_often = f"lost {count} times in the last {since_last_line / 60:.0f} min"
+            if new_loss:
+                log.warning("camera lost (%s), %s; reopening it in %.0f s; %s", error,
+                            how_often, self._backoff, COMES_AND_GOES_ADVICE)
+            else:
+                log.warning("the camera is still lost after %.0f s (%s), %s; %s",
+                            now - self._lost_since, error, how_often, COMES_AND_GOES_ADVICE)
+        elif new_loss:
             log.warning("camera lost (%s); reopening it in %.0f s, then every %.0f s at most; "
                         "if it does not come back, check its cable", error, self._backoff,
                         LOST_BACKOFF_S[1])
         else:
             log.warning("the camera is still lost after %.0f s (%s); check its cable",
                         now - self._lost_since, error)
-        self._notifier.status(f"camera lost: {error}")
-        self._backoff = min(self._backoff * 2, LOST_BACKOFF_S[1])
+
+    def _tell_how_often_lost(self, now: float) -> None:
+        """Back again after losses no line told: once minutes have passed since the last
+        line, say how many, so a camera that keeps dropping does not go unseen."""
+        since_last_line = now - self._losses.logged_at
+        if self._losses.remind(now):
+            count, self._losses_untold = self._losses_untold, 0
+            log.warning("the camera %s was lost again %s in the last %.0f min and came back; %s",
+                        self._name, "once" if count == 1 else f"{count} times",
+                        since_last_line / 60, COMES_AND_GOES_ADVICE)
 
     @staticmethod
     def _close_lost(source: Any) -> None:

@@ -136,13 +136,22 @@ _CAMERA_WORDS = ("auto", "picamera", "webcam")  # and misspellings of them: neve
 # number it gets (/dev/v4l/by-id/usb-...-video-index0, /dev/v4l/by-path/...). Never a replay.
 DEVICE_FOLDER = "/dev/"
 VIDEO_MAJOR = 81  # Linux's major device number of every V4L2 node (include/media/v4l2-dev.h)
+# The names a webcam's file has while it is unplugged: the kernel's node, and the links udev
+# makes to it (systemd's rules.d/60-persistent-v4l.rules: by-id and by-path, each name
+# ending -video-indexN). Any other name under /dev with nothing there is a typo.
+UNPLUGGED_WEBCAM_NAME = re.compile(r"/dev/(video\d+|v4l/by-(id|path)/[^/]+-video-index\d+)")
+UNPLUGGED_WEBCAM_SHAPES = ("/dev/videoN, /dev/v4l/by-id/...-video-indexN or "
+                           "/dev/v4l/by-path/...-video-indexN")
 
 
 def _is_video_device(path: str) -> bool:
-    """A V4L2 device file, or a name under /dev with nothing there now: a webcam not plugged
-    in yet (udev makes its /dev/v4l/by-id link when it is), looked for as webcam:N is."""
+    """A V4L2 device file (or a link to one, such as a udev rule of the operator's own
+    makes), or the name of one not plugged in yet (udev makes its /dev/v4l/by-id link when
+    it is), looked for as webcam:N is."""
     found = _stat(path)
-    return found is None or (stat.S_ISCHR(found.st_mode) and os.major(found.st_rdev) == VIDEO_MAJOR)
+    if found is None:
+        return UNPLUGGED_WEBCAM_NAME.fullmatch(path) is not None
+    return stat.S_ISCHR(found.st_mode) and os.major(found.st_rdev) == VIDEO_MAJOR
 
 
 def _is_camera_source(value: str) -> bool:
@@ -155,15 +164,19 @@ def _is_camera_source(value: str) -> bool:
 
 
 def _camera_source_hint(written: str) -> str:
-    if written.strip().startswith(DEVICE_FOLDER):  # there, and no video device (/dev/null)
+    device = written.strip()
+    if device.startswith(DEVICE_FOLDER) and _stat(device) is None:  # /dev/vidoe0
+        return (" (no such file, nor the name of a webcam's while it is unplugged: "
+                "`ls -l /dev/v4l/by-id` lists those plugged in)")
+    if device.startswith(DEVICE_FOLDER):  # there, and no video device (/dev/null)
         return " (not a webcam: `ls -l /dev/v4l/by-id` lists those plugged in)"
     return _did_you_mean(written.strip().lower(), ("auto", "picamera2", "webcam"))
 
 
 _CAMERA_SOURCE = Rule(
     "auto, picamera2, picamera2:N, webcam, webcam:N (N = 0, 1, ...), a webcam's device file "
-    "(/dev/video0, /dev/v4l/by-id/...), or an existing image or video file, or folder of "
-    "images, to replay",
+    f"({UNPLUGGED_WEBCAM_SHAPES}, or a link to one that is there), or an existing image or "
+    "video file, or folder of images, to replay",
     _is_camera_source,
     _camera_source_hint,
 )
@@ -205,8 +218,10 @@ SETTINGS: list[Setting] = [
     # camera
     Setting("camera", "source", str, "auto",
             "auto (Pi camera, then a USB webcam), picamera2 or picamera2:N, webcam or webcam:N, "
-            "a webcam's device file (a /dev/v4l/by-id/usb-...-video-index0 link names the same "
-            "camera after a replug or with two plugged in; `ls -l /dev/v4l/by-id`), "
+            "a webcam's device file (/dev/videoN, or a /dev/v4l/by-id/usb-...-video-index0 "
+            "link, which names the same camera after a replug or with two plugged in; "
+            "`ls -l /dev/v4l/by-id`; a link a udev rule of your own makes must be there at "
+            "start), "
             "or a path to an image, folder of images or video to replay (relative to the "
             "settings file's folder)",
             check=_CAMERA_SOURCE),
@@ -266,8 +281,9 @@ SETTINGS: list[Setting] = [
             "also save the camera photo (JPEG) beside each saved memoji"),
     # storage
     Setting("storage", "data_dir", Path, "~/.local/share/memoji-booth",
-            "folder for the gallery, the saved look and the web secret key (~ is expanded; "
-            "relative to the settings file's folder)",
+            "folder for the gallery, the saved look, the web secret key and, in .cache, the "
+            "look's memojis drawn for the screen (~ is expanded; relative to the settings "
+            "file's folder)",
             check=_FOLDER),
     Setting("storage", "keep", int, 1000,
             "retention: the oldest saved memojis beyond this many are removed", check=_POSITIVE),

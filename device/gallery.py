@@ -7,7 +7,8 @@ nothing is lost. Names are unique and sort in the order memojis were saved
 newest name when the Pi's clock was behind it); an optional camera photo
 sits beside it (``...-happy-photo.jpg``), and the small copy the web page's grid
 shows, once a phone has asked for it, in the hidden ``.thumbs/`` (a cache: delete
-it at will). Every write is atomic
+it at will). A memoji goes with its photo and thumbnail, one at a time (``delete``,
+retention) or all at once at the end of an event (``erase``). Every write is atomic
 (``storage.py``); a full disk raises ``StorageFullError`` and leaves nothing
 half-written.
 """
@@ -35,10 +36,15 @@ import numpy as np
 from device import __version__
 from device.avatar import DEFAULT_LOOK, Look, LookError
 from device.labels import EXPRESSIONS
-from device.storage import atomic_write_bytes, atomic_write_text, remove_stale_temp_files
+from device.storage import (
+    StorageFullError,
+    atomic_write_bytes,
+    atomic_write_text,
+    remove_stale_temp_files,
+)
 
-__all__ = ["SAVED_PX", "THUMB_PX", "Entry", "Gallery", "LookStore", "StorageFullError", "add_png_text",
-           "read_png_text"]
+__all__ = ["SAVED_PX", "THUMB_PX", "Entry", "Erased", "Gallery", "LookStore", "StorageFullError",
+           "add_png_text", "read_png_text"]
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +60,6 @@ _TIME_FORMAT = "%Y%m%d-%H%M%S-%f"
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
-class StorageFullError(OSError):
-    """A save failed for lack of space (or quota); nothing partial was left behind."""
-
-    def __init__(self, folder: Path) -> None:
-        # Guests read this on the page: the folder goes in ``filename``, for the journal.
-        super().__init__(
-            errno.ENOSPC,
-            "Storage full: the booth's memory card is full, so nothing was saved. "
-            "Delete old memojis in the gallery (the operator can) or free some space.",
-            str(folder),
-        )
-
-    def __str__(self) -> str:
-        return self.strerror
-
-
 @dataclass(frozen=True)
 class Entry:
     """One saved memoji, as read back from its PNG."""
@@ -80,6 +70,17 @@ class Entry:
     time: datetime  # the clock when it was saved (a Pi's may be wrong: see _name_time)
     look: dict[str, Any]
     photo_name: str | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What ``Gallery.erase`` removed, what it left on purpose, and what it could not remove."""
+
+    memojis: int
+    photos: int
+    kept: int  # saved after the newest memoji the operator saw: not theirs to erase yet
+    failed: tuple[str, ...] = ()  # files still there, each "name: reason"
+    error: OSError | None = None  # the first of those failures, for a card fault's message
 
 
 # ---------------------------------------------------------------- PNG text chunks
@@ -108,27 +109,35 @@ def add_png_text(png: bytes, text: Mapping[str, str]) -> bytes:
     return png[:ihdr_end] + chunks + png[ihdr_end:]
 
 
+_IMAGE_CHUNKS = (b"IDAT", b"IEND")
+
+
 def read_png_text(data: bytes) -> dict[str, str]:
-    """The tEXt/iTXt/zTXt chunks of a PNG; ValueError if it is not a sound PNG up to its image data."""
+    """The tEXt/iTXt/zTXt chunks of a PNG; ValueError if it is not a sound PNG up to its image
+    data. The image data itself is not read: ``data`` may end after the first IDAT's header."""
     text: dict[str, str] = {}
-    for kind, body in _png_chunks(data):
+    for kind, body in _png_chunks(data, until=_IMAGE_CHUNKS):
         if kind in (b"tEXt", b"zTXt", b"iTXt"):
             key, value = _decode_text_chunk(kind, body)
             text[key] = value
-        elif kind in (b"IDAT", b"IEND"):
+        elif kind in _IMAGE_CHUNKS:
             return text  # metadata we write always precedes the image data
     raise ValueError("truncated PNG")
 
 
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """Each chunk's kind and body, in order, its CRC checked, until the data ends;
-    ValueError for data that is no PNG or a damaged chunk."""
+def _png_chunks(data: bytes, until: tuple[bytes, ...] = ()) -> Iterator[tuple[bytes, bytes]]:
+    """Each chunk's kind and body, in order, its CRC checked, until the data ends or a chunk
+    of a kind in ``until`` (yielded with an empty body, unread); ValueError for data that is
+    no PNG or a damaged chunk."""
     if not data.startswith(_PNG_SIGNATURE):
         raise ValueError("not a PNG file")
     offset = len(_PNG_SIGNATURE)
     while offset + 12 <= len(data):
         (length,) = struct.unpack(">I", data[offset : offset + 4])
         kind = data[offset + 4 : offset + 8]
+        if kind in until:
+            yield kind, b""
+            return
         body = data[offset + 8 : offset + 8 + length]
         crc = data[offset + 8 + length : offset + 12 + length]
         if (
@@ -180,9 +189,14 @@ class Gallery:
         # Thumbnails are drawn one at a time: the kiosk's loop shares the Pi's cores, and
         # two phones opening the same page draw each one once.
         self._drawing = threading.Lock()
+        # Thumbnails written so far: a caller tells one drawn (the card takes thumbnails)
+        # from one kept (which proves nothing about it).
+        self.thumbs_drawn = 0
         for where in (self.folder, self.folder / _THUMBS):  # a power cut mid-save leaves these
             remove_stale_temp_files(where)
-        self._remove_orphan_thumbs()
+        if left := self._remove_orphans():  # a read-only card: one line, not one a file
+            log.warning("gallery: %d files whose memoji is gone cannot be removed (%s: %s)",
+                        len(left), *left[0])
 
     # -- writing
 
@@ -319,6 +333,10 @@ class Gallery:
                 found.append(entry)
         return found
 
+    def names(self) -> list[str]:
+        """Every memoji's name, newest first, readable or not (``erase`` removes them all)."""
+        return self._names()
+
     def page(self, number: int, per_page: int) -> tuple[list[Entry], int]:
         """Page ``number`` (from 1) of ``per_page`` entries, and the total number of entries."""
         if number < 1 or per_page < 1:
@@ -355,6 +373,7 @@ class Gallery:
                 raise KeyError(name) from None
             thumb.parent.mkdir(exist_ok=True)
             self._write(f"{_THUMBS}/{name}", data)
+            self.thumbs_drawn += 1
         if not source.is_file():
             # Deleted while drawn (here, or by the kiosk's process): the memoji goes before
             # its thumbnail, so either that removal or this one catches the new file.
@@ -377,19 +396,61 @@ class Gallery:
         (self.folder / _photo_name(name)).unlink(missing_ok=True)
         self._cache.pop(name, None)
 
-    def _remove_orphan_thumbs(self) -> None:
-        """Thumbnails whose memoji is gone (removed by hand, or a removal that failed half
-        way): only a cache, but one that would grow without end."""
-        try:
-            thumbs = list((self.folder / _THUMBS).iterdir())
-        except OSError:
-            return
-        for thumb in thumbs:
-            if _is_memoji(thumb.name) and not (self.folder / thumb.name).exists():
+    def erase(self, through: str | None = None) -> Erased:
+        """The end of an event: remove every memoji saved up to ``through`` (the newest one
+        the operator has seen; None: all of them), each with its photo and thumbnail, then
+        what no memoji owns any more: photos and thumbnails left behind, and unfinished
+        writes. One saved after ``through`` is kept. Each memoji goes as ``delete`` removes
+        it, the PNG first, so one that cannot be removed stays whole in the gallery; the
+        files that could not go are in the answer, not raised. Saves and thumbnails wait
+        meanwhile. ValueError for a ``through`` that is no memoji's name."""
+        if through is not None and not _is_memoji(through):
+            raise ValueError(f"not a memoji's name: {through!r}")
+        with self._lock, self._drawing:
+            names = self._names()
+            doomed = [n for n in names if through is None or _order(n) <= _order(through)]
+            photos_before = self._photo_count()
+            stuck: list[tuple[Path, OSError]] = []  # memojis still there
+            for name in doomed:
                 try:
-                    thumb.unlink()
-                except OSError as error:
-                    log.debug("left %s: %s", thumb, error)
+                    self._remove(name)
+                except OSError as error:  # a photo or thumbnail it left: the sweep below retries
+                    if (self.folder / name).exists():
+                        stuck.append((self.folder / name, error))
+            failed = stuck + self._remove_orphans()
+            for where in (self.folder, self.folder / _THUMBS):  # no write of ours is under way
+                remove_stale_temp_files(where, older_than_s=0.0)
+            photos = photos_before - self._photo_count()
+        erased = Erased(memojis=len(doomed) - len(stuck), photos=photos, kept=len(names) - len(doomed),
+                        failed=tuple(f"{path.name}: {error.strerror or error}" for path, error in failed),
+                        error=failed[0][1] if failed else None)
+        log.info("erased %d memojis and %d camera photos from %s%s%s", erased.memojis, erased.photos,
+                 self.folder, f"; kept {erased.kept} saved since" if erased.kept else "",
+                 f"; {len(failed)} files could not be removed" if failed else "")
+        return erased
+
+    def _photo_count(self) -> int:
+        return sum(map(_is_photo, _listdir(self.folder)))
+
+    def _remove_orphans(self) -> list[tuple[Path, OSError]]:
+        """Thumbnails and camera photos whose memoji is gone (removed by hand, a removal
+        that failed half way, a power cut between a photo's write and its memoji's): never
+        shown, never pruned, so kept for ever. Returns what could not be removed."""
+        thumbs = self.folder / _THUMBS
+        owned = [(thumbs / name, name) for name in _listdir(thumbs) if _is_memoji(name)]
+        owned += [(self.folder / name, _memoji_of_photo(name)) for name in _listdir(self.folder)
+                  if _is_photo(name)]
+        failed = []
+        for path, memoji in owned:
+            if (self.folder / memoji).exists():
+                continue
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                failed.append((path, error))
+        return failed
 
     def _names(self) -> list[str]:
         """Memoji PNG names, newest first (the names sort by UTC time)."""
@@ -397,16 +458,12 @@ class Gallery:
             names = os.listdir(self.folder)
         except FileNotFoundError:
             return []
-        return sorted(
-            (n for n in names if _is_memoji(n)),
-            key=lambda n: (_NAME.fullmatch(n).group(1), n),
-            reverse=True,
-        )
+        return sorted((n for n in names if _is_memoji(n)), key=_order, reverse=True)
 
     def _read(self, name: str) -> Entry | None:
         path = self.folder / name
         try:
-            text = read_png_text(path.read_bytes())
+            text = _png_text_of(path)
             look = json.loads(text["look"])
             if not isinstance(look, dict):
                 raise TypeError("look is not an object")
@@ -439,6 +496,42 @@ def _is_memoji(name: object) -> bool:
     return match is not None and match.group(3) == ".png"
 
 
+def _listdir(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:  # not made yet, or unreadable: nothing of ours to find there
+        return []
+
+
+def _is_photo(name: str) -> bool:
+    """A camera photo's name (``...-photo.jpg``, beside its memoji)."""
+    match = _NAME.fullmatch(name)
+    return match is not None and match.group(3) == "-photo.jpg"
+
+
+def _order(name: str) -> tuple[str, str]:
+    """Where a memoji's name sorts: by the UTC time in it (the order memojis were saved)."""
+    return _NAME.fullmatch(name).group(1), name
+
+
+# A saved memoji's metadata comes right after its IHDR, a few hundred bytes in all.
+_PNG_HEAD_BYTES = 4096
+
+
+def _png_text_of(path: Path) -> dict[str, str]:
+    """read_png_text of a file, reading its start, not its picture: the first listing after
+    a start reads every memoji's metadata, and 1000 whole memojis are ~100 MB on the card."""
+    with path.open("rb") as file:
+        head = file.read(_PNG_HEAD_BYTES)
+        try:
+            return read_png_text(head)
+        except ValueError:
+            rest = file.read()  # more before the image data than a memoji has
+            if not rest:
+                raise
+    return read_png_text(head + rest)
+
+
 def _is_thumb(path: Path) -> bool:
     """A whole PNG of THUMB_PX square: one cut short or damaged (a power cut on a card
     that does not journal, say) is drawn again."""
@@ -469,6 +562,10 @@ def _thumbnail_png(png: bytes, size: int) -> bytes:
 
 def _photo_name(png_name: str) -> str:
     return png_name[: -len(".png")] + "-photo.jpg"
+
+
+def _memoji_of_photo(photo_name: str) -> str:
+    return photo_name[: -len("-photo.jpg")] + ".png"
 
 
 def _time_of(name: str) -> datetime:

@@ -24,6 +24,11 @@ class RecurringFault:
         self._reported = False  # this run of failures was logged: log its end too
         self._lock = threading.Lock()
 
+    @property
+    def logged_at(self) -> float:
+        """When a line about it was last logged (-inf: never)."""
+        return self._logged_at
+
     def failed(self, now: float) -> bool:
         """Count one; True when this one is to be logged."""
         with self._lock:
@@ -33,6 +38,15 @@ class RecurringFault:
                 return False
             self._logged_at = now
             self._reported = True
+            return True
+
+    def remind(self, now: float) -> bool:
+        """True, and taken as a line logged now, when none was in the last every_s: for
+        news of the fault told between failures (how often it came and went)."""
+        with self._lock:
+            if now - self._logged_at < self.every_s:
+                return False
+            self._logged_at = now
             return True
 
     def ended(self) -> int:

@@ -6,6 +6,10 @@ final rename stays on one file system), is flushed and fsynced, then
 itself survives a power cut. On any error the temporary file is removed and
 the original exception (``OSError`` with ENOSPC, for example) propagates
 unchanged.
+
+When a write fails, what that says about the card (``is_card_fault``,
+``StorageFullError``) and where (``card_fault_where``) is decided here too, so
+the booth and the web page tell the operator alike.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import secrets
 import time
 from pathlib import Path
 
-__all__ = ["CARD_ADVICE", "FULL_CARD_ADVICE", "DataFolderError", "atomic_write_bytes",
-           "atomic_write_text", "ensure_writable_folder", "is_card_fault", "remove_stale_temp_files"]
+__all__ = ["CARD_ADVICE", "FULL_CARD_ADVICE", "DataFolderError", "StorageFullError",
+           "atomic_write_bytes", "atomic_write_text", "card_fault_where", "ensure_writable_folder",
+           "is_card_fault", "remove_stale_temp_files"]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +112,36 @@ def is_card_fault(error: BaseException) -> bool:
     """Does this error mean the memory card cannot be used (the operator's to fix), rather
     than a race or a bug?"""
     return isinstance(error, OSError) and error.errno in _CARD_FAULTS and bool(error.strerror)
+
+
+class StorageFullError(OSError):
+    """A save failed for lack of space (or quota); nothing partial was left behind."""
+
+    def __init__(self, folder: Path) -> None:
+        # Guests read this on the page: the folder goes in ``filename``, for the journal.
+        super().__init__(
+            errno.ENOSPC,
+            "Storage full: the booth's memory card is full, so nothing was saved. "
+            "Delete old memojis in the gallery (the operator can) or free some space.",
+            str(folder),
+        )
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def card_fault_where(error: OSError, folder: str | os.PathLike[str]) -> tuple[str, str]:
+    """The folder and the reason of a card fault, for the journal (the booth's and the
+    page's alike). The folder is the one the write was refused in, where the operator
+    looks (``ls -ld``, ``chown``): not a temporary file's name, and for a folder that could
+    not be made its parent, since the folder named is not there. ``folder`` when the
+    error names no file. The reason is the system's: a StorageFullError's strerror is the
+    guests' words (and its filename the folder itself)."""
+    if isinstance(error, StorageFullError):
+        where = error.filename
+    else:
+        where = os.path.dirname(error.filename) if error.filename else None
+    return str(where or folder), (os.strerror(error.errno) if error.errno else str(error))
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

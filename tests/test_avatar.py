@@ -20,6 +20,7 @@ from device.avatar import (
     AvatarCache,
     Look,
     LookError,
+    MemojiStore,
     apply_preset,
     render_png,
     render_rgba,
@@ -335,3 +336,84 @@ def test_render_failure_keeps_the_previous_set(monkeypatch, caplog):
         assert "cairo exploded" in caplog.text
     finally:
         cache.close()
+
+
+# ------------------------------------------------------------------ the memojis kept on disk
+
+
+class CountingRenderer:
+    """render_rgba, counting the memojis it draws."""
+
+    def __init__(self):
+        self.drawn = 0
+
+    def __call__(self, look, expression, size):
+        self.drawn += 1
+        return render_rgba(look, expression, size)
+
+
+def ready_set(look, store, size=SIZE):
+    cache = AvatarCache(size, look=look, store=store)
+    try:
+        assert cache.wait_ready(timeout=20)
+        return {expression: cache.get(expression) for expression in EXPRESSIONS}
+    finally:
+        cache.close()  # the set is kept in the store before the worker takes the next look
+
+
+def test_a_restart_reads_the_memojis_kept_instead_of_drawing_them(tmp_path, monkeypatch):
+    counting = CountingRenderer()
+    monkeypatch.setattr(avatar, "render_rgba", counting)
+    first = ready_set(DEFAULT_LOOK, MemojiStore(tmp_path))
+    assert counting.drawn == 7 and len(list(tmp_path.glob("*.png"))) == 7
+    again = ready_set(DEFAULT_LOOK, MemojiStore(tmp_path))  # as after a restart
+    assert counting.drawn == 7  # none drawn again
+    for expression in EXPRESSIONS:
+        assert np.array_equal(again[expression], first[expression])
+        assert not again[expression].flags.writeable
+
+
+def test_a_new_look_or_size_is_drawn_and_replaces_the_kept_set(tmp_path, monkeypatch):
+    counting = CountingRenderer()
+    monkeypatch.setattr(avatar, "render_rgba", counting)
+    ready_set(DEFAULT_LOOK, MemojiStore(tmp_path))
+    male = ready_set(PRESETS["male"], MemojiStore(tmp_path))
+    assert counting.drawn == 14 and len(list(tmp_path.glob("*.png"))) == 7  # the old set went
+    assert np.array_equal(male["sad"], render_rgba(PRESETS["male"], "sad", SIZE))
+    bigger = ready_set(PRESETS["male"], MemojiStore(tmp_path), size=SIZE + 8)  # another screen
+    assert counting.drawn == 21 and bigger["sad"].shape == (SIZE + 8, SIZE + 8, 4)
+
+
+def test_a_damaged_kept_memoji_is_drawn_again(tmp_path, monkeypatch):
+    ready_set(DEFAULT_LOOK, MemojiStore(tmp_path))
+    damaged = sorted(tmp_path.glob("*.png"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:100])  # a card that lost its end
+    counting = CountingRenderer()
+    monkeypatch.setattr(avatar, "render_rgba", counting)
+    images = ready_set(DEFAULT_LOOK, MemojiStore(tmp_path))
+    assert counting.drawn == 1
+    assert all(np.array_equal(images[e], render_rgba(DEFAULT_LOOK, e, SIZE)) for e in EXPRESSIONS)
+    ready_set(DEFAULT_LOOK, MemojiStore(tmp_path))  # mended: it was drawn again at every start
+    assert counting.drawn == 1
+
+
+def test_a_store_that_cannot_be_written_only_costs_the_next_start(tmp_path, caplog):
+    blocked = tmp_path / "a-file"
+    blocked.write_bytes(b"")
+    store = MemojiStore(blocked / "memojis")  # cannot be made: a file is in the way
+    with caplog.at_level("WARNING", logger="device.avatar"):
+        images = ready_set(DEFAULT_LOOK, store)
+    assert all(images[e] is not None for e in EXPRESSIONS)
+    assert caplog.text.count("cannot keep the memojis") == 1
+
+
+def test_importing_the_booth_leaves_cairosvg_to_the_first_drawing():
+    """cairosvg's import is a third of the booth's (cairocffi parses cairo's C headers):
+    a start that finds its memojis kept does without it until frames show."""
+    import subprocess
+    import sys
+
+    probe = "import sys, device.app; print('cairosvg' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"

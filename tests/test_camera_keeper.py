@@ -3,18 +3,21 @@ at times the test chooses (the booth's scenarios are in test_app.py)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from device.camera_keeper import (
+    COMES_AND_GOES_ADVICE,
     LOST_BACKOFF_S,
     NO_CAMERA_RETRY_S,
     CameraKeeper,
     CameraState,
 )
 from device.capture import CameraError, CameraLost, NoCameraError
+from device.recurring import REPEAT_LOG_S
 from tests.test_app import FACE, FakeNotifier, InlineExecutor, ScriptedSource, frame_of
 
 UNPLUGGED = CameraLost("webcam:0: unplugged")
@@ -155,6 +158,60 @@ def test_a_ready_made_source_is_read_again_not_reopened_or_closed():
     assert keeper.read(11.5) is None and keeper.state is CameraState.LOST  # not yet
     assert keeper.read(12.0) is None and keeper.state is CameraState.OK  # the same object
     assert keeper.read(12.1) is FACE
+
+
+def drop_and_come_back(keeper: CameraKeeper, at: float) -> None:
+    """The camera's read fails at `at`; a second later it is reopened and gives a frame."""
+    keeper.read(at)
+    assert keeper.state is CameraState.LOST
+    read_until(keeper, at + 1, state=CameraState.OK)
+    assert keeper.read(at + 1) is FACE
+
+
+def warnings_of(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "device.camera_keeper" and r.levelno >= logging.WARNING]
+
+
+def test_a_camera_that_keeps_dropping_is_told_with_how_often(caplog):
+    """A loose cable: lost, back a second later, lost again ... Losses within five minutes
+    of the first one's line were DEBUG only: the journal showed one loss, then silence."""
+    drops = [10.0 + 30 * n for n in range(7)]  # 10 ... 190 s
+    keeper = keeper_of(Opener(*[[FACE, UNPLUGGED]] * len(drops), [FACE]))
+    with caplog.at_level(logging.DEBUG, logger="device.camera_keeper"):
+        assert keeper.read(0.0) is FACE
+        for at in drops:
+            drop_and_come_back(keeper, at)
+        assert keeper.read(drops[0] + REPEAT_LOG_S - 1) is FACE  # within five minutes: no line
+        assert len(warnings_of(caplog)) == 1
+        assert keeper.read(drops[0] + REPEAT_LOG_S) is FACE
+    lines = warnings_of(caplog)
+    assert lines[0].startswith("camera lost (webcam:0: unplugged); reopening it in 1 s"), lines
+    assert lines[1:] == [f"the camera scripted was lost again {len(drops) - 1} times in the "
+                         f"last 5 min and came back; {COMES_AND_GOES_ADVICE}"], lines
+
+
+@pytest.mark.parametrize("then", ["lost again", "still lost"])
+def test_the_next_line_about_a_loss_says_how_often_it_was_lost_since_the_last(caplog, then):
+    """Dropped at 10 s (logged), at 40 and 70 s (not: within five minutes of it); then lost
+    once more at 310 s, or at 100 s and still not reopened at 310 s: three losses untold."""
+    caplog.set_level(logging.WARNING, logger="device.camera_keeper")
+    reopened = [FACE, UNPLUGGED] if then == "lost again" else CANNOT_OPEN
+    keeper = keeper_of(Opener(*[[FACE, UNPLUGGED]] * 4, reopened))
+    assert keeper.read(0.0) is FACE
+    for at in (10.0, 40.0, 70.0):
+        drop_and_come_back(keeper, at)
+    now = 310.0 if then == "lost again" else 100.0
+    while len(warnings_of(caplog)) < 2 and now < 400.0:  # each reopen fails, from 100 s
+        keeper.read(now)  # lost, or a reopen starts
+        keeper.read(now)  # the reopen fails
+        now = keeper.status().retry_at
+    lines = warnings_of(caplog)
+    assert len(lines) == 2, lines
+    expected = ("camera lost (webcam:0: unplugged), lost 3 times in the last 5 min; reopening it "
+                "in 1 s" if then == "lost again" else "the camera is still lost after ")
+    assert lines[1].startswith(expected), lines
+    assert "lost 3 times in the last 5 min" in lines[1] and COMES_AND_GOES_ADVICE in lines[1]
 
 
 def test_corrupt_frames_are_skipped_and_counted():

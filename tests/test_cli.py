@@ -474,3 +474,144 @@ def test_the_log_names_no_module_unless_verbose(capsys, monkeypatch):
     quiet, loud = capsys.readouterr().err.splitlines()
     assert quiet.endswith(" WARNING: camera lost") and "device.app" not in quiet
     assert loud.endswith(" WARNING device.app: camera lost")
+
+
+def booth_data_with_memojis(tmp_path, count=2):
+    """A data folder as a day at an event leaves it: memojis with camera photos and
+    thumbnails, the look, the login key; and its settings file."""
+    import numpy as np
+
+    from device.avatar import DEFAULT_LOOK, render_png
+    from device.gallery import Gallery
+
+    data = tmp_path / "data"
+    gallery = Gallery(data / "gallery", keep=100)
+    for _ in range(count):
+        entry = gallery.save(render_png(DEFAULT_LOOK, "happy", 64), expression="happy", score=0.5,
+                             look=DEFAULT_LOOK.to_dict(), photo=np.zeros((8, 8, 3), np.uint8))
+        gallery.thumb_of(entry.name)
+    (data / "look.json").write_text("{}")
+    (data / "secret_key").write_bytes(b"k" * 32)
+    settings = tmp_path / "config.toml"
+    settings.write_text(f'[storage]\ndata_dir = "{data}"\n')
+    return data, settings
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+class Terminal:
+    """stdin as a person at the keyboard: a terminal, with what they type."""
+
+    def __init__(self, typed: str) -> None:
+        import io
+
+        self._lines = io.StringIO(typed)
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, *args):
+        return self._lines.readline(*args)
+
+
+@pytest.mark.parametrize("typed", ["", "3\n", "yes\n"])
+def test_erase_asks_for_the_number_of_memojis_and_erases_nothing_without_it(tmp_path, capsys,
+                                                                            monkeypatch, typed):
+    data, settings = booth_data_with_memojis(tmp_path)
+    before = files_under(data / "gallery")
+    monkeypatch.setattr("sys.stdin", Terminal(typed))
+    assert main(["erase", "--config", str(settings)]) == 1
+    out = capsys.readouterr().out
+    assert f"This deletes the 2 memojis in {data / 'gallery'}, with their 2 camera photos" in out
+    assert "nothing was erased" in out and files_under(data / "gallery") == before
+
+
+def test_erase_removes_every_memoji_photo_and_thumbnail_and_keeps_the_rest(tmp_path, capsys,
+                                                                          monkeypatch):
+    from device.__main__ import DATA_FOLDER_LOCK
+
+    data, settings = booth_data_with_memojis(tmp_path)
+    monkeypatch.setattr("sys.stdin", Terminal("2\n"))
+    assert main(["erase", "--config", str(settings)]) == 0
+    assert (f"erased 2 memojis and 2 camera photos from {data / 'gallery'}"
+            in capsys.readouterr().out)
+    assert files_under(data) == sorted([DATA_FOLDER_LOCK, "look.json", "secret_key"])
+
+
+def test_erase_without_a_terminal_needs_yes(tmp_path, capsys, monkeypatch):
+    import io
+
+    data, settings = booth_data_with_memojis(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("2\n"))  # a pipe, a cron job
+    assert main(["erase", "--data-dir", str(data)]) == 1
+    assert "add --yes" in capsys.readouterr().err and len(files_under(data / "gallery")) == 6
+    assert main(["erase", "--data-dir", str(data), "--yes"]) == 0
+    assert files_under(data / "gallery") == []
+
+
+def test_erase_refuses_while_the_booth_runs_on_the_data_folder(tmp_path, capsys):
+    import fcntl
+    import os
+
+    from device.__main__ import DATA_FOLDER_LOCK
+
+    data, settings = booth_data_with_memojis(tmp_path)
+    before = files_under(data / "gallery")
+    running = os.open(data / DATA_FOLDER_LOCK, os.O_RDONLY | os.O_CREAT)
+    try:
+        fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(["erase", "--config", str(settings), "--yes"]) == 2
+    finally:
+        os.close(running)
+    error = capsys.readouterr().err
+    assert f"the booth is running with the data folder {data}" in error
+    assert "sudo systemctl stop memoji-booth" in error and "Delete all" in error
+    assert files_under(data / "gallery") == before
+
+
+def test_erase_of_a_folder_with_no_gallery_says_so(tmp_path, capsys):
+    assert main(["erase", "--data-dir", str(tmp_path / "never-used"), "--yes"]) == 0
+    assert "no memojis to erase" in capsys.readouterr().out
+    assert not (tmp_path / "never-used").exists()
+
+
+def test_erase_asks_with_the_folder_unlocked_and_erases_only_what_it_counted(tmp_path, capsys,
+                                                                            monkeypatch):
+    """An answer left waiting held the data folder's lock: the service could not start (and
+    said another booth was running), and a memoji `memoji-booth web` saved meanwhile, never
+    counted, was erased with the rest."""
+    import fcntl
+    import os
+
+    import numpy as np
+
+    from device.__main__ import DATA_FOLDER_LOCK
+    from device.avatar import DEFAULT_LOOK, render_png
+    from device.gallery import Gallery
+
+    data, settings = booth_data_with_memojis(tmp_path)
+    asked = {}
+
+    class Asked(Terminal):
+        def readline(self, *args):
+            lock = os.open(data / DATA_FOLDER_LOCK, os.O_RDONLY)
+            try:  # the service starting meanwhile
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                asked["lock_free"] = True
+            except BlockingIOError:
+                asked["lock_free"] = False
+            finally:
+                os.close(lock)
+            asked["saved"] = Gallery(data / "gallery", keep=100).save(  # a phone's photo, by `web`
+                render_png(DEFAULT_LOOK, "sad", 64), expression="sad", score=0.5,
+                look=DEFAULT_LOOK.to_dict(), photo=np.zeros((8, 8, 3), np.uint8))
+            return super().readline(*args)
+
+    monkeypatch.setattr("sys.stdin", Asked("2\n"))
+    assert main(["erase", "--config", str(settings)]) == 0
+    assert asked["lock_free"] is True
+    assert "erased 2 memojis and 2 camera photos" in capsys.readouterr().out
+    saved = asked["saved"]
+    assert files_under(data / "gallery") == sorted([saved.name, saved.photo_name])

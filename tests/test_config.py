@@ -485,6 +485,38 @@ def test_a_webcam_by_its_device_file_is_a_camera_plugged_in_or_not(tmp_path, mon
     assert load_config(path).camera.source == source
 
 
+def test_a_link_of_the_operators_own_to_a_webcam_is_a_camera(tmp_path, monkeypatch):
+    """A udev rule may name the camera /dev/booth-camera: there, it is a video device."""
+    device_files(monkeypatch, {"/dev/booth-camera": (stat.S_IFCHR, 81)})
+    path = write(tmp_path, "[camera]\nsource = '/dev/booth-camera'\n")
+    assert load_config(path).camera.source == "/dev/booth-camera"
+
+
+@pytest.mark.parametrize("source", [
+    "/dev/vidoe0",
+    "/dev/v4l/byid/usb-Fake_Camera_0001-video-index0",
+    "/dev/v4l/by-id/usb-Fake_Camera_0001-video-idnex0",
+    "/dev/v4l/by-id/...",  # copied from the help
+    "/dev/video",
+    "/dev/booth-camera",  # a link of the operator's own, while it is not there
+])
+def test_a_mistyped_device_file_is_refused_naming_the_shapes_a_webcam_has(tmp_path, source):
+    """Not there and no name a webcam has while unplugged: a typo, which the booth would
+    look for every 5 s for ever, saying "not plugged in"; `config --check` says so."""
+    assert not Path(source).exists()
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"[camera]\nsource = '{source}'\n"))
+    message = str(caught.value)
+    assert "\n" not in message, message
+    assert f"camera.source: '{source}' is not allowed (no such file, nor the name of a " \
+        "webcam's while it is unplugged: `ls -l /dev/v4l/by-id` lists those plugged in)" \
+        in message, message
+    assert "(/dev/videoN, /dev/v4l/by-id/...-video-indexN or /dev/v4l/by-path/...-video-indexN, " \
+        "or a link to one that is there)" in message, message
+    with pytest.raises(ConfigError, match="no such file, nor the name of a webcam's"):
+        load_config(overrides={"camera.source": source})  # run --source
+
+
 @pytest.mark.parametrize("source, kind, major", [
     ("/dev/ttyUSB0", stat.S_IFCHR, 188),  # a serial port: a character device, not a camera
     ("/dev/v4l/by-id", stat.S_IFDIR, 0),  # the folder, not the camera's link in it
@@ -497,4 +529,4 @@ def test_a_device_file_that_is_no_webcam_is_refused(tmp_path, monkeypatch, sourc
     message = str(caught.value)
     assert f"camera.source: '{source}' is not allowed (not a webcam: `ls -l /dev/v4l/by-id` " \
         "lists those plugged in)" in message, message
-    assert "a webcam's device file (/dev/video0, /dev/v4l/by-id/...)" in message, message
+    assert "a webcam's device file (/dev/videoN, /dev/v4l/by-id/...-video-indexN" in message, message

@@ -450,6 +450,34 @@ def test_foreign_and_damaged_files_are_skipped(tmp_path, caplog):
     assert caplog.text.count("skipping") == 2
 
 
+def _bytes_read_by_this_process():
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="Linux's per-process I/O counts")
+def test_listing_reads_each_memojis_metadata_not_its_picture(tmp_path):
+    """The first listing after a start reads every memoji: 1000 whole ones are ~100 MB."""
+    gallery = make_gallery(tmp_path)
+    noise = np.random.default_rng(0).integers(0, 256, (300, 300, 4), np.uint8)
+    big_png = cv2.imencode(".png", noise)[1].tobytes()  # 360 kB that PNG cannot squeeze
+    for _ in range(5):
+        gallery.save(big_png, expression="happy", score=0.9, look=DEFAULT_LOOK)
+    fresh = Gallery(gallery.folder, 100)  # as after a restart: nothing known yet
+    before = _bytes_read_by_this_process()
+    assert len(fresh.entries()) == 5
+    assert _bytes_read_by_this_process() - before < 5 * 64 * 1024
+
+
+def test_metadata_behind_a_long_chunk_is_still_read(tmp_path):
+    gallery = make_gallery(tmp_path)
+    entry = save(gallery)
+    path = gallery.path_of(entry.name)
+    note = "x" * 50_000  # before the memoji's own text chunks: beyond what is read first
+    path.write_bytes(add_png_text(path.read_bytes(), {"Comment": note}))
+    assert Gallery(gallery.folder, 100).entries() == [entry]
+
+
 def test_missing_folder_is_an_empty_gallery(tmp_path):
     gallery = Gallery(tmp_path / "not-yet", 10)
     assert gallery.entries() == [] and gallery.page(1, 10) == ([], 0)
@@ -689,3 +717,105 @@ def test_a_new_gallery_removes_thumbnails_whose_memoji_is_gone(tmp_path):
         gallery.thumb_of(entry.name)
     (tmp_path / gone.name).unlink()  # by hand, behind the gallery's back
     assert thumbs_in(Gallery(tmp_path, keep=5)) == [kept.name]
+
+
+def test_a_new_gallery_removes_camera_photos_whose_memoji_is_gone(tmp_path):
+    """A power cut between a photo's write and its memoji's, or a memoji removed by hand,
+    left the guest's photo for good: never shown, never pruned, never deleted."""
+    gallery = Gallery(tmp_path, keep=5, clock=Clock())
+    photo = np.zeros((8, 8, 3), np.uint8)
+    kept, gone = save(gallery, photo=photo), save(gallery, photo=photo)
+    (tmp_path / gone.name).unlink()  # by hand, behind the gallery's back
+    Gallery(tmp_path, keep=5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([kept.name, kept.photo_name])
+
+
+def erase_fixture(tmp_path, count=4):
+    """A gallery of `count` memojis with photos and thumbnails, plus what a power cut and a
+    removal by hand leave: an unfinished write, an orphan photo and thumbnail."""
+    from tests.test_storage import _unfinished_write
+
+    gallery = Gallery(tmp_path, keep=100, clock=Clock())
+    saved = [gallery.save(memoji_png(), expression="happy", score=0.9, look=DEFAULT_LOOK,
+                          photo=np.zeros((8, 8, 3), np.uint8)) for _ in range(count)]
+    for entry in saved:
+        gallery.thumb_of(entry.name)
+    orphan = save(gallery, photo=np.zeros((8, 8, 3), np.uint8))
+    gallery.thumb_of(orphan.name)
+    (tmp_path / orphan.name).unlink()
+    _unfinished_write(tmp_path, saved[0].photo_name, age_s=5)  # younger than a start removes
+    return gallery, saved
+
+
+def test_erase_removes_every_memoji_with_its_photo_and_thumbnail_and_what_was_left(tmp_path):
+    gallery, saved = erase_fixture(tmp_path)
+    (tmp_path / "look-notes.txt").write_text("not the booth's")  # a stranger's file stays
+    erased = gallery.erase()
+    assert (erased.memojis, erased.photos, erased.kept, erased.failed) == (4, 5, 0, ())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".thumbs", "look-notes.txt"]
+    assert thumbs_in(gallery) == [] and gallery.entries() == []
+    after = save(gallery)  # the gallery goes on as before
+    assert [e.name for e in gallery.entries()] == [after.name]
+    assert after.name > saved[-1].name  # no name is given twice
+
+
+def test_erase_through_a_memoji_keeps_those_saved_after_it(tmp_path):
+    """The operator erases what they saw (and downloaded): a guest's memoji saved meanwhile
+    is not theirs to lose."""
+    gallery, saved = erase_fixture(tmp_path)
+    erased = gallery.erase(through=saved[1].name)
+    assert (erased.memojis, erased.kept) == (2, 2)
+    assert [e.name for e in gallery.entries()] == [saved[3].name, saved[2].name]
+    assert all(gallery.path_of(e.photo_name) for e in saved[2:])
+    assert thumbs_in(gallery) == sorted(e.name for e in saved[2:])
+    with pytest.raises(ValueError):
+        gallery.erase(through="../look.json")
+
+
+def test_erase_that_cannot_remove_a_file_says_so_and_leaves_a_working_gallery(tmp_path, monkeypatch):
+    """A card gone read-only half way: what could not go is reported, what stays is whole
+    and listed (never a memoji without its PNG), and a second erase finishes the job."""
+    gallery, saved = erase_fixture(tmp_path)
+    real_unlink = Path.unlink
+    refused = {saved[2].name, f".thumbs/{saved[0].name}"}
+
+    def unlink(path, missing_ok=False):
+        if str(path.relative_to(tmp_path)) in refused:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    erased = gallery.erase()
+    assert erased.memojis == 3 and erased.error.errno == errno.EROFS
+    assert sorted(erased.failed) == sorted(f"{saved[i].name}: Read-only file system" for i in (0, 2))
+    assert [e.name for e in gallery.entries()] == [saved[2].name]
+    assert gallery.thumb_of(saved[2].name).is_file()
+    monkeypatch.undo()
+    assert gallery.erase().failed == ()
+    assert gallery.entries() == [] and thumbs_in(gallery) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name != ".thumbs"] == []
+
+
+def test_erase_waits_for_a_save_under_way_and_leaves_no_half_of_it(tmp_path, monkeypatch):
+    """A capture saving while the operator erases: the photo and its memoji are one save, so
+    the erase comes before both or after both, never between (which left a photo without
+    its memoji)."""
+    gallery = Gallery(tmp_path, keep=100, clock=Clock())
+    photo_written, erase_done = threading.Event(), threading.Event()
+    real_write = storage.atomic_write_bytes
+
+    def slow_write(path, data, *args):
+        real_write(path, data, *args)
+        if str(path).endswith("-photo.jpg"):
+            photo_written.set()
+            erase_done.wait(1.0)  # the erase has had every chance to run in between
+
+    monkeypatch.setattr("device.gallery.atomic_write_bytes", slow_write)
+    saver = threading.Thread(target=save, args=(gallery,), kwargs={"photo": np.zeros((8, 8, 3), np.uint8)})
+    saver.start()
+    photo_written.wait(5)
+    eraser = threading.Thread(target=lambda: (gallery.erase(), erase_done.set()))
+    eraser.start()
+    saver.join(5)
+    eraser.join(5)
+    assert list(tmp_path.iterdir()) == []  # the save came first, and went whole

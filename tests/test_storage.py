@@ -120,3 +120,18 @@ def test_stale_temp_files_of_unfinished_writes_are_removed(tmp_path, caplog):
 ])
 def test_card_faults_are_the_cards_not_races(error, fault):
     assert storage.is_card_fault(error) is fault
+
+
+@pytest.mark.parametrize("error, where", [
+    # a file could not be written in the folder (its temporary file named): the folder
+    (OSError(errno.EROFS, "Read-only file system", "/data/gallery/.memoji-1.png.1f2e3d4c5b6a.tmp"),
+     "/data/gallery"),
+    # the folder itself could not be made: its parent, where it was refused (it is not there)
+    (PermissionError(errno.EACCES, "Permission denied", "/data/gallery"), "/data"),
+    # a full card: the folder it names, and the system's reason, not the guests' words
+    (storage.StorageFullError(Path("/data/gallery")), "/data/gallery"),
+    # no file named: the folder given
+    (OSError(errno.EIO, "Input/output error"), "/given"),
+])
+def test_a_card_fault_names_the_folder_the_write_was_refused_in(error, where):
+    assert storage.card_fault_where(error, "/given") == (where, os.strerror(error.errno))

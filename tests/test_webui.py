@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from device.avatar import DEFAULT_LOOK, PRESETS, Look, apply_preset, preset_fields, render_png
-from device.gallery import SAVED_PX, THUMB_PX, Gallery, LookStore
+from device.gallery import SAVED_PX, THUMB_PX, Gallery, LookStore, StorageFullError
 from device.labels import EXPRESSIONS
 from device.webui import create_app, start_in_thread
 from device.webui.kiosk import AnalyserUnavailable
@@ -395,6 +395,54 @@ def test_status_with_a_booth_is_plain_json(make_app, tmp_path):
     assert set(status) >= {"expression", "scores", "face", "fps", "camera", "state"}
 
 
+def weak_hot_booth(tmp_path) -> FakeBooth:
+    """A booth on a weak supply, too hot, as its HealthMonitor reports it."""
+    from device.health import HealthMonitor
+    from tests.test_health import FakeSensors
+
+    monitor = HealthMonitor(FakeSensors(under_voltage=True, temperature_c=83.0, card_free_mb=9000.0))
+    monitor.check(0.0)
+    booth = FakeBooth(tmp_path)
+    booth._status["health"] = monitor.status()
+    return booth
+
+
+def test_the_pis_health_is_the_operators_and_a_guest_is_told_nothing_of_it(make_app, tmp_path):
+    client = make_app(booth=weak_hot_booth(tmp_path), pin=PIN).test_client()
+    guest = client.get("/api/status").get_json()
+    assert "health" not in guest and "oltage" not in json.dumps(guest)
+    client.post("/login", data={"pin": PIN, "csrf_token": csrf_of(client, "/login")})
+    health = client.get("/api/status").get_json()["health"]
+    assert {key: health[key] for key in health if key != "warnings"} == {
+        "under_voltage": True, "under_voltage_since_start": True, "throttled": True,
+        "temperature_c": 83.0, "card_free_mb": 9000}
+    assert [line[:14] for line in health["warnings"]] == ["Under-voltage:", "The processor "]
+
+
+def notice_of(page: str) -> str | None:
+    """The text of the page's health notice, or None when it is hidden."""
+    match = re.search(r'<div class="notice error" id="health-notice" role="status" ?(hidden)?>(.*?)</div>',
+                      page, flags=re.DOTALL)
+    assert match, "every page has the (maybe hidden) notice"
+    return None if match.group(1) else match.group(2)
+
+
+@pytest.mark.parametrize("path", ["/look", "/gallery", "/live", "/photo"])
+def test_every_page_shows_the_operator_what_is_wrong_with_the_pi_and_a_guest_nothing(
+        make_app, tmp_path, path):
+    client = make_app(booth=weak_hot_booth(tmp_path), pin=PIN).test_client()
+    assert notice_of(client.get(path).get_data(as_text=True)) is None  # a guest
+    client.post("/login", data={"pin": PIN, "csrf_token": csrf_of(client, "/login")})
+    notice = notice_of(client.get(path).get_data(as_text=True))
+    assert "Under-voltage:" in notice and "5.1 V 5 A for a Pi 5" in notice and "83 °C" in notice
+
+
+def test_a_healthy_pi_or_no_booth_shows_no_notice(make_app, tmp_path, client):
+    assert notice_of(client.get("/look").get_data(as_text=True)) is None  # memoji-booth web
+    healthy = make_app(booth=FakeBooth(tmp_path)).test_client()  # a status without health
+    assert notice_of(healthy.get("/look").get_data(as_text=True)) is None
+
+
 def test_capture_without_a_booth_is_503_with_a_clear_message(client):
     response = client.post("/api/capture")
     assert response.status_code == 503
@@ -751,6 +799,186 @@ def test_delete_through_the_api_and_the_form(app, client):
     assert client.get("/api/gallery").get_json()["total"] == 0
     assert "Memoji deleted" not in client.get("/gallery").get_data(as_text=True)
     assert list(thumbs.iterdir()) == []
+
+
+def erase_gallery(app, count=3):
+    """`count` memojis, the oldest with its camera photo, every thumbnail drawn; names newest first."""
+    names = saved_gallery(app, count - 1)
+    gallery = app.extensions["kiosk"].gallery
+    newest = gallery.save(render_png(DEFAULT_LOOK, "sad", 128), expression="sad", score=0.5,
+                          look=DEFAULT_LOOK.to_dict(), photo=np.zeros((48, 64, 3), np.uint8))
+    names.insert(0, newest.name)
+    for name in names:
+        gallery.thumb_of(name)
+    return names
+
+
+def gallery_files(app) -> list[str]:
+    folder = app.extensions["kiosk"].gallery.folder
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def test_delete_all_asks_for_the_number_of_memojis_then_deletes_them_photos_and_thumbnails(make_app):
+    """The end of an event: the operator erases the gallery in two steps (a page, then the
+    number typed), and nothing of the guests' is left; the look and the login key stay."""
+    app = make_app(pin=PIN)
+    app.extensions["kiosk"].save_look(apply_preset(DEFAULT_LOOK, "female"))
+    erase_gallery(app)
+    operator = app.test_client()
+    log_in(operator)
+    gallery_page = operator.get("/gallery").get_data(as_text=True)
+    assert '<a class="button danger wide" href="/gallery/delete-all">Delete all…</a>' in gallery_page
+    page = operator.get("/gallery/delete-all")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Delete all 3 memojis?" in text
+    assert "the 1 camera photo kept with them" in text
+    form = {"csrf_token": csrf_of(operator, "/gallery/delete-all"),
+            "through": re.search(r'name="through" value="([^"]+)"', text).group(1),
+            "count": "3", "photos": "1"}
+    for typed in ("", "2", "yes"):  # a stray tap, a wrong number: nothing goes
+        refused = operator.post("/gallery/delete-all", data={**form, "confirm": typed})
+        assert refused.status_code == 400 and "nothing was deleted" in refused.get_data(as_text=True)
+    assert len(gallery_files(app)) == 7  # 3 memojis, 3 thumbnails, 1 photo
+    done = operator.post("/gallery/delete-all", data={**form, "confirm": " 3 "}, follow_redirects=True)
+    assert done.history[0].status_code == 303
+    assert '<p class="notice ok" role="status">Deleted 3 memojis.</p>' in done.get_data(as_text=True)
+    assert gallery_files(app) == []
+    data_dir = app.config["DATA_DIR"]
+    assert sorted(p.name for p in data_dir.iterdir()) == ["gallery", "look.json", "secret_key"]
+    assert app.extensions["kiosk"].load_look() == apply_preset(DEFAULT_LOOK, "female")
+    assert operator.get("/gallery/delete-all").status_code == 302  # nothing left to delete
+
+
+def test_delete_all_keeps_a_memoji_saved_after_its_page_was_shown(make_app):
+    """A guest's capture between the operator's two steps is not theirs to lose."""
+    app = make_app(pin=PIN)
+    shown = erase_gallery(app, 2)
+    operator = app.test_client()
+    token = log_in(operator)
+    assert operator.get("/gallery/delete-all").status_code == 200
+    later = app.extensions["kiosk"].gallery.save(render_png(DEFAULT_LOOK, "happy", 128),
+                                                 expression="happy", score=0.5, look=DEFAULT_LOOK.to_dict())
+    operator.post("/gallery/delete-all", data={"csrf_token": token, "through": shown[0], "count": "2",
+                                               "photos": "1", "confirm": "2"})
+    assert [e["name"] for e in operator.get("/api/gallery").get_json()["entries"]] == [later.name]
+
+
+def test_delete_all_through_the_api_names_the_newest_memoji(make_app):
+    app = make_app(pin=PIN)
+    names = erase_gallery(app)
+    script = app.test_client(use_cookies=False)
+    pin = {"X-Booth-Pin": PIN}
+    missing = script.delete("/api/gallery", headers=pin)
+    assert missing.status_code == 400 and missing.get_json()["field"] == "through"
+    assert script.delete("/api/gallery?through=look.json", headers=pin).status_code == 400
+    assert len(gallery_files(app)) == 7
+    response = script.delete(f"/api/gallery?through={names[1]}", headers=pin)
+    assert response.status_code == 200
+    assert response.get_json() == {"deleted": 2, "photos": 0, "kept": 1}
+    assert [e["name"] for e in script.get("/api/gallery").get_json()["entries"]] == [names[0]]
+    assert script.delete(f"/api/gallery?through={names[0]}", headers=pin).get_json() == {
+        "deleted": 1, "photos": 1, "kept": 0}
+    assert gallery_files(app) == []
+
+
+def test_delete_all_is_for_the_operator_only_and_never_cross_site(make_app):
+    app = make_app(pin=PIN)
+    names = erase_gallery(app)
+    form = {"through": names[0], "count": "3", "photos": "1", "confirm": "3"}
+    guest = app.test_client()
+    assert "delete-all" not in guest.get("/gallery").get_data(as_text=True)
+    assert guest.get("/gallery/delete-all").status_code == 302  # to the login
+    forged = guest.post("/gallery/delete-all", data={**form, "csrf_token": csrf_of(guest, "/gallery")})
+    assert forged.status_code == 302 and "/login" in forged.headers["Location"]
+    assert guest.delete(f"/api/gallery?through={names[0]}", headers=browser_headers(guest)).status_code == 401
+    script = app.test_client(use_cookies=False)
+    assert script.delete(f"/api/gallery?through={names[0]}").status_code == 401
+    assert script.delete(f"/api/gallery?through={names[0]}",
+                         headers={"X-Booth-Pin": "0000"}).status_code == 401
+    operator = app.test_client()
+    log_in(operator)
+    other_site = {"Origin": "http://evil.example"}  # a page elsewhere posting the operator's form
+    assert operator.post("/gallery/delete-all", data=form, headers=other_site).status_code == 403
+    assert operator.delete(f"/api/gallery?through={names[0]}", headers=other_site).status_code == 403
+    assert len(gallery_files(app)) == 7
+
+
+def test_delete_all_needs_a_pin_to_be_set(make_app):
+    """Without a PIN every phone is the operator: one guest could end everyone's event."""
+    app = make_app()
+    names = erase_gallery(app)
+    client = app.test_client()
+    page = client.get("/gallery").get_data(as_text=True)
+    assert "Download all 3 (ZIP)" in page and "delete-all" not in page
+    refused = client.get("/gallery/delete-all")
+    assert refused.status_code == 403 and "memoji-booth erase" in refused.get_data(as_text=True)
+    token = csrf_of(client, "/gallery")
+    assert client.post("/gallery/delete-all", data={"csrf_token": token, "through": names[0],
+                                                    "count": "3", "photos": "1",
+                                                    "confirm": "3"}).status_code == 403
+    api = client.delete(f"/api/gallery?through={names[0]}", headers=browser_headers(client))
+    assert api.status_code == 403 and "web.pin" in api.get_json()["error"]
+    assert len(gallery_files(app)) == 7
+
+
+def test_delete_all_on_a_card_that_refuses_says_so_and_the_gallery_still_works(make_app, monkeypatch,
+                                                                                caplog):
+    app = make_app(pin=PIN)
+    names = erase_gallery(app)
+    from pathlib import Path
+
+    real = Path.unlink
+
+    def unlink(path, missing_ok=False):
+        if path.name == names[1]:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    script = app.test_client(use_cookies=False)
+    response = script.delete(f"/api/gallery?through={names[0]}", headers={"X-Booth-Pin": PIN})
+    assert response.status_code == 503
+    assert "Deleted 2 memojis, but 1 file could not be removed (Read-only file system)" in (
+        response.get_json()["error"])
+    assert any("Delete all left 1 file (" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.ERROR)
+    listed = script.get("/api/gallery").get_json()["entries"]
+    assert [e["name"] for e in listed] == [names[1]]
+    assert script.get(listed[0]["thumb"]).status_code == 200
+
+
+def test_the_journal_never_names_a_phone_s_address_or_its_photo_s_file(make_app, caplog):
+    """What the README's "Privacy" says of the log: guests' phones and photos are not in it,
+    whatever they do (a photo, a bad one, a wrong address, PINs guessed until locked out),
+    nor what the operator does to their memojis. Not even at DEBUG (`-v`)."""
+    app = make_app(pin=PIN)
+    phone = "192.0.2.77"
+    guest = app.test_client()
+    guest.environ_base["REMOTE_ADDR"] = phone
+    headers = browser_headers(guest)
+    with caplog.at_level(logging.DEBUG):
+        made = upload(guest, bright_photo(), filename="IMG_20260601_anna.jpg", headers=headers)
+        assert made.status_code == 201
+        assert upload(guest, b"not a photo", filename="IMG_20260601_ben.jpg",
+                      headers=headers).status_code == 400
+        assert guest.get("/media/memoji-20260101-000000-000000-happy.png").status_code == 404
+        token = csrf_of(guest, "/login")
+        for _ in range(6):
+            guest.post("/login", data={"pin": "0000", "csrf_token": token})
+        operator = app.test_client()
+        operator.environ_base["REMOTE_ADDR"] = "192.0.2.1"
+        log_in(operator)
+        name = made.get_json()["name"]
+        assert operator.get(f"/gallery/{name}/thumb.png").status_code == 200
+        saved_gallery(app, 2)
+        assert operator.delete(f"/api/gallery/{name}", headers=browser_headers(operator)).status_code == 204
+        newest = operator.get("/api/gallery").get_json()["entries"][0]["name"]
+        assert operator.delete(f"/api/gallery?through={newest}",
+                               headers=browser_headers(operator)).status_code == 200
+    lines = "\n".join(record.getMessage() for record in caplog.records)
+    assert "wrong operator PINs" in lines and "from a photo sent from a phone" in lines
+    for secret in (phone, "192.0.2.1", "anna", "ben"):
+        assert secret not in lines
 
 
 # ---------------------------------------------------------------- photo upload
@@ -1711,6 +1939,135 @@ def test_a_card_that_cannot_be_written_is_one_line_in_the_journal_not_one_per_re
     assert line.levelno == logging.ERROR and line.exc_info is None
     assert line.getMessage().startswith("a phone's request failed (PUT /api/look): /data cannot "
                                         "be used (Read-only file system). The memory card may be")
+
+
+@pytest.mark.parametrize("path, folder", [
+    ("gallery/.memoji-1.png.1f2e3d4c5b6a.tmp", "gallery"),  # a file in the gallery
+    ("gallery", "."),  # the gallery folder, which could not be made: not there to look at
+])
+def test_a_card_fault_names_the_folder_the_write_was_refused_in_as_the_booth_does(
+        app, client, monkeypatch, caplog, path, folder):
+    """The booth named its gallery folder whatever failed, the page the folder the write was
+    refused in (storage.card_fault_where now serves both: tests/test_app.py)."""
+    data = app.config["DATA_DIR"]
+
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(data / path))
+
+    monkeypatch.setattr(Gallery, "save", refused)
+    with caplog.at_level(logging.ERROR, logger="device.webui"):
+        assert upload(client, bright_photo()).status_code == 503
+    [line] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert line.startswith(f"a phone's request failed (POST /api/photo): "
+                           f"{os.path.normpath(data / folder)} cannot be used (Permission denied)"), line
+
+
+# Each view that saves to the card, as a phone calls it: its response.
+SAVES = {
+    "photo (API)": lambda client: upload(client, bright_photo()),
+    "photo (page)": lambda client: client.post("/photo", data={
+        "csrf_token": csrf_of(client, "/photo"), "photo": (io.BytesIO(bright_photo()), "selfie.jpg")}),
+    "look (API)": lambda client: client.put("/api/look", json={"hair_color": "RED"},
+                                            headers=browser_headers(client)),
+    "look (page)": lambda client: client.post("/look", data={"csrf_token": csrf_of(client),
+                                                             "hair_color": "RED"}),
+}
+# ... and each that deletes from it (a memoji the test saved).
+DELETES = {
+    "delete (API)": lambda client, name: client.delete(f"/api/gallery/{name}",
+                                                       headers=browser_headers(client)),
+    "delete (page)": lambda client, name: client.post(f"/gallery/{name}/delete",
+                                                      data={"csrf_token": csrf_of(client)}),
+}
+
+
+def _ended_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "device.webui.errors"
+            and r.levelno == logging.INFO]
+
+
+def _write(client, name: str, how: str):
+    """One write the page makes, by its name in SAVES or DELETES; the response."""
+    return SAVES[how](client) if how in SAVES else DELETES[how](client, name)
+
+
+@pytest.mark.parametrize("how", SAVES)
+def test_a_full_card_is_said_to_be_over_at_the_next_save(app, client, monkeypatch, caplog, how):
+    """The page logged a full card when it started and every five minutes, but never when it
+    ended: no view told it of a success, and the operator could not tell it was over."""
+    def full(*args, **kwargs):
+        raise StorageFullError(app.config["DATA_DIR"])
+
+    with monkeypatch.context() as card_full, caplog.at_level(logging.INFO, logger="device.webui"):
+        card_full.setattr(LookStore, "save", full)
+        card_full.setattr(Gallery, "save", full)
+        for _ in range(2):
+            assert SAVES[how](client).status_code == 507
+        assert _ended_lines(caplog) == []
+    with caplog.at_level(logging.INFO, logger="device.webui"):
+        for _ in range(2):  # the card has room again; said once
+            assert SAVES[how](client).status_code < 400
+    assert _ended_lines(caplog) == ["phones' photos and looks are saved again, after 2 that could not be"]
+
+
+@pytest.mark.parametrize("how", [*SAVES, *DELETES])
+def test_a_card_that_could_not_be_written_is_said_to_work_at_the_next_write(
+        app, client, monkeypatch, caplog, how):
+    name = saved_gallery(app, 1)[0]
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(app.config["DATA_DIR"] / ".x.tmp"))
+
+    with monkeypatch.context() as card, caplog.at_level(logging.INFO, logger="device.webui"):
+        for owner, method in ((LookStore, "save"), (Gallery, "save"), (Gallery, "delete")):
+            card.setattr(owner, method, read_only)
+        for _ in range(2):
+            assert _write(client, name, how).status_code == 503
+        assert client.get("/api/gallery").status_code == 200  # a read proves nothing
+        assert _ended_lines(caplog) == []
+    with caplog.at_level(logging.INFO, logger="device.webui"):
+        assert _write(client, name, how).status_code < 400
+    assert _ended_lines(caplog) == ["phones' requests can use the memory card again, after 2 that failed"]
+
+
+def test_a_deletion_does_not_end_a_full_card_a_save_does(app, client, monkeypatch, caplog):
+    """Deleting needs no room: the next save may still find the card full."""
+    name = saved_gallery(app, 1)[0]
+
+    def full(*args, **kwargs):
+        raise StorageFullError(app.config["DATA_DIR"])
+
+    with caplog.at_level(logging.INFO, logger="device.webui"):
+        with monkeypatch.context() as card_full:
+            card_full.setattr(LookStore, "save", full)
+            assert SAVES["look (API)"](client).status_code == 507
+        assert DELETES["delete (API)"](client, name).status_code == 204
+        assert _ended_lines(caplog) == []
+        assert SAVES["look (API)"](client).status_code == 200
+    assert _ended_lines(caplog) == ["phones' photos and looks are saved again, after 1 that could not be"]
+
+
+def test_thumbnails_a_card_could_not_take_are_said_to_be_over_when_one_is_drawn(
+        app, client, monkeypatch, caplog):
+    """Not when one kept from before is sent: that proves nothing about the card."""
+    from device import storage
+
+    kept, new = saved_gallery(app, 2)
+    assert client.get(f"/gallery/{kept}/thumb.png").status_code == 200  # drawn and kept
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with caplog.at_level(logging.INFO, logger="device.webui"):
+        with monkeypatch.context() as card_full:
+            card_full.setattr(storage.os, "write", full)
+            for _ in range(2):
+                assert client.get(f"/gallery/{new}/thumb.png").status_code == 200  # the memoji itself
+            assert client.get(f"/gallery/{kept}/thumb.png").status_code == 200
+        assert client.get(f"/gallery/{kept}/thumb.png").status_code == 200
+        assert _ended_lines(caplog) == []
+        assert client.get(f"/gallery/{new}/thumb.png").status_code == 200  # drawn now
+    assert _ended_lines(caplog) == ["the gallery's thumbnails are written again, after 2 that could not be"]
 
 
 def test_a_memoji_gone_while_sent_is_no_card_fault(client, monkeypatch, tmp_path, caplog):

@@ -835,6 +835,52 @@ def test_declining_the_delete_question_keeps_the_memoji(page, data_dir):
     assert not (data_dir / "gallery" / name).exists()
 
 
+@pytest.mark.parametrize("viewport, text_percent", [((390, 844), 100), ((320, 568), 200)],
+                         ids=["390x844", "320x568-text200"])
+def test_the_operator_deletes_every_memoji_at_the_end_of_an_event(open_phone, problems, tmp_path,
+                                                                 viewport, text_percent):
+    """Two deliberate steps: "Delete all…" in the gallery, then the number of memojis typed
+    on a page of its own; an empty field or a wrong number deletes nothing."""
+    import numpy as np
+
+    from device.avatar import DEFAULT_LOOK, render_png
+    from device.gallery import Gallery
+
+    data = tmp_path / "data"
+    gallery = Gallery(data / "gallery", keep=100)
+    for photo in (None, np.zeros((8, 8, 3), np.uint8), None):
+        gallery.save(render_png(DEFAULT_LOOK, "sad", 128), expression="sad", score=0.7,
+                     look=DEFAULT_LOOK, photo=photo)
+    handle = _serve(data, web_pin=PIN)
+    page = open_phone(handle, viewport, text_percent)
+    try:
+        log_in(page)
+        page.goto("/gallery")
+        page.get_by_role("link", name="Delete all…").click()
+        page.wait_for_url("**/gallery/delete-all")
+        assert page.evaluate(LAYOUT_PROBLEMS) == []
+        assert page.locator("h1").inner_text() == "Delete all 3 memojis?"
+        assert "the 1 camera photo kept with them" in page.locator(".delete-all").inner_text()
+        button = page.get_by_role("button", name="Delete all 3")
+        button.click()  # nothing typed: the phone asks for the number, sends nothing
+        assert page.evaluate("document.querySelector('input[name=confirm]').validity.valueMissing")
+        assert page.url.endswith("/gallery/delete-all") and len(gallery.names()) == 3
+        page.get_by_label("To confirm, type the number of memojis: 3").fill("2")
+        button.click()
+        page.get_by_role("alert").filter(has_text="That is not 3: nothing was deleted.").wait_for()
+        problems.remove("console error: Failed to load resource: the server responded with a status "
+                        "of 400 (BAD REQUEST)")
+        assert len(gallery.names()) == 3
+        page.get_by_label("To confirm, type the number of memojis: 3").fill("3")
+        page.get_by_role("button", name="Delete all 3").click()
+        page.wait_for_url("**/gallery?erased=3")
+        assert page.get_by_role("status").filter(has_text="Deleted 3 memojis.").is_visible()
+        assert [p for p in (data / "gallery").rglob("*") if p.is_file()] == []
+    finally:
+        page.close()  # first: a request still under way (the icon) failed when the server went
+        handle.close()
+
+
 def test_edits_survive_the_login_that_saving_them_asks_for(browser, pin_server):
     context = browser.new_context(base_url=pin_server.url, **PHONE)
     context.set_default_timeout(TIMEOUT_MS)
@@ -878,6 +924,55 @@ def test_the_live_page_follows_a_kiosk_that_starts_after_it_opened(page):
     running["value"] = False
     page.wait_for_selector("#capture[aria-disabled=true]")
     assert page.is_visible("#not-running")
+
+
+def test_the_live_page_tells_the_operator_what_is_wrong_with_the_pi_while_it_is(page):
+    from device.health import POWER_ADVICE
+
+    warnings = {"value": [f"Under-voltage: the power supply cannot hold the Pi's voltage. {POWER_ADVICE}.",
+                          "The processor is at 83 °C: from 80 °C the Pi slows it."]}
+
+    def status(route):
+        route.fulfill(json={"running": True, "state": "live", "expression": "happy", "fps": 30,
+                            "scores": {"happy": 0.9},
+                            "health": {"under_voltage": True, "warnings": warnings["value"]}})
+
+    page.route("**/api/status", status)
+    page.goto("/live")
+    page.wait_for_selector("#health-notice p >> nth=1")
+    assert page.locator("#health-notice p").all_inner_texts() == warnings["value"]
+    assert page.get_attribute("#health-notice", "role") == "status"  # read out when it comes
+    screenshot(page, "live-health")
+    warnings["value"] = []
+    page.wait_for_selector("#health-notice", state="hidden")
+
+
+def test_the_health_notice_is_left_alone_while_its_words_stay_the_same(page):
+    """It is a live region (role=status): rebuilt at every poll, twice a second, a screen
+    reader read the same warnings out again and again."""
+    warning = "The processor is at 83 °C: from 80 °C the Pi slows it."
+    page.add_init_script("""
+        window.__polls = 0;
+        const fetched = window.fetch;
+        window.fetch = (...args) => fetched(...args).then((reply) => {
+          if (String(args[0]).includes("/api/status")) window.__polls += 1;
+          return reply;
+        });
+    """)
+    page.route("**/api/status", lambda route: route.fulfill(json={
+        "running": True, "state": "live", "health": {"warnings": [warning]}}))
+    page.goto("/live")
+    page.wait_for_selector("#health-notice p")
+    page.evaluate("""() => {
+        window.__changes = 0;
+        window.__from = window.__polls;
+        new MutationObserver((seen) => { window.__changes += seen.length; })
+          .observe(document.getElementById("health-notice"),
+                   {childList: true, subtree: true, characterData: true, attributes: true});
+    }""")
+    page.wait_for_function("() => window.__polls >= window.__from + 3")
+    assert page.evaluate("() => window.__changes") == 0
+    assert page.locator("#health-notice p").all_inner_texts() == [warning]
 
 
 def test_the_live_page_says_the_kiosk_is_elsewhere_and_disables_capture(page):

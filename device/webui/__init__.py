@@ -67,9 +67,10 @@ def create_app(config: Any, booth: Any = None, *, test_config: Mapping[str, Any]
     register_error_handlers(app)
 
     from device.webui.blueprints import api, auth, gallery, live, look, photo
-    from device.webui.blueprints._common import local_time
+    from device.webui.blueprints._common import health_notices, local_time
 
     app.add_template_filter(local_time, "local_time")
+    app.add_template_global(health_notices, "health_notices")
 
     for blueprint in (look.bp, live.bp, gallery.bp, photo.bp, api.bp, auth.bp):
         app.register_blueprint(blueprint)

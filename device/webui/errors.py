@@ -9,15 +9,13 @@ plain 500 message, so nothing about the code or the files reaches a client.
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from device.gallery import StorageFullError
 from device.recurring import RecurringFault
-from device.storage import CARD_ADVICE, FULL_CARD_ADVICE, is_card_fault
+from device.storage import CARD_ADVICE, FULL_CARD_ADVICE, card_fault_where, is_card_fault
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +39,31 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+# Each kind of card fault the page logs (log_card_fault), and the line that says it ended:
+# as the booth says "memojis are saved again, after N that could not be".
+CARD_FAULT_ENDS = {
+    "full": "phones' photos and looks are saved again, after %d that could not be",
+    "unwritable": "phones' requests can use the memory card again, after %d that failed",
+    "thumbnails": "the gallery's thumbnails are written again, after %d that could not be",
+}
+
+
 def log_card_fault(kind: str, message: str, *args: object) -> None:
     """A card that is full or cannot be written fails every phone's request alike: the
     journal says so when it starts and then every few minutes, with the count."""
-    fault: RecurringFault = current_app.extensions["card_faults"].setdefault(kind, RecurringFault())
+    fault: RecurringFault = current_app.extensions["card_faults"][kind]
     if fault.failed(time.monotonic()):
         count = f" ({fault.total} requests so far)" if fault.total > 1 else ""
         log.error(message + count, *args)
 
 
-def card_fault_where(error: OSError, folder: object = None) -> tuple[str, str]:
-    """The folder (``folder`` when the error names no file; else the data folder) and the
-    reason, for the journal: not the temporary file's name, nor a StorageFullError's
-    words for guests."""
-    if isinstance(error, StorageFullError):  # its filename is the folder
-        folder = error.filename
-    elif error.filename:
-        folder = os.path.dirname(error.filename)
-    return str(folder or current_app.config["DATA_DIR"]), (
-        os.strerror(error.errno) if error.errno else str(error))
+def log_card_written(*kinds: str) -> None:
+    """A view wrote to the card: each of these kinds of card fault this write disproves ends
+    here, said once if its start was logged (else the operator never learns it is over)."""
+    faults = current_app.extensions["card_faults"]
+    for kind in kinds:
+        if ended := faults[kind].ended():
+            log.info(CARD_FAULT_ENDS[kind], ended)
 
 
 def error_response(status: int, message: str, **extra: object):
@@ -85,7 +89,7 @@ def _too_large_message() -> str:
 
 def register_error_handlers(app: Flask) -> None:
     app.aborter.mapping[InsufficientStorage.code] = InsufficientStorage
-    app.extensions["card_faults"] = {}  # kind -> RecurringFault, for log_card_fault
+    app.extensions["card_faults"] = {kind: RecurringFault() for kind in CARD_FAULT_ENDS}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -119,8 +123,8 @@ def register_error_handlers(app: Flask) -> None:
             return unexpected_error(error)
         # Not a traceback: the card is at fault, not the code.
         log_card_fault("unwritable", "a phone's request failed (%s %s): %s cannot be used "
-                       "(%s). %s", request.method, request.path, *card_fault_where(error),
-                       CARD_ADVICE)
+                       "(%s). %s", request.method, request.path,
+                       *card_fault_where(error, current_app.config["DATA_DIR"]), CARD_ADVICE)
         return error_response(503, f"The booth cannot use its memory card ({error.strerror}). "
                                    "Tell the operator.")
 

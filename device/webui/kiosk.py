@@ -67,6 +67,18 @@ class KioskLink:
             return {"running": False, "message": NOT_RUNNING_MESSAGE}
         return {"running": True, **jsonable(self._booth.status())}
 
+    def health_warnings(self) -> list[str]:
+        """The Pi's problems (supply, heat, card) in words; none without a booth. A status
+        that fails is the status page's to report: a notice never breaks a page."""
+        if self._booth is None:
+            return []
+        try:
+            health = self._booth.status().get("health") or {}
+        except Exception:
+            log.debug("no health notice: the booth's status failed", exc_info=True)
+            return []
+        return [str(line) for line in health.get("warnings") or []]
+
     def request_capture(self) -> Any:
         """Start the kiosk's countdown, exactly as the GPIO button does.
 

@@ -8,10 +8,17 @@ from typing import Any
 from flask import current_app, url_for
 
 from device.webui.kiosk import KioskLink
+from device.webui.security import is_operator
 
 
 def kiosk() -> KioskLink:
     return current_app.extensions["kiosk"]
+
+
+def health_notices() -> list[str]:
+    """The notice at the top of every page: what is wrong with the Pi, for the operator only
+    (a guest can do nothing about a weak supply, and is not told of it)."""
+    return kiosk().health_warnings() if is_operator() else []
 
 
 def entry_json(entry: Any) -> dict[str, Any]:

@@ -8,7 +8,8 @@
   the missing file and how to get it), or a memory card that cannot be
   written (read-only, failing); 507: storage full.
 - Changing the look, capturing and deleting need the PIN when `web.pin` is
-  set: a logged-in session, or the header `X-Booth-Pin`.
+  set: a logged-in session, or the header `X-Booth-Pin`. Deleting them all
+  needs a PIN to be set (403 without one).
 - From a browser, state-changing calls carry `X-CSRF-Token` (the page's
   `<meta name="csrf-token">`); a script without cookies needs no token.
 """
@@ -23,9 +24,9 @@ from device.avatar import PRESETS, Look, LookError, apply_preset, preset_fields
 from device.gallery import StorageFullError
 from device.labels import EXPRESSIONS
 from device.webui.blueprints._common import entry_json, is_whole_number, kiosk, parse_page
-from device.webui.blueprints.gallery import delete_memoji
+from device.webui.blueprints.gallery import delete_memoji, erase_memojis
 from device.webui.blueprints.photo import make_memoji_from_upload
-from device.webui.errors import error_response
+from device.webui.errors import error_response, log_card_written
 from device.webui.kiosk import AnalyserUnavailable, KioskUnavailable, jsonable
 from device.webui.looks import (
     DEFAULT_PREVIEW_SIZE,
@@ -92,6 +93,7 @@ def put_look():
         kiosk().save_look(look)
     except StorageFullError as error:
         return error_response(507, str(error))
+    log_card_written("full", "unwritable")
     return jsonify(look.to_dict())
 
 
@@ -141,7 +143,7 @@ def preview():
 
 @bp.get("/status")
 def status():
-    """Live state (expression, scores, fps, state); camera and problem details: operator only."""
+    """Live state (expression, scores, fps, state); camera, problems, Pi health: operator only."""
     full = kiosk().status()
     return jsonify(full if is_operator() else status_for_guests(full))
 
@@ -193,6 +195,18 @@ def delete(name: str):
     """Delete one memoji (operator only)."""
     delete_memoji(name)
     return "", 204
+
+
+@bp.delete("/gallery")
+@operator_required
+def delete_all():
+    """Delete every memoji up to ?through=<name> (the newest seen), with photos (operator; needs web.pin)."""
+    try:
+        erased = erase_memojis(request.args.get("through", ""))
+    except ValueError:
+        return bad_field("through", "through: name the newest memoji to delete (the first entry of "
+                                    "GET /api/gallery); one saved after it is kept")
+    return jsonify({"deleted": erased.memojis, "photos": erased.photos, "kept": erased.kept})
 
 
 @bp.post("/photo")

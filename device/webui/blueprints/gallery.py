@@ -1,5 +1,5 @@
 """Saved memojis: newest first and paged (as thumbnails), one page per memoji (the kiosk's QR
-code), download (one, or all as a ZIP), delete."""
+code), download (one, or all as a ZIP), delete (one, or all at the end of an event)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,18 @@ from flask import (
     url_for,
 )
 
-from device.gallery import THUMB_PX
-from device.storage import CARD_ADVICE, is_card_fault
+from device.gallery import THUMB_PX, Erased
+from device.storage import CARD_ADVICE, card_fault_where, is_card_fault
 from device.webui.archive import zip_chunks
-from device.webui.blueprints._common import kiosk, parse_page
-from device.webui.errors import card_fault_where, log_card_fault
-from device.webui.security import PIN_HEADER, WRONG_PIN_HEADER, is_operator, operator_required
+from device.webui.blueprints._common import is_whole_number, kiosk, parse_page
+from device.webui.errors import log_card_fault, log_card_written
+from device.webui.security import (
+    PIN_HEADER,
+    WRONG_PIN_HEADER,
+    is_operator,
+    operator_required,
+    pin_configured,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,33 @@ def delete_memoji(name: str) -> None:
         kiosk().gallery.delete(name)
     except KeyError:
         abort(404, description="No such memoji. It may have been deleted already.")
+    log_card_written("unwritable")  # not "full": a deletion needs no room, a save does
+
+
+# Without a PIN every phone is the operator's: one guest's tap would end everyone's event.
+ERASE_NEEDS_PIN = ("Deleting every memoji at once needs an operator PIN (web.pin): without one, any "
+                   "guest could do it. Set one, or run `memoji-booth erase` on the booth.")
+
+
+def erase_memojis(through: str) -> Erased:
+    """The operator's "Delete all": every memoji up to ``through`` (the newest they were
+    shown; one saved since is kept), with photos and thumbnails. 403 without a PIN, 503
+    when the card would not let some go (the rest are gone, the gallery still works);
+    ValueError for a ``through`` that is no memoji's name."""
+    if not pin_configured():
+        abort(403, description=ERASE_NEEDS_PIN)
+    gallery = kiosk().gallery
+    erased = gallery.erase(through)
+    if erased.error is not None:
+        files = f"{len(erased.failed)} file{'' if len(erased.failed) == 1 else 's'}"
+        log_card_fault("unwritable", "Delete all left %s (%s): %s cannot be used (%s). %s", files,
+                       "; ".join(erased.failed[:3]), *card_fault_where(erased.error, gallery.folder),
+                       CARD_ADVICE)
+        abort(503, description=f"Deleted {erased.memojis} memojis, but {files} could not be removed "
+                               f"({erased.error.strerror or erased.error}). The memory card may be "
+                               "read-only or failing: see the booth's log.")
+    log_card_written("unwritable")
+    return erased
 
 
 def find_entry(name: str):
@@ -78,8 +111,10 @@ def index():
     pages = max(1, math.ceil(total / per_page))
     if number > pages:  # an old link, or memojis deleted since: the last page there is
         return redirect(url_for("gallery.index", page=pages if pages > 1 else None))
+    erased = request.args.get("erased", "")
     return render_template("gallery/index.html", entries=entries, page=number, pages=pages, total=total,
-                           thumb_px=THUMB_PX, deleted=request.args.get("deleted") == "1")
+                           thumb_px=THUMB_PX, deleted=request.args.get("deleted") == "1",
+                           erased=int(erased) if is_whole_number(erased) else None)
 
 
 @bp.get("/gallery/all.zip")
@@ -122,18 +157,22 @@ def media(name: str):
 def thumb(name: str):
     """The PNG, small (drawn once, then kept): what the gallery's grid shows."""
     path = memoji_path(name)
+    gallery = kiosk().gallery
+    drawn_before = gallery.thumbs_drawn
     try:
-        path = kiosk().gallery.thumb_of(name)
+        path = gallery.thumb_of(name)
     except KeyError:
         abort(404, description="No such memoji. It may have been deleted.")
     except (OSError, ValueError) as error:  # a full card, a damaged memoji: show what there is
         if isinstance(error, OSError) and is_card_fault(error):  # every image of every page
             log_card_fault("thumbnails", "the gallery's thumbnails cannot be written in %s (%s): "
                            "phones get the full memojis, which load slower. %s",
-                           *card_fault_where(error, kiosk().gallery.folder), CARD_ADVICE)
+                           *card_fault_where(error, gallery.folder), CARD_ADVICE)
         else:
             log.warning("gallery: no thumbnail for %s (%s); sending the memoji itself", name, error)
         return send_file(path, mimetype="image/png", max_age=0, conditional=True)
+    if gallery.thumbs_drawn != drawn_before:  # one written just now (here or beside), not one kept
+        log_card_written("thumbnails")
     return send_file(path, mimetype="image/png", max_age=IMAGE_MAX_AGE_S, conditional=True)
 
 
@@ -150,3 +189,38 @@ def delete(name: str):
     """Delete from the plain form (operator only)."""
     delete_memoji(name)
     return redirect(url_for("gallery.index", deleted=1), code=303)
+
+
+@bp.get("/gallery/delete-all")
+@operator_required
+def confirm_delete_all():
+    """Ask to confirm deleting every memoji (operator only; needs web.pin)."""
+    if not pin_configured():
+        abort(403, description=ERASE_NEEDS_PIN)
+    entries = kiosk().gallery.entries()
+    if not entries:
+        return redirect(url_for("gallery.index"))
+    return _confirm_page(entries[0].name, len(entries),
+                         sum(entry.photo_name is not None for entry in entries))
+
+
+def _confirm_page(through: str, count: int, photos: int, wrong: bool = False):
+    return render_template("gallery/delete_all.html", through=through, count=count, photos=photos,
+                           wrong=wrong), 400 if wrong else 200
+
+
+@bp.post("/gallery/delete-all")
+@operator_required
+def delete_all():
+    """Delete every memoji up to the newest shown, with photos and thumbnails, once their number is typed."""
+    through, count = request.form.get("through", ""), request.form.get("count", "")
+    photos = request.form.get("photos", "0")
+    if not is_whole_number(count) or not is_whole_number(photos):
+        abort(400, description="count: reload the page and try again.")
+    if request.form.get("confirm", "").strip() != count:  # typed, so no stray tap deletes them all
+        return _confirm_page(through, int(count), int(photos), wrong=True)
+    try:
+        erased = erase_memojis(through)
+    except ValueError:
+        abort(400, description="through: reload the page and try again.")
+    return redirect(url_for("gallery.index", erased=erased.memojis), code=303)

@@ -8,6 +8,7 @@ from device.avatar import PRESETS, LookError, apply_preset, preset_fields
 from device.gallery import StorageFullError
 from device.labels import EXPRESSIONS
 from device.webui.blueprints._common import kiosk
+from device.webui.errors import log_card_written
 from device.webui.looks import DEFAULT_PREVIEW_SIZE, look_fields, look_from_fields
 from device.webui.security import CSRF_FIELD, operator_required
 
@@ -63,4 +64,5 @@ def save_form():
         kiosk().save_look(look)
     except StorageFullError as error:
         abort(507, description=str(error))
+    log_card_written("full", "unwritable")
     return redirect(url_for("look.edit", saved=1), code=303)

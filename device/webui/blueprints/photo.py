@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 from device.gallery import StorageFullError
 from device.webui.blueprints._common import kiosk
+from device.webui.errors import log_card_written
 from device.webui.kiosk import AnalyserUnavailable
 from device.webui.photos import PhotoResult, UploadError, decode_photo, memoji_from_photo
 from device.webui.security import is_operator, photo_slot_or_429
@@ -17,10 +18,12 @@ def make_memoji_from_upload() -> PhotoResult:
     """The shared work of the page and the API: read field `photo`, analyse, render, save."""
     give_back = photo_slot_or_429()
     try:
-        return _memoji_from_upload()
+        result = _memoji_from_upload()
     except BaseException:  # nothing saved (no face, not an image, full card): not counted
         give_back()
         raise
+    log_card_written("full", "unwritable")
+    return result
 
 
 def _memoji_from_upload() -> PhotoResult:

@@ -25,6 +25,21 @@
   };
 
   const notice = document.getElementById("not-running");
+  const healthNotice = document.getElementById("health-notice");
+
+  // The Pi's problems (operator only: a guest's status has no `health`), one line each.
+  // Rebuilt only when they change: it is a live region, read out again at each rebuild.
+  function showHealth(health) {
+    const lines = (health && health.warnings) || [];
+    const shown = Array.from(healthNotice.children, (paragraph) => paragraph.textContent);
+    if (JSON.stringify(shown) === JSON.stringify(lines)) return;
+    healthNotice.replaceChildren(...lines.map((line) => {
+      const paragraph = document.createElement("p");
+      paragraph.textContent = line;
+      return paragraph;
+    }));
+    healthNotice.hidden = lines.length === 0;
+  }
   let capturing = false;  // a capture request in flight keeps the button unavailable
   captureButton.disabled = false;  // disabled in the page only for browsers without this script
   Booth.setAvailable(captureButton, root.dataset.running === "true");
@@ -38,6 +53,7 @@
 
   function show(status) {
     showRunning(Boolean(status.running));
+    showHealth(status.health);
     if (!status.running) {
       meta.textContent = "Kiosk not running here";
       return;
