@@ -19,14 +19,17 @@ import pytest
 from device import app
 from device import display as screens
 from device.app import Booth
+from device.avatar import MemojiStore, render_svg
 from device.capture import CameraError, CameraLost, Frame, NoCameraError
 from device.config import load_config
 from device.faces import Face
 from device.gallery import LookStore, StorageFullError, read_png_text
+from device.health import HealthMonitor, PiSensors
 from device.infer import DEFAULT_MODEL_PATH, Expression
 from device.labels import EXPRESSIONS
 from device.pipeline import Analyser, FaceResult
 from device.recurring import REPEAT_LOG_S
+from tests.test_health import FakeSensors
 
 
 def make_config(tmp_path: Path, **overrides):
@@ -767,6 +770,40 @@ def test_capture_without_a_face_saves_nothing(tmp_path):
     assert booth.gallery.entries() == []
 
 
+@pytest.mark.parametrize("save_photo", [False, True])
+def test_a_capture_keeps_the_camera_photo_only_with_save_photo(tmp_path, monkeypatch, save_photo):
+    """What a capture leaves on the card (the README's "Privacy"): the memoji alone; the
+    guest's camera frame only with booth.save_photo, beside it, deleted with it."""
+    import tempfile
+
+    import cv2
+
+    spare = tmp_path / "tmp"  # where Python's temporary files would go
+    spare.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spare))
+    config = make_config(tmp_path, booth__save_photo=save_photo)
+    booth = make_booth(config, source=ScriptedSource([FACE]), clock=FakeClock())
+    assert booth.avatars.wait_ready(timeout=60)  # so the look's memojis are kept (below)
+    booth.request_capture()
+    booth.run(frames=10)  # and its end waits for them to be written
+    (entry,) = booth.gallery.entries()
+    data = tmp_path / "data"
+    files = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())
+    photo = f"gallery/{entry.name.removesuffix('.png')}-photo.jpg"
+    store = MemojiStore(data / app.MEMOJI_STORE)  # drawings of the look, nothing of the guest
+    keys = [store.key(render_svg(booth.avatars.look, expression), booth.avatars.size)
+            for expression in EXPRESSIONS]
+    look = [f"{app.MEMOJI_STORE}/{key}.png" for key in keys]
+    assert files == sorted([f"gallery/{entry.name}", *([photo] if save_photo else []), *look])
+    assert list(spare.iterdir()) == []
+    if save_photo:
+        kept = cv2.cvtColor(cv2.imread(str(data / photo)), cv2.COLOR_BGR2RGB)
+        assert kept.shape == FACE.image.shape
+        assert np.abs(kept.astype(int) - FACE.image.astype(int)).max() < 8  # the frame, as JPEG
+        booth.gallery.delete(entry.name)
+        assert not (data / photo).exists()
+
+
 # ------------------------------------------------------------------ frames and cameras
 
 
@@ -967,6 +1004,30 @@ def test_a_replay_that_cannot_be_read_stops_start_up(tmp_path):
     booth = make_booth(config, source=opener)
     with pytest.raises(CameraError, match="no readable image"):
         booth.run(frames=1)
+
+
+def test_a_start_that_stops_at_the_camera_closes_the_page_it_had_started(tmp_path):
+    """The page now starts before the camera opens: a replay that cannot be read must not
+    leave it serving (systemd restarts the booth, which then finds its port taken)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    config = make_config(tmp_path, camera__source=str(folder), web__enabled=True,
+                         web__host="127.0.0.1", web__port=port)
+
+    def opener():
+        assert booth._web is not None  # serving already
+        raise CameraError(f"{folder}: no readable image in the folder")
+
+    booth = make_booth(config, source=opener)
+    with pytest.raises(CameraError, match="no readable image"):
+        booth.run(frames=1)
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))  # free: the page was closed
 
 
 def test_watchdog_pings_stop_when_the_camera_hangs(tmp_path):
@@ -1300,6 +1361,48 @@ def test_the_web_page_runs_inside_the_booth_and_sees_it_live(tmp_path):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
 
 
+def test_the_page_answers_while_the_camera_is_still_opening(tmp_path):
+    """A Pi camera takes seconds to open at start; the page must not wait for it."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = make_config(tmp_path, web__enabled=True, web__host="127.0.0.1", web__port=port)
+    seen_while_opening = {}
+
+    def slow_camera():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5) as r:
+                seen_while_opening.update(json.loads(r.read()))
+        except OSError as error:
+            seen_while_opening["error"] = str(error)
+        return ScriptedSource([FACE])
+
+    booth = make_booth(config, source=slow_camera)
+    booth.run(frames=3)
+    assert "error" not in seen_while_opening
+    assert seen_while_opening["state"] == "starting"
+    assert seen_while_opening["camera_state"] == "starting"
+
+
+def test_the_memojis_are_kept_in_the_data_folder_and_cairosvg_loaded_once_frames_show(
+        tmp_path, monkeypatch):
+    """A restart reads the look's memojis instead of drawing them; what draws them is
+    imported after READY=1, off the loop, not before the first frame nor in the first save."""
+    notifier = FakeNotifier()
+    prepared = []
+    monkeypatch.setattr(app, "prepare_renderer",
+                        lambda: prepared.append((threading.current_thread(), notifier.names())))
+    booth = make_booth(make_config(tmp_path), source=ScriptedSource([FACE]), notifier=notifier)
+    assert booth.avatars.wait_ready(timeout=20)
+    booth.run(frames=3)
+    [(thread, told_systemd)] = prepared
+    assert told_systemd[0] == "ready" and thread is not threading.main_thread()
+    assert len(list((tmp_path / "data" / ".cache" / "memojis").glob("*.png"))) == 7
+
+
 def test_sighup_finishes_the_memoji_being_saved_and_stops(tmp_path):
     """tty1, which the unit takes, hung up: SIGHUP's default action killed the booth
     at once, and the memoji being saved with it."""
@@ -1359,48 +1462,106 @@ def test_a_fault_on_every_frame_is_logged_when_it_starts_now_and_then_and_when_i
     assert booth.status()["bad_frames"] == (18_000 if fault == "corrupt frames" else 0)
 
 
-def test_a_card_that_cannot_be_written_is_said_in_words_not_as_an_errno(tmp_path):
-    """A card the kernel remounted read-only: the screen said "[Errno 30] Read-only file
-    system: '.../gallery/.memoji-....png.1f2e3d.tmp'"."""
+def test_the_pis_health_is_checked_on_its_own_thread_while_the_booth_runs(tmp_path, caplog):
+    """A weak supply and heat reach the journal and the status; the reads never run on the
+    screen's thread, and the checking stops with the booth."""
+    sensors = FakeSensors(under_voltage=True, temperature_c=82.0, card_free_mb=9000.0)
+    monitor = HealthMonitor(sensors, sample_every_s=0.01)
+    display = RecordingDisplay(lambda scene: sensors.checked.wait(10))
+    booth = make_booth(make_config(tmp_path), source=ScriptedSource([FACE]), health=monitor,
+                       display=display)
+    with caplog.at_level(logging.WARNING, logger="device.health"):
+        assert booth.run(frames=3) == 0
+    health = booth.status()["health"]
+    assert health["under_voltage"] is True and health["throttled"] is True
+    assert health["temperature_c"] == 82.0 and health["card_free_mb"] == 9000
+    assert len(health["warnings"]) == 2
+    assert sensors.threads == {"pi-health"}
+    assert not any(t.name == "pi-health" for t in threading.enumerate())
+    assert [r.getMessage()[:14] for r in caplog.records] == ["Under-voltage:", "The processor "]
+
+
+def test_the_booth_watches_its_own_data_folders_card(tmp_path):
+    booth = make_booth(make_config(tmp_path), source=ScriptedSource([FACE]))
+    assert isinstance(booth.health.sensors, PiSensors)
+    assert booth.health.sensors.data_dir == tmp_path / "data"
+    assert booth.status()["health"]["card_free_mb"] is None  # not checked before it runs
+    assert booth.run(frames=1) == 0  # and stopped with it
+    assert not any(t.name == "pi-health" for t in threading.enumerate())
+
+
+SAVE_BUGS = [
+    TypeError("save() got an unexpected keyword argument 'photo'"),
+    # an OSError that is no card fault: it was told as one, on screen and in the journal
+    # ("may be full, failing or read-only", without its traceback)
+    OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), "memoji-" + "x" * 300),
+]
+
+
+def _capture_failing_with(tmp_path, error: Exception) -> Booth:
+    """A booth whose one capture fails with ``error``, run until the screen says so."""
     booth = make_booth(make_config(tmp_path), source=ScriptedSource([FACE]), clock=FakeClock(),
                        display=RecordingDisplay(lambda scene: isinstance(
                            scene, screens.ErrorScene) and booth.stop()))
-    temp = booth.gallery.folder / ".memoji-20260101-000000-000000-happy.png.1f2e3d.tmp"
 
-    def read_only(*args, **kwargs):
-        raise OSError(30, os.strerror(30), str(temp))
+    def failing(*args, **kwargs):
+        raise error
 
-    booth.gallery.save = read_only
+    booth.gallery.save = failing
     booth.request_capture()
     booth.run(frames=3000)
+    return booth
+
+
+def test_a_card_that_cannot_be_written_is_said_in_words_not_as_an_errno(tmp_path):
+    """A card the kernel remounted read-only: the screen said "[Errno 30] Read-only file
+    system: '.../gallery/.memoji-....png.1f2e3d.tmp'"."""
+    temp = tmp_path / "gallery" / ".memoji-20260101-000000-000000-happy.png.1f2e3d.tmp"
+    booth = _capture_failing_with(tmp_path, OSError(errno.EROFS, os.strerror(errno.EROFS), str(temp)))
     error = next(s for s in booth.display.scenes if isinstance(s, screens.ErrorScene))
     assert error.title == "Could not save"
     assert "memory card cannot be written (Read-only file system)" in error.detail
     assert "Errno" not in error.detail and ".tmp" not in error.detail
 
 
-@pytest.mark.parametrize("bug", [
-    TypeError("save() got an unexpected keyword argument 'photo'"),
-    # an OSError that is no card fault: told as one ("may be full, failing or read-only"),
-    # without its traceback
-    OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), "memoji-" + "x" * 300),
-])
+@pytest.mark.parametrize("bug", SAVE_BUGS)
 def test_a_save_that_fails_by_a_bug_logs_its_traceback(tmp_path, caplog, bug):
     """A card fault is one line (the operator's to fix); any other failure is a bug, and
     the journal must say where it happened, not only its message."""
-    booth = make_booth(make_config(tmp_path), source=ScriptedSource([FACE]), clock=FakeClock(),
-                       display=RecordingDisplay(lambda scene: isinstance(
-                           scene, screens.ErrorScene) and booth.stop()))
-
-    def buggy(*args, **kwargs):
-        raise bug
-
-    booth.gallery.save = buggy
-    booth.request_capture()
-    booth.run(frames=3000)
+    _capture_failing_with(tmp_path, bug)
     failed = [r for r in caplog.records if r.getMessage().startswith("a memoji could not be saved")]
     assert failed and failed[0].exc_info and failed[0].exc_info[1] is bug
     assert "memory card" not in failed[0].getMessage()
+
+
+# What the journal names when a capture cannot be saved: the folder the write was refused
+# in, as the page names it (tests/test_webui.py).
+REFUSED_IN = {  # what failed -> the folder named, under the data folder
+    "a file in the gallery": ("data/gallery/.memoji-1.png.1f2e3d4c5b6a.tmp", "data/gallery"),
+    "the gallery folder, not made": ("data/gallery", "data"),
+}
+
+
+@pytest.mark.parametrize("refused", REFUSED_IN)
+def test_a_card_fault_names_the_folder_the_write_was_refused_in(tmp_path, caplog, refused):
+    """It named the gallery folder, whatever failed: one that could not be made (its parent
+    read-only, or someone else's) sent the operator to a folder that is not there."""
+    path, folder = (tmp_path / part for part in REFUSED_IN[refused])
+    with caplog.at_level(logging.ERROR, logger="device.app"):
+        _capture_failing_with(tmp_path, PermissionError(errno.EACCES, "Permission denied", str(path)))
+    [line] = _booth_lines(caplog, logging.ERROR)
+    assert line.startswith(f"a memoji could not be saved: {folder} cannot be used "
+                           "(Permission denied). The memory card may be"), line
+
+
+@pytest.mark.parametrize("bug", SAVE_BUGS)
+def test_a_save_that_fails_by_a_bug_is_not_blamed_on_the_card_on_screen(tmp_path, bug):
+    """The journal calls it a bug; the screen said "the memory card cannot be written (File
+    name too long)", sending the operator to a card that is fine, or showed the bug's own words."""
+    booth = _capture_failing_with(tmp_path, bug)
+    error = next(s for s in booth.display.scenes if isinstance(s, screens.ErrorScene))
+    assert error.title == "Could not save"
+    assert error.detail == "This memoji was not saved. Tell the operator: the booth's log says why."
 
 
 # ------------------------------------------------------------------ the journal, as the operator reads it
