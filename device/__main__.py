@@ -187,7 +187,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     from device.webui import create_app, listen_advice, serve
 
     config = load_config(args.config, {"web.host": args.host, "web.port": args.port,
-                                       "storage.data_dir": args.data_dir})
+                                       "storage.data_dir": args.data_dir}, uses_camera=False)
     ensure_writable_folder(config.storage.data_dir)  # as `run` does: says which folder to set
     try:
         app = create_app(config)
@@ -209,7 +209,8 @@ def cmd_erase(args: argparse.Namespace) -> int:
     from device.config import load_config
     from device.gallery import Gallery
 
-    config = load_config(args.config, {"storage.data_dir": args.data_dir})
+    # No camera: one unplugged at the end of an event must not keep its gallery.
+    config = load_config(args.config, {"storage.data_dir": args.data_dir}, uses_camera=False)
     data_dir = Path(config.storage.data_dir)
     folder = data_dir / "gallery"
     if not folder.is_dir():
@@ -281,9 +282,10 @@ def _how_many(count: int, thing: str) -> str:
 
 
 def _config_or_defaults(path: str | None) -> Any:
+    """The settings of a command that opens no camera (classify)."""
     from device.config import load_config
 
-    return load_config(path)
+    return load_config(path, uses_camera=False)
 
 
 # ---------------------------------------------------------------- parsing

@@ -143,7 +143,7 @@ def run_bench(source: str | Path, frames: int = 300, size: tuple[int, int] = (10
         config = load_config(config_path, {
             "camera.source": str(source), "display.mode": "none", "web.enabled": False,
             "button.enabled": False, "storage.data_dir": data_dir,
-        })
+        }, uses_camera=False)  # the file's camera is not the one replayed: --source is checked
         analyser = Analyser.from_config(config)  # as the booth builds it, each call timed
         analyser.detector = _Timed(analyser.detector, "detect", "detect", times)
         analyser.model = _Timed(analyser.model, "classify_views", "classify", times)

@@ -183,6 +183,9 @@ _CAMERA_SOURCE = Rule(
 # Paths in a settings file are read from the file's folder, not from wherever the
 # program was started (the service starts in /run/memoji-booth).
 _PATHS_FROM_FILE = ("camera.source", "model.path", "storage.data_dir")
+# Looked for on this machine, where only a command that opens the settings' camera needs
+# it: a udev link of the operator's own is there only while its webcam is plugged in.
+_CAMERA_KEYS = ("camera.source",)
 _PIN_OR_EMPTY = Rule(
     "empty (no PIN) or 4 to 64 characters", lambda value: not value or 4 <= len(value) <= 64
 )
@@ -375,12 +378,19 @@ def default_config() -> Config:
 
 
 def load_config(
-    path: Path | str | None = None, overrides: Mapping[str, object] | None = None
+    path: Path | str | None = None,
+    overrides: Mapping[str, object] | None = None,
+    *,
+    uses_camera: bool = True,
 ) -> Config:
     """Read and validate the settings file, then apply ``overrides`` ({"camera.source": ...}).
 
     An override of None means "not given" (handy for unset command-line flags);
     a string given for a number or boolean is parsed ("800", "true").
+    ``uses_camera=False``, for a command that never opens the file's camera (``web``,
+    ``erase``, ``classify``; ``bench``, which replays its own ``--source``): the file's
+    ``camera.source`` is checked as a string only, not looked for on this machine, so a
+    webcam unplugged with its udev link gone does not stop it. Overrides are checked whole.
     """
     if path is None:
         file = default_config_path()
@@ -391,7 +401,7 @@ def load_config(
             raise ConfigError(f"{path}: {error}") from None
     values: dict[str, Any] = {}
     if file is not None:
-        values.update(_read_file(file))
+        values.update(_read_file(file, uses_camera))
     where_cli = "command line"
     for dotted, value in (overrides or {}).items():
         if value is None:
@@ -428,7 +438,7 @@ def _check_together(config: Config, where: str) -> None:
                 )
 
 
-def _read_file(file: Path) -> dict[str, Any]:
+def _read_file(file: Path, uses_camera: bool = True) -> dict[str, Any]:
     try:
         # utf-8-sig: Windows editors may start the file with a byte-order mark
         with open(file, "rb") as handle:
@@ -476,7 +486,8 @@ def _read_file(file: Path) -> dict[str, Any]:
             written = value
             if dotted in _PATHS_FROM_FILE and isinstance(value, str):
                 value = _from_folder_of(file, value)
-            values[dotted] = _validate(setting, value, str(file), written)
+            values[dotted] = _validate(setting, value, str(file), written,
+                                       whole=uses_camera or dotted not in _CAMERA_KEYS)
     return values
 
 
@@ -541,11 +552,13 @@ def _from_folder_of(file: Path, value: str) -> str:
     return value if path.is_absolute() else str(file.resolve().parent / path)
 
 
-def _validate(setting: Setting, value: Any, where: str, written: Any = None) -> Any:
+def _validate(setting: Setting, value: Any, where: str, written: Any = None,
+              whole: bool = True) -> Any:
     """Type-check strictly (a bool is not an int, nor the reverse), then check the value.
 
     ``written``: the value as the file has it, when ``value`` is that path read from the
-    file's folder; messages show it as written, as well as where it was looked for."""
+    file's folder; messages show it as written, as well as where it was looked for.
+    ``whole=False``: the type only (a key the command does not use)."""
     kind = setting.type
     ok_type = {
         bool: isinstance(value, bool),
@@ -568,6 +581,8 @@ def _validate(setting: Setting, value: Any, where: str, written: Any = None) -> 
         value = float(value)
         if not math.isfinite(value):
             raise ConfigError(f"{where}: {setting.name}: must be a finite number, got {value}")
+    if not whole:
+        return value
     if setting.name in _PATHS_FROM_FILE:
         try:
             _expand_home(value)

@@ -615,3 +615,58 @@ def test_erase_asks_with_the_folder_unlocked_and_erases_only_what_it_counted(tmp
     assert "erased 2 memojis and 2 camera photos" in capsys.readouterr().out
     saved = asked["saved"]
     assert files_under(data / "gallery") == sorted([saved.name, saved.photo_name])
+
+
+# A udev rule of the operator's own names the webcam so; it is gone while the webcam is unplugged.
+OWN_CAMERA_LINK = "/dev/booth-camera"
+
+
+def test_erase_and_web_need_no_camera_plugged_in(tmp_path, capsys, monkeypatch):
+    """They never open the camera: with the settings' own udev link gone (the webcam
+    unplugged at the end of an event) they refused to start, so the gallery stayed."""
+    import device.webui
+
+    assert not Path(OWN_CAMERA_LINK).exists()
+    data, settings = booth_data_with_memojis(tmp_path)
+    settings.write_text(settings.read_text() + f'[camera]\nsource = "{OWN_CAMERA_LINK}"\n')
+    assert main(["erase", "--config", str(settings), "--yes"]) == 0, capsys.readouterr().err
+    assert "erased 2 memojis" in capsys.readouterr().out
+    assert files_under(data / "gallery") == []
+    served = []
+    monkeypatch.setattr(device.webui, "serve", lambda app, host, port: served.append(port))
+    assert main(["web", "--config", str(settings), "--host", "127.0.0.1", "--port", "8123"]) == 0
+    assert served == [8123], capsys.readouterr().err
+
+
+def test_run_and_config_check_still_refuse_the_camera_link_that_is_not_there(tmp_path, capsys):
+    config = write_config(tmp_path, f'[camera]\nsource = "{OWN_CAMERA_LINK}"\n')
+    for command in (["config", "--check"],
+                    ["run", "--display", "none", "--frames", "1", "--config"]):
+        assert main([*command, str(config)]) == 2
+        error = capsys.readouterr().err
+        assert f"camera.source: '{OWN_CAMERA_LINK}' is not allowed (no such file" in error, error
+
+
+def test_classify_and_bench_need_no_camera_plugged_in(tmp_path, images, capsys):
+    """classify reads image files, bench its --source: the settings' camera is never opened."""
+    config = write_config(tmp_path, f'[camera]\nsource = "{OWN_CAMERA_LINK}"\n')
+    assert main(["classify", "--config", str(config), str(images["happy"])]) == 0
+    assert "happy" in capsys.readouterr().out
+    assert main(["bench", "--config", str(config), "--source", str(images["happy"]),
+                 "--frames", "2", "--json"]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["frames"] == 2
+
+
+@pytest.mark.parametrize("text, said", [
+    (f'keep = 0\n[camera]\nsource = "{OWN_CAMERA_LINK}"\n', "storage.keep: 0 is not allowed"),
+    ("[camera]\nsource = /dev/video0\n", "not valid TOML"),
+    ("[camera]\nsource = 0\n", "camera.source: expected a string, got 0"),
+])
+def test_erase_still_checks_the_settings_file(tmp_path, capsys, text, said):
+    data, settings = booth_data_with_memojis(tmp_path)
+    before = files_under(data / "gallery")
+    settings.write_text(settings.read_text() + text)
+    assert main(["erase", "--config", str(settings), "--yes"]) == 2
+    error = capsys.readouterr().err
+    assert said in error and error.count("\n") == 1, error
+    assert files_under(data / "gallery") == before

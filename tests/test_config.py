@@ -530,3 +530,23 @@ def test_a_device_file_that_is_no_webcam_is_refused(tmp_path, monkeypatch, sourc
     assert f"camera.source: '{source}' is not allowed (not a webcam: `ls -l /dev/v4l/by-id` " \
         "lists those plugged in)" in message, message
     assert "a webcam's device file (/dev/videoN, /dev/v4l/by-id/...-video-indexN" in message, message
+
+
+@pytest.mark.parametrize("source", ["/dev/booth-camera", "/dev/vidoe0", "webcam:x"])
+def test_a_command_that_opens_no_camera_does_not_look_for_the_files(tmp_path, source):
+    """`erase`, `web`: a udev link of the operator's own is gone while its webcam is
+    unplugged (at the end of an event, say); they never open it, so it does not stop them.
+    Its type is still checked, and a camera.source given on the command line in full."""
+    assert not Path(source).exists()
+    path = write(tmp_path, f"[camera]\nsource = '{source}'\n[storage]\nkeep = 5\n")
+    config = load_config(path, uses_camera=False)
+    assert config.camera.source == source and config.storage.keep == 5
+    with pytest.raises(ConfigError, match="camera.source: .* is not allowed"):
+        load_config(path)  # run, config --check
+    with pytest.raises(ConfigError, match="camera.source: expected a string, got 2"):
+        load_config(write(tmp_path, "[camera]\nsource = 2\n"), uses_camera=False)
+    with pytest.raises(ConfigError, match="storage.keep: 0 is not allowed"):
+        load_config(write(tmp_path, f"[camera]\nsource = '{source}'\n[storage]\nkeep = 0\n"),
+                    uses_camera=False)
+    with pytest.raises(ConfigError, match="command line: camera.source"):
+        load_config(overrides={"camera.source": source}, uses_camera=False)  # bench --source
