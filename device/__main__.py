@@ -20,9 +20,12 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from device.labels import EXPRESSIONS
+
+if TYPE_CHECKING:  # imported when erase runs: the gallery needs OpenCV
+    from device.gallery import ToErase
 
 log = logging.getLogger("memoji-booth")
 
@@ -221,20 +224,19 @@ def cmd_erase(args: argparse.Namespace) -> int:
             return _booth_is_running(data_dir)
         try:
             gallery = Gallery(folder, keep=config.storage.keep)
-            names = gallery.names()
-            entries = gallery.entries() if names and not args.yes else []
+            doomed = gallery.to_erase()  # damaged memojis too: erase removes them
         except OSError as error:
             return _cannot_erase(folder, error)
     # Asked with the folder unlocked: a question left unanswered must not keep the booth from
     # starting. Only what was counted goes: one saved meanwhile (`memoji-booth web`) is kept.
-    if names and not args.yes and not _confirmed_erase(folder, len(names), entries):
+    if doomed.memojis and not args.yes and not _confirmed_erase(folder, doomed):
         print("nothing was erased")
         return EXIT_FAILED
     with sole_booth_on(data_dir) as alone:
         if not alone:  # started while the question was asked
             return _booth_is_running(data_dir)
         try:
-            erased = gallery.erase(through=names[0] if names else None)
+            erased = gallery.erase(through=doomed.through)
         except OSError as error:
             return _cannot_erase(folder, error)
     kept = f"; kept {_how_many(erased.kept, 'memoji')} saved since" if erased.kept else ""
@@ -260,16 +262,18 @@ def _cannot_erase(folder: Path, error: OSError) -> int:
     return EXIT_USAGE
 
 
-def _confirmed_erase(folder: Path, count: int, entries: list[Any]) -> bool:
+def _confirmed_erase(folder: Path, doomed: ToErase) -> bool:
     """Asks for the number of memojis to be typed; False unless it is (or with no terminal)."""
-    photos = sum(entry.photo_name is not None for entry in entries)
+    count = doomed.memojis
     if not sys.stdin.isatty():
         _print_error("erase asks before it deletes, and there is no terminal to ask on: add "
                      "--yes to erase without being asked")
         return False
-    kept = f", with their {_how_many(photos, 'camera photo')}" if photos else ""
-    print(f"This deletes the {_how_many(count, 'memoji')} in {folder}{kept} and their thumbnails, "
-          "for good. The look and the settings stay.")
+    damaged = (f" ({doomed.damaged} of them damaged: the gallery cannot show "
+               f"{'it' if doomed.damaged == 1 else 'them'})" if doomed.damaged else "")
+    kept = f", with their {_how_many(doomed.photos, 'camera photo')}" if doomed.photos else ""
+    print(f"This deletes the {_how_many(count, 'memoji')} in {folder}{damaged}{kept} and their "
+          "thumbnails, for good. The look and the settings stay.")
     try:
         typed = input(f"Type {count} to delete them: ")
     except EOFError:

@@ -44,7 +44,7 @@ from device.storage import (
 )
 
 __all__ = ["SAVED_PX", "THUMB_PX", "Entry", "Erased", "Gallery", "LookStore", "StorageFullError",
-           "add_png_text", "read_png_text"]
+           "ToErase", "add_png_text", "read_png_text"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,16 @@ class Entry:
     time: datetime  # the clock when it was saved (a Pi's may be wrong: see _name_time)
     look: dict[str, Any]
     photo_name: str | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class ToErase:
+    """What ``Gallery.erase(through)`` removes, counted for the operator to confirm first."""
+
+    through: str | None  # the newest memoji's name, readable or not (None: there are none)
+    memojis: int  # every memoji, those that cannot be read included
+    damaged: int  # of those, the ones that cannot be read: the gallery does not show them
+    photos: int  # the camera photos kept with them
 
 
 @dataclass(frozen=True)
@@ -326,16 +336,27 @@ class Gallery:
         names = self._names()
         for gone in set(self._cache) - set(names):
             self._cache.pop(gone, None)  # removed by another Gallery of this folder (web, run)
-        found = []
-        for name in names:
-            entry = self._cache.get(name) or self._read(name)
-            if entry is not None:
-                found.append(entry)
-        return found
+        return [entry for name in names if (entry := self._entry(name)) is not None]
+
+    def _entry(self, name: str) -> Entry | None:
+        return self._cache.get(name) or self._read(name)
+
+    def _unreadable(self, name: str) -> bool:
+        """A memoji file there that cannot be read: damaged, or no memoji of ours."""
+        return self._entry(name) is None and (self.folder / name).exists()
 
     def names(self) -> list[str]:
         """Every memoji's name, newest first, readable or not (``erase`` removes them all)."""
         return self._names()
+
+    def to_erase(self) -> ToErase:
+        """What ``erase(through=<its through>)`` removes now: every memoji file, those that
+        cannot be read too (the gallery does not show them; erase removes them, for they
+        may hold a guest's face as much as any), with their camera photos."""
+        names = self._names()
+        return ToErase(through=names[0] if names else None, memojis=len(names),
+                       damaged=sum(map(self._unreadable, names)),
+                       photos=sum((self.folder / _photo_name(name)).is_file() for name in names))
 
     def page(self, number: int, per_page: int) -> tuple[list[Entry], int]:
         """Page ``number`` (from 1) of ``per_page`` entries, and the total number of entries."""
@@ -398,9 +419,11 @@ class Gallery:
 
     def erase(self, through: str | None = None) -> Erased:
         """The end of an event: remove every memoji saved up to ``through`` (the newest one
-        the operator has seen; None: all of them), each with its photo and thumbnail, then
-        what no memoji owns any more: photos and thumbnails left behind, and unfinished
-        writes. One saved after ``through`` is kept. Each memoji goes as ``delete`` removes
+        the operator has seen; None: all of them), and every one that cannot be read, each
+        with its photo and thumbnail, then what no memoji owns any more: photos and
+        thumbnails left behind, and unfinished writes. One saved after ``through`` is kept,
+        unless it cannot be read: the gallery never showed it, and a script names the newest
+        it lists (``to_erase`` counts them all). Each memoji goes as ``delete`` removes
         it, the PNG first, so one that cannot be removed stays whole in the gallery; the
         files that could not go are in the answer, not raised. Saves and thumbnails wait
         meanwhile. ValueError for a ``through`` that is no memoji's name."""
@@ -408,7 +431,8 @@ class Gallery:
             raise ValueError(f"not a memoji's name: {through!r}")
         with self._lock, self._drawing:
             names = self._names()
-            doomed = [n for n in names if through is None or _order(n) <= _order(through)]
+            doomed = [n for n in names if through is None or _order(n) <= _order(through)
+                      or self._unreadable(n)]
             photos_before = self._photo_count()
             stuck: list[tuple[Path, OSError]] = []  # memojis still there
             for name in doomed:

@@ -670,3 +670,17 @@ def test_erase_still_checks_the_settings_file(tmp_path, capsys, text, said):
     error = capsys.readouterr().err
     assert said in error and error.count("\n") == 1, error
     assert files_under(data / "gallery") == before
+
+
+def test_erase_says_how_many_of_the_memojis_it_counts_are_damaged(tmp_path, capsys, monkeypatch):
+    """Counted and erased, as the page's "Delete all": a damaged memoji may hold a face too."""
+    data, settings = booth_data_with_memojis(tmp_path)
+    damaged = data / "gallery" / "memoji-20200101-000000-000000-happy.png"
+    damaged.write_bytes(b"not a png")
+    damaged.with_name(damaged.name.replace(".png", "-photo.jpg")).write_bytes(b"a guest's face")
+    monkeypatch.setattr("sys.stdin", Terminal("3\n"))
+    assert main(["erase", "--config", str(settings)]) == 0
+    out = capsys.readouterr().out
+    assert (f"This deletes the 3 memojis in {data / 'gallery'} (1 of them damaged: the gallery "
+            "cannot show it), with their 3 camera photos and their thumbnails" in out), out
+    assert "erased 3 memojis and 3 camera photos" in out and files_under(data / "gallery") == []

@@ -819,3 +819,33 @@ def test_erase_waits_for_a_save_under_way_and_leaves_no_half_of_it(tmp_path, mon
     saver.join(5)
     eraser.join(5)
     assert list(tmp_path.iterdir()) == []  # the save came first, and went whole
+
+
+OLD_DAMAGED = "memoji-20200101-000000-000000-happy.png"  # before any the fixtures save
+NEW_DAMAGED = "memoji-20990101-000000-000000-sad.png"  # after them
+
+
+def test_erase_counts_and_removes_the_memojis_that_cannot_be_read(tmp_path):
+    """The page counted only the memojis it could show, and erase removed a damaged one
+    too: "Deleted 5" after the operator typed 4. A damaged one newest of all was kept."""
+    gallery, saved = erase_fixture(tmp_path)
+    for name in (OLD_DAMAGED, NEW_DAMAGED):
+        (tmp_path / name).write_bytes(b"not a png")  # a power cut on a card that does not journal
+    (tmp_path / OLD_DAMAGED.replace(".png", "-photo.jpg")).write_bytes(b"a guest's face")
+    assert len(gallery.entries()) == 4
+    doomed = gallery.to_erase()
+    assert (doomed.through, doomed.memojis, doomed.damaged, doomed.photos) == (NEW_DAMAGED, 6, 2, 5)
+    erased = gallery.erase(through=doomed.through)
+    assert (erased.memojis, erased.kept, erased.failed) == (6, 0, ())
+    assert [p.name for p in tmp_path.iterdir() if p.name != ".thumbs"] == []
+
+
+def test_erase_through_the_newest_shown_removes_a_damaged_one_saved_after_it(tmp_path):
+    """A script names the first memoji the gallery lists: one newer that cannot be read,
+    never listed, goes too; a readable one saved after it is kept."""
+    gallery, saved = erase_fixture(tmp_path)
+    (tmp_path / NEW_DAMAGED).write_bytes(b"not a png")
+    later = save(gallery)
+    erased = gallery.erase(through=saved[-1].name)
+    assert (erased.memojis, erased.kept) == (5, 1)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".thumbs") == [later.name]

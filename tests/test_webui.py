@@ -881,6 +881,70 @@ def test_delete_all_through_the_api_names_the_newest_memoji(make_app):
     assert gallery_files(app) == []
 
 
+DAMAGED = "memoji-20200101-000000-000000-happy.png"  # older than any erase_gallery saves
+
+
+def delete_all_form(operator) -> dict:
+    """The confirmation page's form, as the operator's phone gets it."""
+    page = operator.get("/gallery/delete-all")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', text))
+    return {**fields, "_text": text}
+
+
+def test_delete_all_counts_a_damaged_memoji_the_gallery_cannot_show(make_app):
+    """The page counted the memojis it could show, erase removed a damaged one too: the
+    operator typed 3 and read "Deleted 4 memojis"."""
+    app = make_app(pin=PIN)
+    erase_gallery(app)
+    folder = app.extensions["kiosk"].gallery.folder
+    (folder / DAMAGED).write_bytes(b"not a png")  # a power cut on a card that does not journal
+    operator = app.test_client()
+    log_in(operator)
+    assert "3 saved" in operator.get("/gallery").get_data(as_text=True)
+    form = delete_all_form(operator)
+    text = form.pop("_text")
+    assert "Delete all 4 memojis?" in text and "(1 of the 4 is damaged: the gallery cannot show it)" in text
+    assert form["count"] == "4" and form["damaged"] == "1"
+    wrong = operator.post("/gallery/delete-all", data={**form, "confirm": "3"})
+    assert wrong.status_code == 400 and "1 of the 4 is damaged" in wrong.get_data(as_text=True)
+    done = operator.post("/gallery/delete-all", data={**form, "confirm": "4"}, follow_redirects=True)
+    assert '<p class="notice ok" role="status">Deleted 4 memojis.</p>' in done.get_data(as_text=True)
+    assert gallery_files(app) == []
+
+
+def test_delete_all_is_offered_when_every_memoji_left_is_damaged(make_app):
+    app = make_app(pin=PIN)
+    folder = app.extensions["kiosk"].gallery.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / DAMAGED).write_bytes(b"not a png")
+    operator = app.test_client()
+    log_in(operator)
+    page = operator.get("/gallery").get_data(as_text=True)
+    assert "No memojis yet" in page and 'href="/gallery/delete-all">Delete all…' in page
+    assert "Download all" not in page
+    form = delete_all_form(operator)
+    assert "Delete all 1 memoji?" in form.pop("_text")
+    operator.post("/gallery/delete-all", data={**form, "confirm": "1"})
+    assert gallery_files(app) == []
+
+
+def test_delete_all_through_the_api_removes_a_damaged_memoji_newer_than_the_first_listed(make_app):
+    """A script names the first memoji GET /api/gallery lists; a damaged one, never listed,
+    was kept when it was newer."""
+    app = make_app(pin=PIN)
+    erase_gallery(app)
+    folder = app.extensions["kiosk"].gallery.folder
+    (folder / "memoji-20990101-000000-000000-sad.png").write_bytes(b"not a png")
+    script = app.test_client(use_cookies=False)
+    pin = {"X-Booth-Pin": PIN}
+    newest = script.get("/api/gallery").get_json()["entries"][0]["name"]
+    response = script.delete(f"/api/gallery?through={newest}", headers=pin)
+    assert response.get_json() == {"deleted": 4, "photos": 1, "kept": 0}
+    assert gallery_files(app) == []
+
+
 def test_delete_all_is_for_the_operator_only_and_never_cross_site(make_app):
     app = make_app(pin=PIN)
     names = erase_gallery(app)

@@ -200,7 +200,7 @@ def delete(name: str):
 @bp.delete("/gallery")
 @operator_required
 def delete_all():
-    """Delete every memoji up to ?through=<name> (the newest seen), with photos (operator; needs web.pin)."""
+    """Delete every memoji up to ?through=<name> (the newest seen) and every damaged one, with photos (operator; needs web.pin)."""
     try:
         erased = erase_memojis(request.args.get("through", ""))
     except ValueError:

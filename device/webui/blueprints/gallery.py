@@ -114,7 +114,8 @@ def index():
     erased = request.args.get("erased", "")
     return render_template("gallery/index.html", entries=entries, page=number, pages=pages, total=total,
                            thumb_px=THUMB_PX, deleted=request.args.get("deleted") == "1",
-                           erased=int(erased) if is_whole_number(erased) else None)
+                           erased=int(erased) if is_whole_number(erased) else None,
+                           erasable=bool(entries or kiosk().gallery.names()))
 
 
 @bp.get("/gallery/all.zip")
@@ -197,16 +198,15 @@ def confirm_delete_all():
     """Ask to confirm deleting every memoji (operator only; needs web.pin)."""
     if not pin_configured():
         abort(403, description=ERASE_NEEDS_PIN)
-    entries = kiosk().gallery.entries()
-    if not entries:
+    doomed = kiosk().gallery.to_erase()  # the damaged memojis too: erase removes them
+    if not doomed.memojis:
         return redirect(url_for("gallery.index"))
-    return _confirm_page(entries[0].name, len(entries),
-                         sum(entry.photo_name is not None for entry in entries))
+    return _confirm_page(doomed.through, doomed.memojis, doomed.photos, doomed.damaged)
 
 
-def _confirm_page(through: str, count: int, photos: int, wrong: bool = False):
+def _confirm_page(through: str, count: int, photos: int, damaged: int, wrong: bool = False):
     return render_template("gallery/delete_all.html", through=through, count=count, photos=photos,
-                           wrong=wrong), 400 if wrong else 200
+                           damaged=damaged, wrong=wrong), 400 if wrong else 200
 
 
 @bp.post("/gallery/delete-all")
@@ -214,11 +214,11 @@ def _confirm_page(through: str, count: int, photos: int, wrong: bool = False):
 def delete_all():
     """Delete every memoji up to the newest shown, with photos and thumbnails, once their number is typed."""
     through, count = request.form.get("through", ""), request.form.get("count", "")
-    photos = request.form.get("photos", "0")
-    if not is_whole_number(count) or not is_whole_number(photos):
+    photos, damaged = request.form.get("photos", "0"), request.form.get("damaged", "0")
+    if not all(map(is_whole_number, (count, photos, damaged))):
         abort(400, description="count: reload the page and try again.")
     if request.form.get("confirm", "").strip() != count:  # typed, so no stray tap deletes them all
-        return _confirm_page(through, int(count), int(photos), wrong=True)
+        return _confirm_page(through, int(count), int(photos), int(damaged), wrong=True)
     try:
         erased = erase_memojis(through)
     except ValueError:
