@@ -13,6 +13,10 @@ shows as many frames as hours at a camera's 30 per second.
 
 (`make bench` writes runs/bench-replay.) Samples every --every seconds;
 the summary compares the first sample after the warm-up with the last.
+Open files are named, not only counted: each sample lists the descriptors
+opened and closed since the one before ("17: /path/font.ttf", sockets as
+"tcp 127.0.0.1:5000 LISTEN"), `files_after_warmup` those that differ between
+the two compared samples, and `open_files_at_end` all of them.
 """
 
 from __future__ import annotations
@@ -46,6 +50,73 @@ def resources() -> dict[str, float]:
     return {"rss_mb": round(rss_kb / 1024, 1),
             "threads": len(os.listdir("/proc/self/task")),
             "fds": len(os.listdir("/proc/self/fd"))}
+
+
+TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
+              "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
+              "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
+
+
+def _address(hex_address: str) -> str:
+    """'0100007F:1F90' (/proc/net/tcp, each 32-bit word in host order) -> '127.0.0.1:8080'."""
+    host, port = hex_address.split(":")
+    raw = bytes.fromhex(host)
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)) if sys.byteorder == "little" else raw
+    family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
+    return f"{socket.inet_ntop(family, raw)}:{int(port, 16)}"
+
+
+def socket_names(proc_net: Path = Path("/proc/net")) -> dict[str, str]:
+    """Socket inode -> what it is ('tcp 127.0.0.1:5000 LISTEN', 'unix /run/x.sock'), from
+    /proc/net; an inode not found there (a netlink socket, say) is left out."""
+    names: dict[str, str] = {}
+    for kind in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            lines = (proc_net / kind).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 10:
+                continue
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            ends = _address(local)
+            if int(remote.rsplit(":", 1)[1], 16):  # a connection, not a listener
+                ends += "->" + _address(remote)
+            state_name = TCP_STATES.get(state, state) if kind.startswith("tcp") else ""
+            names[inode] = " ".join(part for part in (kind, ends, state_name) if part)
+    try:
+        lines = (proc_net / "unix").read_text().splitlines()[1:]
+    except OSError:
+        lines = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 7:
+            names[fields[6]] = "unix " + (fields[7] if len(fields) > 7 else "(no name)")
+    return names
+
+
+def open_files() -> dict[str, str]:
+    """This process's open file descriptors: number -> what it is (a path, 'pipe:[...]',
+    'anon_inode:[eventfd]', or a socket named from /proc/net). Linux only."""
+    fd_dir = Path("/proc/self/fd")
+    targets: dict[str, str] = {}
+    for fd in os.listdir(fd_dir):
+        try:
+            targets[fd] = os.readlink(fd_dir / fd)
+        except OSError:  # closed meanwhile (the listing's own descriptor, for one)
+            continue
+    names = socket_names() if any(t.startswith("socket:[") for t in targets.values()) else {}
+    for fd, target in targets.items():
+        if target.startswith("socket:["):
+            targets[fd] = names.get(target[len("socket:["):-1], target)
+    return dict(sorted(targets.items(), key=lambda item: int(item[0])))
+
+
+def fd_changes(before: dict[str, str], after: dict[str, str]) -> dict[str, list[str]]:
+    """The descriptors opened and closed between two open_files() listings ('fd: what')."""
+    return {"opened": [f"{fd}: {what}" for fd, what in after.items() if before.get(fd) != what],
+            "closed": [f"{fd}: {what}" for fd, what in before.items() if after.get(fd) != what]}
 
 
 def free_port() -> int:
@@ -119,12 +190,17 @@ def _soak(source: Path, data_dir: Path, minutes: float, every: float, capture_ev
     done = threading.Event()
     guests = Guests(f"http://127.0.0.1:{port}", capture_every, done)
     samples: list[dict] = []
+    listings: list[dict[str, str]] = []  # open_files() of each sample
     started = time.monotonic()
 
     def take_sample() -> None:
         status = booth.status()
+        listing = open_files()
+        changes = fd_changes(listings[-1] if listings else {}, listing)
+        listings.append(listing)
         samples.append({"t_s": round(time.monotonic() - started, 1), "frames": status["frames"],
-                        "saved": len(booth.gallery.entries()), **resources()})
+                        "saved": len(booth.gallery.entries()), **resources(),
+                        "files_opened": changes["opened"], "files_closed": changes["closed"]})
 
     def sample_until_done() -> None:
         take_sample()
@@ -149,8 +225,8 @@ def _soak(source: Path, data_dir: Path, minutes: float, every: float, capture_ev
     for thread in (sampler, timer, guests):
         thread.join(timeout=30)
 
-    settled = next((s for s in samples if s["t_s"] >= warmup_s), samples[0])
-    last = samples[-1]
+    at = next((i for i, s in enumerate(samples) if s["t_s"] >= warmup_s), 0)
+    settled, last = samples[at], samples[-1]
     hours = (last["t_s"] - settled["t_s"]) / 3600
     return {
         "source": str(source),
@@ -165,6 +241,8 @@ def _soak(source: Path, data_dir: Path, minutes: float, every: float, capture_ev
         "end": last,
         "growth_after_warmup": {key: round(last[key] - settled[key], 1)
                                 for key in ("rss_mb", "threads", "fds")},
+        "files_after_warmup": fd_changes(listings[at], listings[-1]),
+        "open_files_at_end": listings[-1],
         "hours_after_warmup": round(hours, 3),
         "samples": samples,
     }
