@@ -591,10 +591,18 @@ def test_webcam_newest_frame_wins_and_stale_frames_are_dropped(monkeypatch):
 
 
 def test_webcam_read_returns_none_until_a_new_frame(monkeypatch):
-    use_fake_webcam(monkeypatch, fps=20)
-    with open_source("webcam") as source:
+    made = use_hanging_webcams(monkeypatch)  # its second frame comes when the test says
+    source = WebcamSource(0, size=(64, 48))
+    camera = made[0]
+    try:
         assert source.read(timeout=1.0) is not None
-        assert source.read() is None  # nothing new 0 ms later at 20 fps
+        assert camera.blocked.wait(timeout=10)  # the grabber is waiting for the next frame ...
+        assert source.read() is None  # ... so there is none to read, however late we look
+        camera.unblock.set()
+        assert source.read(timeout=10) is not None  # until it comes
+    finally:
+        camera.unblock.set()
+        source.close()
 
 
 def test_webcam_unplugged_mid_run_is_camera_lost(monkeypatch):
