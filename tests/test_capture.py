@@ -575,7 +575,9 @@ def test_webcam_newest_frame_wins_and_stale_frames_are_dropped(monkeypatch):
     with open_source("webcam") as source:
         camera = made[0]
         assert camera.props[cv2.CAP_PROP_BUFFERSIZE] == 1
-        time.sleep(0.1)  # the loop is busy: the camera keeps delivering
+        deadline = time.monotonic() + 30  # the loop is busy: the camera keeps delivering
+        while source.dropped < 10 and time.monotonic() < deadline:
+            time.sleep(0.001)
         before = camera.count
         frame = source.read()
         after = camera.count
@@ -584,8 +586,8 @@ def test_webcam_newest_frame_wins_and_stale_frames_are_dropped(monkeypatch):
         assert before - 1 <= int(frame.image[0, 0, 2]) <= after
         assert int(frame.image[0, 0, 0]) == 0
         assert source.dropped >= 10
-        first = source.read(timeout=1.0)
-        second = source.read(timeout=1.0)
+        first = source.read(timeout=10)
+        second = source.read(timeout=10)
         assert first is not None and second is not None and second.t > first.t > frame.t
     assert camera.released
 
