@@ -1162,17 +1162,22 @@ def test_photo_upload_bad_input(client, data, status, words):
 
 
 def most_at_once(monkeypatch, module, name: str, call) -> int:
-    """Eight threads make `call` at once; how many of them were inside `module.name` together."""
+    """Eight threads make `call` at once; how many of them were inside `module.name` together.
+    The first stays inside until a second joins it (30 s at most: a limit of one), however
+    late a busy machine starts the threads; each then stays 50 ms, time for a third to come."""
     inside, most = [], []
-    lock = threading.Lock()
+    changed = threading.Condition()
     real = getattr(module, name)
+    deadline = time.monotonic() + 30
 
     def slow(*args):
-        with lock:
+        with changed:
             inside.append(1)
             most.append(len(inside))
+            changed.notify_all()
+            changed.wait_for(lambda: max(most) >= 2, timeout=max(0.0, deadline - time.monotonic()))
         threading.Event().wait(0.05)
-        with lock:
+        with changed:
             inside.pop()
         return real(*args)
 
