@@ -471,16 +471,20 @@ def test_the_wait_for_a_photo_is_said_where_it_is_read_out_and_can_be_read(page)
     assert waiting.evaluate(TEXT_CONTRAST) >= 4.5
 
 
-# Before the page's scripts: every fetch is counted (by method and path) and answered 400 ms
-# late, so a second press can land while the first press's request is under way.
-SLOW_FETCH = """
+# Before the page's scripts: every fetch is counted (by method and path), and one that is
+# not a GET (a save, a capture, a delete) is held until window.__letGo(), so a second press
+# lands while the first press's request is under way, however slow the machine.
+HELD_FETCH = """
 (() => {
   const realFetch = window.fetch.bind(window);
+  const held = [];
   window.__calls = {};
+  window.__letGo = () => held.splice(0).forEach((go) => go());
   window.fetch = async (url, options = {}) => {
-    const key = `${options.method || "GET"} ${new URL(url, location.href).pathname}`;
+    const method = options.method || "GET";
+    const key = `${method} ${new URL(url, location.href).pathname}`;
     window.__calls[key] = (window.__calls[key] || 0) + 1;
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    if (method !== "GET") await new Promise((resolve) => held.push(resolve));
     return realFetch(url, options);
   };
 })();
@@ -488,11 +492,13 @@ SLOW_FETCH = """
 
 
 def press_enter_twice(page, selector: str) -> None:
-    """Focus a button and press it twice with the keyboard, the second while the first is busy."""
+    """Focus a button and press it twice with the keyboard, the second while the first's
+    request is held (HELD_FETCH); then let that request go."""
     page.focus(selector)
     page.keyboard.press("Enter")
     assert page.get_attribute(selector, "aria-disabled") == "true"  # shown as busy ...
     page.keyboard.press("Enter")
+    page.evaluate("window.__letGo()")
 
 
 def focused_id(page) -> str:
@@ -500,7 +506,7 @@ def focused_id(page) -> str:
 
 
 def test_saving_keeps_the_focus_on_save_and_a_second_press_waits(page):
-    page.add_init_script(SLOW_FETCH)
+    page.add_init_script(HELD_FETCH)
     page.goto("/look")
     press_enter_twice(page, "#save")
     page.wait_for_selector("#toast:has-text('Saved')")
@@ -510,7 +516,7 @@ def test_saving_keeps_the_focus_on_save_and_a_second_press_waits(page):
 
 
 def test_capturing_keeps_the_focus_on_the_button(page):
-    page.add_init_script(SLOW_FETCH)
+    page.add_init_script(HELD_FETCH)
     page.route("**/api/status", lambda route: route.fulfill(json={"running": True, "expression": "happy"}))
     page.route("**/api/capture", lambda route: route.fulfill(
         status=202, json={"capture": "started", "message": "Countdown started on the kiosk."}))
@@ -524,7 +530,7 @@ def test_capturing_keeps_the_focus_on_the_button(page):
 
 
 def test_a_failed_delete_keeps_the_focus_on_the_button(page, problems, memojis):
-    page.add_init_script(SLOW_FETCH)
+    page.add_init_script(HELD_FETCH)
     page.route("**/api/gallery/*", lambda route: route.fulfill(
         status=507, json={"error": "The memory card is full.", "status": 507}))
     page.on("dialog", lambda dialog: dialog.accept())
