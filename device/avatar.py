@@ -557,7 +557,8 @@ class AvatarCache:
             self._changed.notify_all()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
-        """Block until no look is waiting or rendering (True), or until ``timeout`` (False)."""
+        """Block until no look is waiting, being drawn or being kept in the store (True), or
+        until ``timeout`` (False). The set shows before it is kept: ``get`` need not wait."""
         with self._changed:
             return self._changed.wait_for(lambda: self._wanted is None and not self._busy, timeout)
 
@@ -576,18 +577,21 @@ class AvatarCache:
                     return
                 look, self._wanted, self._busy = self._wanted, None, True
             started = time.perf_counter()
-            drawn = self._render_set(look)
-            with self._changed:
+            try:
+                drawn = self._render_set(look)
                 if drawn is not None:
-                    self._images = drawn.images
-                    self._look = look
-                    self._version += 1
-                    log.debug("memojis ready: %d in %.2f s, %d of them drawn", len(drawn.images),
-                              time.perf_counter() - started, drawn.rendered)
-                self._busy = False
-                self._changed.notify_all()
-            if drawn is not None and self._store is not None:
-                self._store.keep_only(drawn.stored)  # after they show: the card may be slow
+                    with self._changed:
+                        self._images = drawn.images
+                        self._look = look
+                        self._version += 1
+                        log.debug("memojis ready: %d in %.2f s, %d of them drawn",
+                                  len(drawn.images), time.perf_counter() - started, drawn.rendered)
+                    if self._store is not None:
+                        self._store.keep_only(drawn.stored)  # after they show: the card may be slow
+            finally:
+                with self._changed:
+                    self._busy = False
+                    self._changed.notify_all()
 
     def _render_set(self, look: Look) -> _Set | None:
         """All seven (read from the store when it has them), or None when a newer look

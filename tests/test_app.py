@@ -783,9 +783,9 @@ def test_a_capture_keeps_the_camera_photo_only_with_save_photo(tmp_path, monkeyp
     monkeypatch.setattr(tempfile, "tempdir", str(spare))
     config = make_config(tmp_path, booth__save_photo=save_photo)
     booth = make_booth(config, source=ScriptedSource([FACE]), clock=FakeClock())
-    assert booth.avatars.wait_ready(timeout=60)  # so the look's memojis are kept (below)
+    assert booth.avatars.wait_ready(timeout=60)  # the look's memojis, kept (below)
     booth.request_capture()
-    booth.run(frames=10)  # and its end waits for them to be written
+    booth.run(frames=10)  # and its end waits for the save
     (entry,) = booth.gallery.entries()
     data = tmp_path / "data"
     files = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())

@@ -355,10 +355,40 @@ class CountingRenderer:
 def ready_set(look, store, size=SIZE):
     cache = AvatarCache(size, look=look, store=store)
     try:
-        assert cache.wait_ready(timeout=20)
+        assert cache.wait_ready(timeout=20)  # drawn (or read) and kept in the store
         return {expression: cache.get(expression) for expression in EXPRESSIONS}
     finally:
-        cache.close()  # the set is kept in the store before the worker takes the next look
+        cache.close()
+
+
+class HeldStore(MemojiStore):
+    """A store on a card so slow that it writes only when the test lets it."""
+
+    def __init__(self, folder):
+        super().__init__(folder)
+        self.keeping, self.let_go = threading.Event(), threading.Event()
+
+    def keep_only(self, images):
+        self.keeping.set()
+        assert self.let_go.wait(timeout=30)
+        super().keep_only(images)
+
+
+def test_ready_means_the_set_is_kept_too_though_it_shows_before(tmp_path):
+    """What looks at the folder after wait_ready (the tests, a bench) finds all seven: the
+    worker was idle once the set showed, and wrote it after, while they looked."""
+    store = HeldStore(tmp_path)
+    cache = AvatarCache(SIZE, look=DEFAULT_LOOK, store=store)
+    try:
+        assert store.keeping.wait(timeout=20)
+        assert cache.version == 1 and cache.get("happy") is not None  # shown, not kept yet
+        assert not cache.wait_ready(timeout=0.2)
+        store.let_go.set()
+        assert cache.wait_ready(timeout=20)
+        assert len(list(tmp_path.glob("*.png"))) == 7
+    finally:
+        store.let_go.set()
+        cache.close()
 
 
 def test_a_restart_reads_the_memojis_kept_instead_of_drawing_them(tmp_path, monkeypatch):
