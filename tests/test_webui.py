@@ -1941,12 +1941,14 @@ def test_start_in_thread_serves_on_an_ephemeral_port_and_closes(app):
 
 def test_with_the_real_booth_capture_and_status_go_through_its_loop(tmp_path):
     from device.app import Booth
+    from tests.test_app import FakeClock
 
     frame = tmp_path / "frame.png"
     cv2.imwrite(str(frame), np.full((480, 640, 3), 180, np.uint8))
     config = make_config(tmp_path / "data", display_mode="none", button_enabled=False, web_enabled=False,
                          camera_source=str(frame), booth_countdown_s=3)
-    booth = Booth(config, analyser=FakeAnalyser("happy"), button=False)
+    clock = FakeClock()  # 1/30 s a reading: the 3 s countdown outlasts 3 frames, however slow
+    booth = Booth(config, analyser=FakeAnalyser("happy"), button=False, clock=clock, sleep=clock.sleep)
     client = create_app(config, booth=booth, test_config={"TESTING": True}).test_client()
     assert client.post("/api/capture").status_code == 202
     assert client.put("/api/look", json={"preset": "male"}).status_code == 200
