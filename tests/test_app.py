@@ -394,12 +394,13 @@ def test_a_key_press_during_the_countdown_neither_restarts_it_nor_saves_twice(tm
 
 
 def hold_saves(monkeypatch) -> threading.Event:
-    """Gallery.save waits (on the saver thread) until the returned event is set."""
+    """Gallery.save waits (on the saver thread) until the returned event is set: 60 s at
+    most, only so that a test that never sets it ends."""
     release = threading.Event()
     real_save = app.Gallery.save
 
     def slow_save(self, *args, **kwargs):
-        release.wait(5)
+        release.wait(60)
         return real_save(self, *args, **kwargs)
 
     monkeypatch.setattr(app.Gallery, "save", slow_save)
