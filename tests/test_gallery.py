@@ -813,11 +813,12 @@ def test_erase_waits_for_a_save_under_way_and_leaves_no_half_of_it(tmp_path, mon
     monkeypatch.setattr("device.gallery.atomic_write_bytes", slow_write)
     saver = threading.Thread(target=save, args=(gallery,), kwargs={"photo": np.zeros((8, 8, 3), np.uint8)})
     saver.start()
-    photo_written.wait(5)
+    assert photo_written.wait(30)
     eraser = threading.Thread(target=lambda: (gallery.erase(), erase_done.set()))
     eraser.start()
-    saver.join(5)
-    eraser.join(5)
+    for thread in (saver, eraser):
+        thread.join(60)
+        assert not thread.is_alive()
     assert list(tmp_path.iterdir()) == []  # the save came first, and went whole
 
 
