@@ -290,7 +290,7 @@ def test_the_monitor_checks_on_its_own_thread_and_stops():
     try:
         assert sensors.checked.wait(10)
     finally:
-        monitor.close()
+        monitor.close(timeout=30)  # the check under way ends first, however slowly
     assert sensors.threads == {"pi-health"}
     assert not any(t.name == "pi-health" for t in threading.enumerate())
     assert monitor.status()["card_free_mb"] == 9000
