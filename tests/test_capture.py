@@ -647,7 +647,7 @@ def test_webcam_resizes_to_the_configured_size(monkeypatch):
 
 def test_webcam_close_stops_the_grabber(monkeypatch):
     use_fake_webcam(monkeypatch, fps=200)
-    source = open_source("webcam")
+    source = WebcamSource(0, close_timeout=30)  # the booth's waits 2 s: a busy machine, longer
     source.close()
     assert not any(t.name == "grab-webcam:0" for t in threading.enumerate())
 
