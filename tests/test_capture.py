@@ -231,6 +231,15 @@ def no_picamera2():
     raise ImportError("No module named 'picamera2'")
 
 
+def join_close_threads() -> None:
+    """PiCameraSource.close() waits at most frame_timeout (0.2 s in most tests here) for its
+    helper thread to stop and close the camera; a busy machine may take longer: wait for the
+    thread itself (30 s at most)."""
+    for thread in threading.enumerate():
+        if thread.name == "close-picamera2":
+            thread.join(timeout=30)
+
+
 @pytest.mark.parametrize(("set_before", "verbose", "expected"), [
     (None, False, "*:WARN"),  # libcamera's INFO lines stay out of the journal
     ("*:DEBUG", False, "*:DEBUG"),  # the operator's own choice is kept
@@ -352,6 +361,7 @@ def test_picamera2_unplugged_mid_run_is_camera_lost_and_reopens(fake_picamera2):
     with pytest.raises(CameraLost, match="picamera2"):
         source.read()
     source.close()  # stop() fails on a lost camera: close must still succeed
+    join_close_threads()
     assert fake_picamera2.instances[0].closed
     with pytest.raises(CameraError):  # still unplugged: reopening fails cleanly
         open_source("picamera2")
@@ -371,6 +381,7 @@ def test_picamera2_hung_camera_is_camera_lost_and_released_for_a_reopen(fake_pic
     # The timed-out capture is still queued in picamera2; close flushes it, so stop()
     # and close() go through and the camera is free again.
     source.close()
+    join_close_threads()
     assert fake_picamera2.instances[0].closed
     with pytest.raises(CameraLost, match="closed"):
         source.read()
@@ -405,6 +416,7 @@ def test_picamera2_camera_is_busy_until_closed(fake_picamera2):
                                           r"Device or resource busy\)"):
         PiCameraSource(frame_timeout=0.2)
     source.close()
+    join_close_threads()
     PiCameraSource(frame_timeout=0.2).close()
 
 
@@ -418,9 +430,7 @@ def test_picamera2_close_gives_up_on_a_driver_that_blocks_stop(fake_picamera2):
     with pytest.raises(CameraLost, match="closed"):
         source.read()
     fake_picamera2.unstall.set()  # the driver lets go at last: the camera is still closed
-    for thread in threading.enumerate():
-        if thread.name == "close-picamera2":
-            thread.join(timeout=1.0)
+    join_close_threads()
     assert fake_picamera2.instances[0].closed
 
 
