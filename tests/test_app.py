@@ -1027,6 +1027,7 @@ def test_a_start_that_stops_at_the_camera_closes_the_page_it_had_started(tmp_pat
     booth = make_booth(config, source=opener)
     with pytest.raises(CameraError, match="no readable image"):
         booth.run(frames=1)
+    booth._web.thread.join(30)  # the booth's end waits 5 s at most for the page's own loop
     with socket.socket() as again:
         again.bind(("127.0.0.1", port))  # free: the page was closed
 

@@ -1928,7 +1928,7 @@ def test_start_in_thread_serves_on_an_ephemeral_port_and_closes(app):
         with urllib.request.urlopen(handle.url + "/api/look", timeout=5) as response:
             assert response.status == 200
     finally:
-        handle.close()
+        handle.close(timeout=30)  # the booth waits 5 s at most: a busy machine may need longer
         slow.close()
     assert not handle.thread.is_alive()
     with pytest.raises(urllib.error.URLError):
