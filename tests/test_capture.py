@@ -293,6 +293,14 @@ class FakeVideoCapture:
         self.released = True
 
 
+def join_grabbers() -> None:
+    """WebcamSource.close() waits WEBCAM_CLOSE_S at most for its grabber thread to stop and
+    release the camera; a busy machine may take longer: wait for the thread (30 s at most)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("grab-"):
+            thread.join(timeout=30)
+
+
 def use_fake_webcam(monkeypatch, **options):
     made = []
 
@@ -555,6 +563,7 @@ def test_webcam_by_its_device_file_goes_to_the_v4l2_backend_by_name(monkeypatch,
         frame = source.read(timeout=1.0)
     assert (made[0].index, made[0].api) == (device, cv2.CAP_V4L2)
     assert frame.image.shape == (240, 320, 3) and frame.image[0, 0, 2] > 0  # BGR made RGB
+    join_grabbers()
     assert made[0].released
 
 
@@ -599,6 +608,7 @@ def test_webcam_newest_frame_wins_and_stale_frames_are_dropped(monkeypatch):
         first = source.read(timeout=10)
         second = source.read(timeout=10)
         assert first is not None and second is not None and second.t > first.t > frame.t
+    join_grabbers()
     assert camera.released
 
 
