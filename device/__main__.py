@@ -228,7 +228,8 @@ def cmd_erase(args: argparse.Namespace) -> int:
         except OSError as error:
             return _cannot_erase(folder, error)
     # Asked with the folder unlocked: a question left unanswered must not keep the booth from
-    # starting. Only what was counted goes: one saved meanwhile (`memoji-booth web`) is kept.
+    # starting. What was counted goes, and any damaged memoji: one saved meanwhile
+    # (`memoji-booth web`) is kept.
     if doomed.memojis and not args.yes and not _confirmed_erase(folder, doomed):
         print("nothing was erased")
         return EXIT_FAILED

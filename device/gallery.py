@@ -194,6 +194,7 @@ class Gallery:
         self._lock = threading.Lock()
         self._cache: dict[str, Entry] = {}  # saved files never change, so metadata is read once
         self._skipped: set[str] = set()
+        self._damaged: set[str] = set()  # read, and not a memoji: erase may remove them
         self._last_named: datetime | None = None  # the time in the newest name given
         self._pruned_before = False  # retention has removed a memoji since this started
         # Thumbnails are drawn one at a time: the kiosk's loop shares the Pi's cores, and
@@ -342,8 +343,10 @@ class Gallery:
         return self._cache.get(name) or self._read(name)
 
     def _unreadable(self, name: str) -> bool:
-        """A memoji file there that cannot be read: damaged, or no memoji of ours."""
-        return self._entry(name) is None and (self.folder / name).exists()
+        """A memoji file there whose contents are no memoji's: damaged, or not ours. One the
+        card failed to read just now (EIO, too many open files) is not: it may be whole."""
+        return (self._entry(name) is None and name in self._damaged
+                and (self.folder / name).exists())
 
     def names(self) -> list[str]:
         """Every memoji's name, newest first, readable or not (``erase`` removes them all)."""
@@ -506,11 +509,14 @@ class Gallery:
         except FileNotFoundError:
             return None  # deleted meanwhile
         except (OSError, ValueError, KeyError, TypeError) as error:
+            if not isinstance(error, OSError):  # what it holds, not the card's trouble
+                self._damaged.add(name)
             if name not in self._skipped:
                 self._skipped.add(name)
                 log.warning("gallery: skipping %s: not a readable memoji (%s)", path, error)
             return None
         self._cache[name] = entry
+        self._damaged.discard(name)  # written again since (a copy put back by hand, say)
         return entry
 
 

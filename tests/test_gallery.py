@@ -841,6 +841,29 @@ def test_erase_counts_and_removes_the_memojis_that_cannot_be_read(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name != ".thumbs"] == []
 
 
+def test_erase_keeps_a_later_memoji_the_card_failed_to_read_just_then(tmp_path, monkeypatch):
+    """One saved after ``through`` (by ``memoji-booth web``, another Gallery) that could not
+    be read for a moment (too many open files, EIO) is not "damaged": it may be whole."""
+    import errno
+
+    from device import gallery as gallery_module
+
+    gallery, saved = erase_fixture(tmp_path)
+    through = gallery.to_erase().through
+    later = save(Gallery(tmp_path, keep=100, clock=Clock()))
+    read = gallery_module._png_text_of
+
+    def busy_card(path):
+        if path.name == later.name:
+            raise OSError(errno.EMFILE, "Too many open files", str(path))
+        return read(path)
+
+    monkeypatch.setattr(gallery_module, "_png_text_of", busy_card)
+    erased = gallery.erase(through=through)
+    assert (erased.memojis, erased.kept) == (4, 1)
+    assert (tmp_path / later.name).is_file()
+
+
 def test_erase_through_the_newest_shown_removes_a_damaged_one_saved_after_it(tmp_path):
     """A script names the first memoji the gallery lists: one newer that cannot be read,
     never listed, goes too; a readable one saved after it is kept."""
