@@ -380,11 +380,11 @@ def test_ready_means_the_set_is_kept_too_though_it_shows_before(tmp_path):
     store = HeldStore(tmp_path)
     cache = AvatarCache(SIZE, look=DEFAULT_LOOK, store=store)
     try:
-        assert store.keeping.wait(timeout=20)
+        assert store.keeping.wait(timeout=60)
         assert cache.version == 1 and cache.get("happy") is not None  # shown, not kept yet
         assert not cache.wait_ready(timeout=0.2)
         store.let_go.set()
-        assert cache.wait_ready(timeout=20)
+        assert cache.wait_ready(timeout=60)
         assert len(list(tmp_path.glob("*.png"))) == 7
     finally:
         store.let_go.set()

@@ -617,7 +617,7 @@ def test_webcam_read_returns_none_until_a_new_frame(monkeypatch):
     source = WebcamSource(0, size=(64, 48))
     camera = made[0]
     try:
-        assert source.read(timeout=1.0) is not None
+        assert source.read(timeout=10) is not None
         assert camera.blocked.wait(timeout=10)  # the grabber is waiting for the next frame ...
         assert source.read() is None  # ... so there is none to read, however late we look
         camera.unblock.set()

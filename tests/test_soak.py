@@ -84,7 +84,11 @@ def test_a_short_soak_uses_the_booth_like_guests_and_samples_it(replay_dir, tmp_
     assert len(times) >= 5 and times == sorted(times) and times[-1] >= 11
     assert report["after_warmup"]["t_s"] >= 4
     assert set(report["growth_after_warmup"]) == {"rss_mb", "threads", "fds"}
-    assert report["end"]["fds"] - report["after_warmup"]["fds"] <= 2
+    # a descriptor or two in use at the end; no more, but for a text size drawn for the first
+    # time after the warm-up (the screen keeps each size's font file open: README)
+    later = [what for what in report["files_after_warmup"]["opened"]
+             if not what.endswith("freesansbold.ttf")]
+    assert len(later) <= 2, later
     # what the files are, not only how many: the first sample lists all it found, each
     # later one what changed, and the end all that are open, the page's socket among them
     first = report["samples"][0]
