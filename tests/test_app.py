@@ -30,6 +30,7 @@ from device.labels import EXPRESSIONS
 from device.pipeline import Analyser, FaceResult
 from device.recurring import REPEAT_LOG_S
 from tests.test_health import FakeSensors
+from tests.threads import join_threads
 
 
 def make_config(tmp_path: Path, **overrides):
@@ -1464,15 +1465,6 @@ def test_a_fault_on_every_frame_is_logged_when_it_starts_now_and_then_and_when_i
     assert booth.status()["bad_frames"] == (18_000 if fault == "corrupt frames" else 0)
 
 
-def join_health_threads() -> None:
-    """The booth's end waits 2 s at most for a health check under way (a read hung on a
-    failing card must not hold its stop); a busy machine may take longer: wait for the thread
-    to end (30 s at most), without stopping it, which is the booth's to do."""
-    for thread in threading.enumerate():
-        if thread.name == "pi-health":
-            thread.join(timeout=30)
-
-
 def test_the_pis_health_is_checked_on_its_own_thread_while_the_booth_runs(tmp_path, caplog):
     """A weak supply and heat reach the journal and the status; the reads never run on the
     screen's thread, and the checking stops with the booth."""
@@ -1483,7 +1475,7 @@ def test_the_pis_health_is_checked_on_its_own_thread_while_the_booth_runs(tmp_pa
                        display=display)
     with caplog.at_level(logging.WARNING, logger="device.health"):
         assert booth.run(frames=3) == 0
-        join_health_threads()
+        join_threads("pi-health")
     health = booth.status()["health"]
     assert health["under_voltage"] is True and health["throttled"] is True
     assert health["temperature_c"] == 82.0 and health["card_free_mb"] == 9000
@@ -1499,7 +1491,7 @@ def test_the_booth_watches_its_own_data_folders_card(tmp_path):
     assert booth.health.sensors.data_dir == tmp_path / "data"
     assert booth.status()["health"]["card_free_mb"] is None  # not checked before it runs
     assert booth.run(frames=1) == 0  # and stopped with it
-    join_health_threads()
+    join_threads("pi-health")
     assert not any(t.name == "pi-health" for t in threading.enumerate())
 
 

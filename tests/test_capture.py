@@ -27,6 +27,7 @@ from device.capture import (
     names_a_camera,
     open_source,
 )
+from tests.threads import join_threads
 
 RGB_MAIN = (200, 40, 10)  # what the fake sensor sees in the main stream, in RGB
 RGB_LORES = (30, 160, 90)
@@ -231,15 +232,6 @@ def no_picamera2():
     raise ImportError("No module named 'picamera2'")
 
 
-def join_close_threads() -> None:
-    """PiCameraSource.close() waits at most frame_timeout (0.2 s in most tests here) for its
-    helper thread to stop and close the camera; a busy machine may take longer: wait for the
-    thread itself (30 s at most)."""
-    for thread in threading.enumerate():
-        if thread.name == "close-picamera2":
-            thread.join(timeout=30)
-
-
 @pytest.mark.parametrize(("set_before", "verbose", "expected"), [
     (None, False, "*:WARN"),  # libcamera's INFO lines stay out of the journal
     ("*:DEBUG", False, "*:DEBUG"),  # the operator's own choice is kept
@@ -291,14 +283,6 @@ class FakeVideoCapture:
 
     def release(self):
         self.released = True
-
-
-def join_grabbers() -> None:
-    """WebcamSource.close() waits WEBCAM_CLOSE_S at most for its grabber thread to stop and
-    release the camera; a busy machine may take longer: wait for the thread (30 s at most)."""
-    for thread in threading.enumerate():
-        if thread.name.startswith("grab-"):
-            thread.join(timeout=30)
 
 
 def use_fake_webcam(monkeypatch, **options):
@@ -369,7 +353,7 @@ def test_picamera2_unplugged_mid_run_is_camera_lost_and_reopens(fake_picamera2):
     with pytest.raises(CameraLost, match="picamera2"):
         source.read()
     source.close()  # stop() fails on a lost camera: close must still succeed
-    join_close_threads()
+    join_threads("close-picamera2")
     assert fake_picamera2.instances[0].closed
     with pytest.raises(CameraError):  # still unplugged: reopening fails cleanly
         open_source("picamera2")
@@ -389,7 +373,7 @@ def test_picamera2_hung_camera_is_camera_lost_and_released_for_a_reopen(fake_pic
     # The timed-out capture is still queued in picamera2; close flushes it, so stop()
     # and close() go through and the camera is free again.
     source.close()
-    join_close_threads()
+    join_threads("close-picamera2")
     assert fake_picamera2.instances[0].closed
     with pytest.raises(CameraLost, match="closed"):
         source.read()
@@ -424,7 +408,7 @@ def test_picamera2_camera_is_busy_until_closed(fake_picamera2):
                                           r"Device or resource busy\)"):
         PiCameraSource(frame_timeout=0.2)
     source.close()
-    join_close_threads()
+    join_threads("close-picamera2")
     PiCameraSource(frame_timeout=0.2).close()
 
 
@@ -438,7 +422,7 @@ def test_picamera2_close_gives_up_on_a_driver_that_blocks_stop(fake_picamera2):
     with pytest.raises(CameraLost, match="closed"):
         source.read()
     fake_picamera2.unstall.set()  # the driver lets go at last: the camera is still closed
-    join_close_threads()
+    join_threads("close-picamera2")
     assert fake_picamera2.instances[0].closed
 
 
@@ -563,7 +547,7 @@ def test_webcam_by_its_device_file_goes_to_the_v4l2_backend_by_name(monkeypatch,
         frame = source.read(timeout=1.0)
     assert (made[0].index, made[0].api) == (device, cv2.CAP_V4L2)
     assert frame.image.shape == (240, 320, 3) and frame.image[0, 0, 2] > 0  # BGR made RGB
-    join_grabbers()
+    join_threads("grab-")
     assert made[0].released
 
 
@@ -608,7 +592,7 @@ def test_webcam_newest_frame_wins_and_stale_frames_are_dropped(monkeypatch):
         first = source.read(timeout=10)
         second = source.read(timeout=10)
         assert first is not None and second is not None and second.t > first.t > frame.t
-    join_grabbers()
+    join_threads("grab-")
     assert camera.released
 
 
