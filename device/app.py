@@ -595,20 +595,17 @@ class Booth:
         """What stops the live view (no model, no camera, a lost one), or None."""
         if self.model_error:
             return screens.ErrorScene("Model missing", self.model_error, url), "error"
-        if self._camera.state not in (CameraState.MISSING, CameraState.LOST):
+        if not self._camera.down:
             return None  # every frame comes here: no snapshot while the camera works
-        camera = self._camera.status()
+        camera = self._camera.status()  # as it was just now: only this thread changes it
         if camera.state is CameraState.MISSING:
             return screens.IdleScene(
                 url, "No camera found",
                 f"{camera.problem}. Plug one in: the booth looks again every few seconds. "
                 "Meanwhile, the web page turns an uploaded photo into a memoji."), "idle"
-        if camera.state is CameraState.LOST:
-            wait = max(0, math.ceil(camera.retry_at - now))
-            retry = f"Reconnecting in {wait}\u00a0s." if wait else "Reconnecting..."
-            return screens.ErrorScene("Camera lost", f"{camera.problem}. {retry}",
-                                      url), "error"
-        return None
+        wait = max(0, math.ceil(camera.retry_at - now))
+        retry = f"Reconnecting in {wait}\u00a0s." if wait else "Reconnecting..."
+        return screens.ErrorScene("Camera lost", f"{camera.problem}. {retry}", url), "error"
 
     def _capture_hint(self, url: str) -> str:
         """How a guest saves the memoji here: the button or a tap, else the page's capture
@@ -666,8 +663,7 @@ class Booth:
         reopen_stuck = self._camera.reopening_for(now) > REOPEN_STUCK_S
         lost_for = self._camera.lost_for(now)
         lost_too_long = lost_for is not None and lost_for > LOST_RESTART_S
-        handling = (self._camera.state in (CameraState.MISSING, CameraState.LOST)
-                    and not reopen_stuck and not lost_too_long)
+        handling = self._camera.down and not reopen_stuck and not lost_too_long
         if fresh or handling:
             self._last_ping = now
             self.notifier.watchdog()

@@ -160,6 +160,11 @@ class CameraKeeper:
     def state(self) -> CameraState:
         return self._state
 
+    @property
+    def down(self) -> bool:
+        """No camera to read: none found, or lost (the loop's thread changes it, no other)."""
+        return self._state in (CameraState.MISSING, CameraState.LOST)
+
     def status(self) -> CameraStatus:
         """A snapshot, from any thread."""
         with self._lock:

@@ -34,9 +34,8 @@ class RecurringFault:
         with self._lock:
             self.total += 1
             self.in_a_row += 1
-            if now - self._logged_at < self.every_s:
+            if not self._due(now):
                 return False
-            self._logged_at = now
             self._reported = True
             return True
 
@@ -44,10 +43,15 @@ class RecurringFault:
         """True, and taken as a line logged now, when none was in the last every_s: for
         news of the fault told between failures (how often it came and went)."""
         with self._lock:
-            if now - self._logged_at < self.every_s:
-                return False
-            self._logged_at = now
-            return True
+            return self._due(now)
+
+    def _due(self, now: float) -> bool:
+        """True, and the line taken as logged now, when none was in the last every_s (the
+        caller holds the lock)."""
+        if now - self._logged_at < self.every_s:
+            return False
+        self._logged_at = now
+        return True
 
     def ended(self) -> int:
         """A good one came: how many failures in a row it ends, if they were logged, else 0."""

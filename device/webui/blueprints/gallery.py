@@ -165,7 +165,7 @@ def thumb(name: str):
     except KeyError:
         abort(404, description="No such memoji. It may have been deleted.")
     except (OSError, ValueError) as error:  # a full card, a damaged memoji: show what there is
-        if isinstance(error, OSError) and is_card_fault(error):  # every image of every page
+        if is_card_fault(error):  # every image of every page
             log_card_fault("thumbnails", "the gallery's thumbnails cannot be written in %s (%s): "
                            "phones get the full memojis, which load slower. %s",
                            *card_fault_where(error, gallery.folder), CARD_ADVICE)
