@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import csv
 import gzip
+import importlib.util
 import os
+import sys
+import types
 from pathlib import Path
 
 import cv2
@@ -113,6 +116,17 @@ def fer_faces() -> dict[str, list[np.ndarray]]:
 def clear_fer_faces(fer_faces) -> list[tuple[str, np.ndarray]]:
     """(label, face48) of faces whose expression is unmistakable (see CLEAR_FACES)."""
     return clear_faces(fer_faces)
+
+
+def load_script(name: str) -> types.ModuleType:
+    """scripts/<name>.py as the module ``name``: the scripts are files, not a package, and
+    dataclasses look their module up in sys.modules."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_rgb_png(path: Path, rgb: np.ndarray) -> Path:

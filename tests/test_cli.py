@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -501,19 +502,11 @@ def files_under(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
 
 
-class Terminal:
+class Terminal(io.StringIO):
     """stdin as a person at the keyboard: a terminal, with what they type."""
-
-    def __init__(self, typed: str) -> None:
-        import io
-
-        self._lines = io.StringIO(typed)
 
     def isatty(self) -> bool:
         return True
-
-    def readline(self, *args):
-        return self._lines.readline(*args)
 
 
 @pytest.mark.parametrize("typed", ["", "3\n", "yes\n"])

@@ -8,21 +8,16 @@ with the command that provides them.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import load_script
 from tests.fer_frames import FER_CSV
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_peer.py"
-_spec = importlib.util.spec_from_file_location("compare_peer", SCRIPT)
-compare_peer = importlib.util.module_from_spec(_spec)
-sys.modules["compare_peer"] = compare_peer  # dataclasses look their module up
-_spec.loader.exec_module(compare_peer)
+compare_peer = load_script("compare_peer")
 
 
 def test_peer_square_lengthens_the_shorter_side_about_the_centre():

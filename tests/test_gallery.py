@@ -844,8 +844,6 @@ def test_erase_counts_and_removes_the_memojis_that_cannot_be_read(tmp_path):
 def test_erase_keeps_a_later_memoji_the_card_failed_to_read_just_then(tmp_path, monkeypatch):
     """One saved after ``through`` (by ``memoji-booth web``, another Gallery) that could not
     be read for a moment (too many open files, EIO) is not "damaged": it may be whole."""
-    import errno
-
     from device import gallery as gallery_module
 
     gallery, saved = erase_fixture(tmp_path)

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "health_figures.py"
-_spec = importlib.util.spec_from_file_location("health_figures", SCRIPT)
-health_figures = importlib.util.module_from_spec(_spec)
-sys.modules["health_figures"] = health_figures
-_spec.loader.exec_module(health_figures)
+from tests.conftest import load_script
+
+health_figures = load_script("health_figures")
 
 
 def test_what_is_timed_is_read_as_a_pi(tmp_path):

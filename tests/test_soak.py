@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import socket
-import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "soak.py"
-_spec = importlib.util.spec_from_file_location("soak", SCRIPT)
-soak = importlib.util.module_from_spec(_spec)
-sys.modules["soak"] = soak
-_spec.loader.exec_module(soak)
+from tests.conftest import load_script
+
+soak = load_script("soak")
 
 
 def test_resources_reads_this_process():

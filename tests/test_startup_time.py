@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import write_rgb_png
+from tests.conftest import load_script, write_rgb_png
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "startup_time.py"
-_spec = importlib.util.spec_from_file_location("startup_time", SCRIPT)
-startup_time = importlib.util.module_from_spec(_spec)
-sys.modules["startup_time"] = startup_time
-_spec.loader.exec_module(startup_time)
+startup_time = load_script("startup_time")
 
 
 @pytest.fixture
