@@ -30,7 +30,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 import pygame.gfxdraw  # noqa: E402
 
-from device.labels import EXPRESSIONS  # noqa: E402
+from device.labels import EXPRESSIONS, expression_title  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +84,6 @@ EXPRESSION_COLOURS: dict[str, tuple[int, int, int]] = {
     "sad": (72, 149, 239),
     "surprise": (255, 140, 66),
     "neutral": (160, 170, 200),
-}
-# How the screen names an expression to a guest.
-EXPRESSION_TITLES: dict[str, str] = {
-    "angry": "Angry",
-    "disgust": "Disgusted",
-    "fear": "Scared",
-    "happy": "Happy",
-    "sad": "Sad",
-    "surprise": "Surprised",
-    "neutral": "Neutral",
 }
 
 
@@ -763,10 +753,6 @@ def _footer(d: Display, target: pygame.Surface, hint: str, web_url: str) -> None
         _blit_fitted(d, target, web_url, 20, MUTED, 984, 572, 400, "midright")
 
 
-def _title_case(expression: str) -> str:
-    return EXPRESSION_TITLES.get(expression, expression.title())
-
-
 # ------------------------------------------------------------------ the scenes
 
 def _draw_live(d: Display, target: pygame.Surface, scene: LiveScene) -> None:
@@ -775,7 +761,7 @@ def _draw_live(d: Display, target: pygame.Surface, scene: LiveScene) -> None:
     _preview(d, target, scene.preview, scene.face_box, d._layout.rect(*_PREVIEW))
     _blit_text(d, target, "You look", 26, MUTED, 590, 48)
     # "Surprised" and "Disgusted" are wider than the room left of the preview at 56
-    _blit_fitted(d, target, _title_case(scene.expression), 56, colour, 588, 80,
+    _blit_fitted(d, target, expression_title(scene.expression), 56, colour, 588, 80,
                  _PREVIEW[0] - _PREVIEW_FRAME - 12 - 588)
     _blit_text(d, target, f"{round(scene.score * 100)}%", 30, TEXT, 590, 138)
     # one bar per expression, the winner highlighted
@@ -785,7 +771,7 @@ def _draw_live(d: Display, target: pygame.Surface, scene: LiveScene) -> None:
         value = float(scene.scores.get(label, 0.0))
         winner = label == scene.expression
         bar_colour = EXPRESSION_COLOURS[label]
-        _blit_text(d, target, _title_case(label), 22, TEXT if winner else MUTED, 590, y + 10,
+        _blit_text(d, target, expression_title(label), 22, TEXT if winner else MUTED, 590, y + 10,
                    "midleft")
         track = d._layout.rect(720, y, 210, 20)
         radius = track.height // 2

@@ -316,6 +316,22 @@ def test_every_scene_keeps_its_words_and_pictures_on_screen_and_apart(size, memo
     assert not problems, "\n".join(problems)
 
 
+def test_the_live_screen_tells_a_guest_the_words_the_phone_page_uses(memojis, camera_frame,
+                                                                     monkeypatch):
+    """"You look Scared", and "Scared" in the gallery too: one table (labels.EXPRESSION_TITLES)."""
+    from device.labels import EXPRESSION_TITLES
+
+    box = face_square_in_frame()
+    scene = screens.LiveScene("fear", 0.6, scores_for("fear"), memojis["happy"], 1, camera_frame,
+                              box)
+    texts = [name for name, _ in drawn_boxes(screens.Display("none", (1024, 600)), scene,
+                                             monkeypatch) if name.startswith("text ")]
+    words = [repr(word) for word in EXPRESSION_TITLES.values()]
+    # the big word, then one per score bar, in the dataset's order
+    assert [text for text in texts if text[5:] in words] == [
+        f"text {EXPRESSION_TITLES[label]!r}" for label in ("fear", *EXPRESSIONS)]
+
+
 @pytest.mark.parametrize("size", SCREEN_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_qr_code_modules_are_big_enough_for_a_phone_on_every_screen(size, memojis, camera_frame,
                                                                     monkeypatch):

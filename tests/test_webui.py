@@ -125,6 +125,32 @@ def test_every_page_renders_with_a_csrf_token_and_local_assets_only(client, path
     assert response.headers["X-Frame-Options"] == "DENY"
 
 
+def test_the_page_names_each_expression_with_the_kiosk_screens_word(make_app, tmp_path):
+    """A guest the kiosk told "You look Scared" found "Fear" under that memoji in the
+    gallery: the page now says the screen's words (and its scripts get the same table)."""
+    booth = FakeBooth(tmp_path, status={"state": "live", "expression": "fear", "score": 0.6})
+    app = make_app(booth=booth)
+    client = app.test_client()
+    gallery = app.extensions["kiosk"].gallery
+    name = gallery.save(render_png(DEFAULT_LOOK, "fear", 128), expression="fear", score=0.6,
+                        look=DEFAULT_LOOK.to_dict()).name
+    assert "<strong>Scared</strong>" in client.get("/gallery").get_data(as_text=True)
+    entry = client.get(f"/gallery/{name}").get_data(as_text=True)
+    assert "<title>Scared memoji · Memoji Booth</title>" in entry
+    assert 'alt="Scared memoji"' in entry
+    live = client.get("/live").get_data(as_text=True)
+    assert re.search(r'id="expression" class="expression">Scared<', live)
+    titles = json.loads(re.search(
+        r'<script type="application/json" id="expression-titles">(.*?)</script>', live).group(1))
+    assert titles == {"angry": "Angry", "disgust": "Disgusted", "fear": "Scared", "happy": "Happy",
+                      "sad": "Sad", "surprise": "Surprised", "neutral": "Neutral"}
+    bars = re.findall(r'<span class="bar-label">([^<]+)</span>', live)
+    assert bars == [titles[label] for label in EXPRESSIONS]
+    chips = re.findall(r'data-expression="[a-z]+"\s+aria-checked="\w+">([^<]+)</button>',
+                       client.get("/look").get_data(as_text=True))
+    assert chips == bars
+
+
 def test_every_page_has_one_title_heading_first_and_no_skipped_levels(app, client):
     """Screen reader users jump by headings: each page starts with its one h1, and an h3
     never follows an h1 directly."""

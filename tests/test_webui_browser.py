@@ -591,7 +591,7 @@ def test_a_made_memoji_takes_the_focus_so_it_is_read_out(page, memojis):
     page.keyboard.press("Enter")
     page.wait_for_selector("#photo-result", state="visible")
     assert focused_id(page) == "result-heading"
-    assert page.inner_text("#result-text") == "Surprise · 70% sure"
+    assert page.inner_text("#result-text") == "Surprised · 70% sure"
 
 
 # Before the page's scripts: requests for a random look wait until the test answers them
@@ -914,8 +914,8 @@ def test_the_live_page_follows_a_kiosk_that_starts_after_it_opened(page):
     running = {"value": False}
 
     def status(route):
-        body = ({"running": True, "state": "live", "expression": "happy", "fps": 30,
-                 "camera": "picamera2", "scores": {"happy": 0.9}} if running["value"]
+        body = ({"running": True, "state": "live", "expression": "fear", "fps": 30,
+                 "camera": "picamera2", "scores": {"fear": 0.9}} if running["value"]
                 else {"running": False, "message": "not running"})
         route.fulfill(json=body)
 
@@ -925,7 +925,7 @@ def test_the_live_page_follows_a_kiosk_that_starts_after_it_opened(page):
     running["value"] = True
     page.wait_for_selector("#capture:not([aria-disabled])")
     assert page.is_hidden("#not-running")
-    assert page.inner_text("#expression") == "Happy"
+    assert page.inner_text("#expression") == "Scared"  # the kiosk screen's word for fear
     assert page.inner_text("#meta") == "Live · 30 fps · picamera2"  # words, not "live"
     running["value"] = False
     page.wait_for_selector("#capture[aria-disabled=true]")

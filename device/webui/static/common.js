@@ -61,6 +61,12 @@ const Booth = (() => {
     return element ? JSON.parse(element.textContent) : null;
   }
 
+  // The guest's word for an expression, the kiosk screen's ("Scared" for fear).
+  const expressionTitles = readData("expression-titles") || {};
+  function expressionTitle(expression) {
+    return expressionTitles[expression] || expression[0].toUpperCase() + expression.slice(1);
+  }
+
   // An operator-only action whose login has lapsed: log in, then come back here.
   function toLogin() {
     window.location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
@@ -78,7 +84,9 @@ const Booth = (() => {
     return button.getAttribute("aria-disabled") !== "true";
   }
 
-  return { request, toast, readData, csrf, toLogin, setAvailable, isAvailable };
+  return {
+    request, toast, readData, csrf, toLogin, setAvailable, isAvailable, expressionTitle,
+  };
 })();
 
 // Forms that ask before doing something irreversible (delete), and a second press on a

@@ -17,7 +17,6 @@
   let timer = null;
   let inFlight = false;
 
-  function capitalise(text) { return text ? text[0].toUpperCase() + text.slice(1) : "—"; }
   // /api/status's `state` is the kiosk screen's name; a guest reads what the screen shows.
   const STATE_WORDS = {
     starting: "Starting", live: "Live", no_face: "Waiting for a face", countdown: "Counting down",
@@ -59,7 +58,7 @@
       return;
     }
     const expression = status.expression || null;
-    expressionText.textContent = expression ? capitalise(expression) : "No face";
+    expressionText.textContent = expression ? Booth.expressionTitle(expression) : "No face";
     const parts = [];
     if (status.state) parts.push(STATE_WORDS[status.state] || status.state);
     if (typeof status.fps === "number") parts.push(`${status.fps.toFixed(0)} fps`);

@@ -61,7 +61,7 @@
       const memoji = await Booth.request("/api/photo", { method: "POST", body, timeoutMs: 60000 });
       document.getElementById("result-image").src = memoji.image;
       document.getElementById("result-text").textContent =
-        `${memoji.expression[0].toUpperCase()}${memoji.expression.slice(1)} · ${Math.round(memoji.score * 100)}% sure`;
+        `${Booth.expressionTitle(memoji.expression)} · ${Math.round(memoji.score * 100)}% sure`;
       const download = document.getElementById("result-download");
       download.href = memoji.download;
       download.setAttribute("download", memoji.name);
