@@ -69,12 +69,12 @@ LOOK_POLL_S = 1.0  # a standalone `memoji-booth web` may change the look file
 URL_REFRESH_S = 30.0  # the LAN address may change (DHCP)
 WEB_RETRY_S = 30.0  # the page could not start (port taken, address not up yet): try again this often
 FPS_WINDOW_S = 2.0
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
-                     if hasattr(signal, name))  # Windows has no SIGHUP
-# Why the booth stopped, in the journal's words.
-_STOPPED_BY = {getattr(signal, "SIGTERM", None): "asked to by the system (SIGTERM: "
-                                                   "systemctl stop or restart, or a shutdown)",
-               getattr(signal, "SIGHUP", None): "its terminal closed (SIGHUP)"}
+# The signals that stop the booth, each with why it stopped in the journal's words.
+_STOPPED_BY = {getattr(signal, name): words for name, words in (
+    ("SIGTERM", "asked to by the system (SIGTERM: systemctl stop or restart, or a shutdown)"),
+    ("SIGHUP", "its terminal closed (SIGHUP)"),
+) if hasattr(signal, name)}  # Windows has no SIGHUP
+STOP_SIGNALS = tuple(_STOPPED_BY)
 IDLE_SLEEP_S = 0.005  # no new frame: wait this long before looking again
 IDLE_REDRAW_TICKS = 20  # ... and redraw at least every this many idle ticks (~10 Hz)
 MAX_AVATAR_PX = 640  # on-screen memojis are rendered no bigger (look change <= 1 s)
