@@ -500,8 +500,12 @@ class ImageReplaySource(FrameSource):
         self.name = str(path)
         self.size = size
         if path.is_dir():
-            files = sorted(p for p in path.iterdir()
-                           if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            try:
+                files = sorted(p for p in path.iterdir()
+                               if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            except OSError as error:  # a folder this user may enter but not list (0711)
+                raise CameraError(f"{self.name}: cannot list the folder to replay: "
+                                  f"{error.strerror or error}") from error
         else:
             files = [path]
         self._files = files

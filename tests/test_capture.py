@@ -849,6 +849,19 @@ def test_missing_or_unreadable_replay_is_a_camera_error(tmp_path, no_such_user):
         open_source(str(empty))
 
 
+def test_a_replay_folder_that_cannot_be_listed_is_a_camera_error(tmp_path, monkeypatch):
+    """A folder the booth's user may enter but not read (mode 0711, another user's):
+    start-up names it, as for any replay that cannot be read, instead of a traceback."""
+    write_bgr(tmp_path / "a.png", (255, 0, 0))
+
+    def refused(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", refused)  # tests run as root, which chmod cannot stop
+    with pytest.raises(CameraError, match="cannot list the folder to replay: Permission denied"):
+        open_source(str(tmp_path))
+
+
 def test_replay_dir_fixture_replays_and_survives_its_corrupt_file(replay_dir):
     names = sorted(p.name for p in replay_dir.iterdir())
     assert names[-2:] == ["90_noface.png", "95_corrupt.png"]
