@@ -179,6 +179,36 @@ def _with_reason(error: BaseException) -> str:
     return str(error) if root is error else f"{error} ({root})"
 
 
+def _close_half_open(error: BaseException, picamera2_class: Any) -> None:
+    """Close the notification pipe of a Picamera2 whose constructor failed (`error`).
+
+    picamera2 makes the pipe before it opens the camera and closes it only in close() of
+    an open camera: every failed open (the camera busy in another program, or still held
+    by a hung earlier open) kept a descriptor, and the booth tries again every few seconds
+    until the process has none left. Left alone where picamera2 closed it itself, or where
+    its camera manager still holds the half-open camera (picamera2 before 2026 registers
+    it before opening): the manager's event thread may write to the pipe.
+    """
+    tb, camera = error.__traceback__, None
+    while tb is not None and camera is None:  # the constructor's frame holds it as `self`
+        candidate = tb.tb_frame.f_locals.get("self")
+        camera = candidate if isinstance(candidate, picamera2_class) else None
+        tb = tb.tb_next
+    reader, writer = getattr(camera, "notifymeread", None), getattr(camera, "notifyme_w", None)
+    if reader is None or getattr(reader, "closed", True) or not isinstance(writer, int):
+        return
+    held = getattr(getattr(picamera2_class, "_cm", None), "cameras", None) or {}
+    if any(other is camera for other in list(held.values())):
+        return
+    try:  # the number still names that pipe's write end, not a file opened since
+        write_end, read_end = os.fstat(writer), os.fstat(reader.fileno())
+    except OSError:
+        return
+    if (write_end.st_dev, write_end.st_ino) == (read_end.st_dev, read_end.st_ino):
+        os.close(writer)
+        reader.close()
+
+
 def _frame_rate_controls(fps: int) -> dict:
     """At most `fps` frames a second. picamera2's preview lets a sensor run as fast as it
     can (a Camera Module 2 at 640x480 can send over 200 a second), and every frame costs
@@ -247,6 +277,7 @@ class PiCameraSource(FrameSource):
         try:
             camera = picamera2_class(pi_cameras[camera_num])  # an index into that list
         except Exception as error:  # libcamera reports busy/broken cameras as RuntimeError
+            _close_half_open(error, picamera2_class)
             raise CameraError(f"{self.name}: cannot open the camera: "
                               f"{_with_reason(error)}") from error
         if not _wait_takes_timeout(camera):

@@ -72,7 +72,11 @@ class FakePicamera2:
     ("/usb" in the Id), and Picamera2(n) opens entry n of that list. A webcam gives
     libcamera one stream: picamera2 then reads stream 1 of a one-stream configuration for
     `lores`, undefined behaviour in libcamera, which the fake raises as an uncatchable
-    LibcameraUndefinedBehaviour."""
+    LibcameraUndefinedBehaviour.
+    As picamera2's constructor, the fake makes its notification pipe before it opens the
+    camera and leaves it open when that fails; only close() of an open camera closes it.
+    `registers_early`: as picamera2 before 2026 (its PR #1402), the camera manager (`_cm`)
+    holds the camera from before it is opened, a failed one too."""
 
     cameras = [PI_CAMERA]
     instances: list[FakePicamera2] = []
@@ -80,12 +84,23 @@ class FakePicamera2:
     stalled = False
     stop_hangs = False
     unstall = threading.Event()  # set to let a blocked stop() return
+    pipes: list[int] = []  # the inode of each notification pipe made
+    registers_early = False
+    _cm = types.SimpleNamespace(cameras={})  # picamera2's CameraManager: index -> camera
 
     def __init__(self, camera_num=0):
+        # As picamera2's constructor: its notification pipe first, then the camera, and a
+        # failure on the way closes neither (close() and __del__ do nothing until it opened).
+        self.notifyme_r, self.notifyme_w = os.pipe2(os.O_NONBLOCK)
+        self.notifymeread = os.fdopen(self.notifyme_r, "rb")
+        FakePicamera2.pipes.append(os.fstat(self.notifyme_w).st_ino)
+        self.closed = True  # until it opens (picamera2's is_open)
         if FakePicamera2.unplugged:
             raise RuntimeError("Camera __init__ sequence did not complete.")
         info = self.global_camera_info()[camera_num]  # IndexError past the end, as there
         camera_num = info["Num"]  # picamera2: "Get the real libcamera internal number."
+        if FakePicamera2.registers_early:  # picamera2 before its PR #1402 (2026)
+            FakePicamera2._cm.cameras[camera_num] = self
         try:
             if any(not other.closed and other.camera_num == camera_num
                    for other in FakePicamera2.instances):
@@ -206,7 +221,11 @@ class FakePicamera2:
         self.started = False
 
     def close(self):
+        if self.closed:
+            return
         self.closed = True
+        self.notifymeread.close()
+        os.close(self.notifyme_w)
 
 
 @pytest.fixture
@@ -217,6 +236,9 @@ def fake_picamera2(monkeypatch):
     FakePicamera2.stalled = False
     FakePicamera2.stop_hangs = False
     FakePicamera2.unstall = threading.Event()
+    FakePicamera2.pipes = []
+    FakePicamera2.registers_early = False
+    FakePicamera2._cm = types.SimpleNamespace(cameras={})
     monkeypatch.setattr(capture, "_import_picamera2", lambda: FakePicamera2)
     # picamera2's own libcamera bindings (python3-libcamera), as far as the booth uses them
     af_modes = types.SimpleNamespace(Manual=0, Auto=1, Continuous=AF_MODE_CONTINUOUS)
@@ -410,6 +432,36 @@ def test_picamera2_camera_is_busy_until_closed(fake_picamera2):
     source.close()
     join_threads("close-picamera2")
     PiCameraSource(frame_timeout=0.2).close()
+
+
+def open_pipes():
+    """The inode of each pipe this process holds open."""
+    links = (os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+             if os.path.exists(f"/proc/self/fd/{fd}"))
+    return {int(link[6:-1]) for link in links if link.startswith("pipe:[")}
+
+
+@pytest.mark.parametrize("registers_early", [False, True])
+def test_picamera2_busy_camera_tried_again_and_again_leaves_no_pipe_open(fake_picamera2,
+                                                                           registers_early):
+    """picamera2 keeps the notification pipe of a constructor that failed: the booth, looking
+    again every few seconds for a camera another program holds, ran out of descriptors.
+    Where picamera2's camera manager still holds the half-open camera, the pipe stays."""
+    fake_picamera2.registers_early = registers_early
+    holder = fake_picamera2(0)  # another program's, as far as the booth can tell
+    for _ in range(5):
+        with pytest.raises(CameraError, match="busy"):
+            PiCameraSource(0)
+    failed = set(fake_picamera2.pipes[1:])
+    assert len(failed) == 5
+    if registers_early:  # the one the manager holds: its event thread may write to it
+        assert fake_picamera2.pipes[-1] in open_pipes()
+    else:
+        assert not failed & open_pipes()
+    holder.close()
+    with PiCameraSource(0) as source:  # free again: opens, and its own pipe is left alone
+        assert source.read().image.shape == (480, 640, 3)
+        assert fake_picamera2.pipes[-1] in open_pipes()
 
 
 def test_picamera2_close_gives_up_on_a_driver_that_blocks_stop(fake_picamera2):
