@@ -436,6 +436,8 @@ def encode_png_rgba(image: np.ndarray) -> bytes:
 
 def decode_png_rgba(png: bytes) -> np.ndarray:
     """PNG bytes (grey, RGB or RGBA) -> HxWx4 uint8 RGBA."""
+    if not png:  # OpenCV asserts (cv2.error) on no bytes at all: a file a power cut emptied
+        raise ValueError("not a PNG image (no bytes)")
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError("not a PNG image")

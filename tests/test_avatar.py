@@ -414,10 +414,12 @@ def test_a_new_look_or_size_is_drawn_and_replaces_the_kept_set(tmp_path, monkeyp
     assert counting.drawn == 21 and bigger["sad"].shape == (SIZE + 8, SIZE + 8, 4)
 
 
-def test_a_damaged_kept_memoji_is_drawn_again(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kept", [100, 0], ids=["its-end-lost", "empty"])
+def test_a_damaged_kept_memoji_is_drawn_again(tmp_path, monkeypatch, kept):
+    """A card that lost the file's end, or all of it (a power cut can leave 0 bytes)."""
     ready_set(DEFAULT_LOOK, MemojiStore(tmp_path))
     damaged = sorted(tmp_path.glob("*.png"))[0]
-    damaged.write_bytes(damaged.read_bytes()[:100])  # a card that lost its end
+    damaged.write_bytes(damaged.read_bytes()[:kept])
     counting = CountingRenderer()
     monkeypatch.setattr(avatar, "render_rgba", counting)
     images = ready_set(DEFAULT_LOOK, MemojiStore(tmp_path))
