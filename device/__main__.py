@@ -152,12 +152,20 @@ def cmd_render(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         look = Look.from_dict(data)
     png = render_png(look, args.expression, size=args.size)
+    out = Path(args.out)
+    # A link (/dev/stdout), device (/dev/null) or pipe is written into: replacing it, as a
+    # plain file is, would put a file in its place (in /dev, for root).
+    into = out.is_symlink() or (out.exists() and not out.is_file())
     try:
-        atomic_write_bytes(args.out, png)
+        if into:
+            out.write_bytes(png)
+        else:
+            atomic_write_bytes(out, png)
     except OSError as error:
         print(f"memoji-booth: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
         return EXIT_USAGE
-    print(args.out)
+    if not into:  # where the PNG went; not after it, into a pipe that is stdout
+        print(args.out)
     return EXIT_OK
 
 

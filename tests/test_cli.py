@@ -182,6 +182,29 @@ def test_render_into_a_missing_folder_exits_2_naming_the_file(tmp_path, capsys):
     assert error.startswith(f"memoji-booth: cannot write {out}: ") and "Traceback" not in error
 
 
+def test_render_writes_into_a_pipe_or_a_link_and_never_replaces_it(tmp_path, capsys):
+    """`--out /dev/stdout` (a link to a pipe) or `--out /dev/null`: replacing the path, as a
+    plain file is, would put a file where the link or device was (for root, in /dev)."""
+    import os
+    import stat
+
+    real = tmp_path / "real.png"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.png"
+    link.symlink_to(real.name)
+    assert main(["render", "--expression", "happy", "--size", "64", "--out", str(link)]) == 0
+    assert link.is_symlink() and real.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a 64-pixel memoji fits a pipe's buffer
+    try:
+        assert main(["render", "--expression", "happy", "--size", "64", "--out", str(fifo)]) == 0
+        assert stat.S_ISFIFO(fifo.stat().st_mode)
+        assert os.read(reader, 1 << 16).startswith(b"\x89PNG\r\n\x1a\n")
+    finally:
+        os.close(reader)
+
+
 def run_five_frames(tmp_path, images, settings: str) -> int:
     """`memoji-booth run` for five frames of a replayed face with these settings."""
     config = tmp_path / "booth.toml"
