@@ -230,9 +230,17 @@ def apply_preset(look: Look, name: str) -> Look:
 DEFAULT_LOOK = Look()
 
 
+# python-avatars' member names that would read wrongly as words: a misspelling, a name.
+_LABEL_WORDS = {"BEARD_MAGESTIC": "Beard majestic", "MIA_WALLACE": "Mia Wallace"}
+
+
 def choice_label(value: str) -> str:
-    """A member name as people read it: "LONG_NOT_TOO_LONG" -> "Long not too long"."""
-    return value.replace("_", " ").capitalize()
+    """A member name as people read it: "LONG_NOT_TOO_LONG" -> "Long not too long",
+    "BLUE_01" -> "Blue 1"."""
+    if value in _LABEL_WORDS:
+        return _LABEL_WORDS[value]
+    words = value.split("_")
+    return " ".join(word.lstrip("0") if word.isdigit() else word for word in words).capitalize()
 
 
 # ---------------------------------------------------------------- rendering

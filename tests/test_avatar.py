@@ -2,6 +2,7 @@
 
 import itertools
 import random
+import re
 import threading
 import xml.etree.ElementTree as ET
 
@@ -45,6 +46,19 @@ def test_choices_offer_every_python_avatars_member():
     for field, enum in enums.items():
         expected = {m.name for m in enum} - ({"NONE"} if enum is pa.ClothingType else set())
         assert set(LOOK_CHOICES[field]) == expected, field
+
+
+def test_each_choice_is_named_in_words_a_guest_reads():
+    """The page showed python-avatars' spelling, "Beard magestic", and "Blue 01"."""
+    labels = {value: avatar.choice_label(value) for values in LOOK_CHOICES.values()
+              for value in values}
+    assert labels["BEARD_MAGESTIC"] == "Beard majestic"
+    assert labels["MIA_WALLACE"] == "Mia Wallace"
+    assert labels["BLUE_01"] == "Blue 1" and labels["GRAY_02"] == "Gray 2"
+    assert labels["LONG_NOT_TOO_LONG"] == "Long not too long"
+    for value, label in labels.items():
+        assert "_" not in label and not re.search(r"\b0\d", label), (value, label)
+    assert len(set(labels.values())) == len(labels)  # no two choices read alike
 
 
 def test_presets_differ_as_designed():
