@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     except ParityError as error:
         print(f"PARITY CHECK FAILED: {error}", file=sys.stderr)
         return 1
-    except (DataError, FileNotFoundError, ValueError, ModelMissingError) as error:
+    except (DataError, OSError, ValueError, ModelMissingError) as error:  # OSError: e.g. an --out it cannot make
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"keras  PublicTest accuracy {100 * result.keras.accuracy:.2f}%")

@@ -145,6 +145,32 @@ def test_evaluate_unknown_split_is_a_clear_error(small_fer, trained, capsys):
     assert "no rows with Usage 'PrivateTest'" in capsys.readouterr().err
 
 
+def test_an_output_path_that_cannot_be_made_is_one_line_not_a_traceback(
+        small_fer, trained, tmp_path, capsys):
+    """--out or --reports under a file (or a folder it may not write): exit 2 naming the
+    path, from every command that writes (a FileExistsError traceback before)."""
+    from conversion.__main__ import main as convert_main
+    from training.__main__ import main
+
+    run, _ = trained
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    data = ["--data", str(small_fer)]
+    for command in (
+        lambda: main(["train", *data, "--out", str(blocker), "--epochs", "1"]),
+        lambda: main(["evaluate", "--model", str(run / "best.keras"), *data,
+                      "--reports", str(blocker)]),
+        lambda: main(["teach", "--teacher", str(run / "best.keras"), *data,
+                      "--out", str(blocker / "scores.npz")]),
+        lambda: convert_main(["--keras", str(run / "best.keras"), *data, "--calibration", "32",
+                              "--out", str(blocker / "emotion.tflite")]),
+    ):
+        assert command() == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and str(blocker) in err and "Traceback" not in err
+    assert blocker.read_text() == "not a folder"
+
+
 def test_resume_with_other_epochs_is_refused(small_fer, trained):
     """The learning-rate schedule was planned for the first --epochs: it cannot stretch."""
     from training.__main__ import main

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sharpness":
             return _sharpness(args)
         return _evaluate(args)
-    except (DataError, FileNotFoundError, ValueError, ModelMissingError) as error:
+    except (DataError, OSError, ValueError, ModelMissingError) as error:  # OSError: e.g. an --out it cannot make
         print(f"error: {error}", file=sys.stderr)
         return 2
 
