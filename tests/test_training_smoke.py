@@ -194,6 +194,23 @@ def test_resume_with_another_recipe_is_refused(small_fer, trained):
     assert (run / "history.csv").read_text() == before
 
 
+def test_a_finished_run_without_last_keras_is_not_trained_over(small_fer, trained, tmp_path):
+    """last.keras deleted to save space: the same command again retrained from scratch and
+    replaced the run's best.keras, history and run.json after one epoch."""
+    import shutil
+
+    from training.__main__ import main
+
+    run, _ = trained
+    kept = {name: (run / name).read_bytes() for name in ("best.keras", "run.json", "history.csv")}
+    for name in kept:
+        shutil.copy(run / name, tmp_path / name)
+    with pytest.raises(SystemExit, match="without last.keras to resume from"):
+        main(["train", "--data", str(small_fer), "--arch", "default", "--out", str(tmp_path),
+              "--seed", "3", "--epochs", "2"])
+    assert {name: (tmp_path / name).read_bytes() for name in kept} == kept
+
+
 def test_resume_with_another_limit_or_other_faces_is_refused(small_fer, trained, tmp_path):
     """The checkpoint's schedule, epoch count and best epoch belong to the faces it saw:
     going on with --limit (or other data) quietly restarted the schedule at the floor."""

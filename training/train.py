@@ -192,11 +192,19 @@ def train(
         f"data: {len(y_train)} Training faces, {len(y_val)} PublicTest faces from {dataset.source}"
     )
     data_digest = _digest(x_train, y_train, x_val, y_val)
-    out.mkdir(parents=True, exist_ok=True)  # only once the data loaded: no empty run folders
-
     steps = math.ceil(len(y_train) / recipe.batch_size)
     last_path, best_path = out / "last.keras", out / "best.keras"
     state_path, history_path = out / "run.json", out / "history.csv"
+    if state_path.exists() and not last_path.exists():
+        # e.g. a finished run whose last.keras was deleted to save space: starting afresh
+        # would replace its best.keras and history after one epoch. (A run killed in its
+        # first epoch has no run.json yet, and starts afresh.)
+        raise SystemExit(
+            f"{out} holds a trained run ({state_path.name}, {best_path.name}) without "
+            f"{last_path.name} to resume from; training here would replace it: use another "
+            "--out, or move that run's files away to train afresh here"
+        )
+    out.mkdir(parents=True, exist_ok=True)  # only once the data loaded: no empty run folders
 
     initial_epoch = 0
     if last_path.exists() and state_path.exists():
