@@ -23,7 +23,7 @@ class Metrics:
     faces: int
     accuracy: float
     macro_f1: float
-    recall: dict[str, float]
+    recall: dict[str, float]  # for each class with faces in the split
     confusion: list[list[int]]
 
     def to_dict(self) -> dict:
@@ -48,12 +48,16 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, split: str) -> Metrics:
     precision = np.divide(hits, predicted_counts, out=np.zeros(n), where=predicted_counts > 0)
     denominator = precision + recall
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(n), where=denominator > 0)
+    # A class with no faces and no predictions (an empty class folder) has no F1 or
+    # recall to speak of: averaging in a 0 for it would understate the model.
+    seen = (true_counts + predicted_counts) > 0
     return Metrics(
         split=split,
         faces=int(len(y_true)),
         accuracy=float(hits.sum() / max(1, len(y_true))),
-        macro_f1=float(f1.mean()),
-        recall={name: float(r) for name, r in zip(EXPRESSIONS, recall, strict=True)},
+        macro_f1=float(f1[seen].mean()) if seen.any() else 0.0,
+        recall={name: float(r) for name, r, count in zip(EXPRESSIONS, recall, true_counts, strict=True)
+                if count},
         confusion=confusion.tolist(),
     )
 
