@@ -117,7 +117,7 @@ def predict(model_path: str | Path, faces: np.ndarray) -> np.ndarray:
     path = Path(model_path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model file")
-    if path.suffix == ".tflite":
+    if path.suffix.lower() == ".tflite":  # EMOTION.TFLITE too, as some file systems name it
         return predict_tflite(path, faces)
     return predict_keras(path, faces)
 
