@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from conversion.convert import QUANTIZATIONS, ParityError, convert
 from device.infer import ModelMissingError  # a .tflite that is damaged or not an expression model
@@ -23,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flip-tta", action="store_true",
                         help="average the face and its mirror image inside the model")
     args = parser.parse_args(argv)
+    if Path(args.out).suffix.lower() != ".tflite":  # the card goes beside it, as .json
+        parser.error(f"--out {args.out}: name the model file with .tflite at its end; its model "
+                     "card is written beside it with .json in its place")
     command = "python -m conversion " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         result = convert(args.keras, args.data, args.out, quantize=args.quantize,

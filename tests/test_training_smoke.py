@@ -125,6 +125,23 @@ def test_parity_gate_fails_loudly_and_writes_nothing(small_fer, trained, tmp_pat
     assert not out.exists() and not out.with_suffix(".json").exists()
 
 
+@pytest.mark.parametrize("name", ["emotion.json", "emotion", "emotion.keras"])
+def test_conversion_refuses_an_out_its_model_card_would_overwrite_or_evaluate_misread(
+        tmp_path, capsys, name):
+    """`--out emotion.json` wrote the model, then its card over it (the card is the out path
+    with .json); `evaluate` reads a model without .tflite as Keras."""
+    from conversion.__main__ import main as convert_main
+
+    out = tmp_path / name
+    out.write_text("kept")
+    with pytest.raises(SystemExit) as stopped:
+        convert_main(["--keras", str(tmp_path / "best.keras"), "--data", str(tmp_path),
+                      "--out", str(out)])
+    assert stopped.value.code == 2
+    assert "name the model file with .tflite" in capsys.readouterr().err
+    assert out.read_text() == "kept"
+
+
 def test_evaluate_never_writes_reports_into_the_package(trained):
     """A model under device/ ships with the booth: its reports go to runs/reports/."""
     import device
