@@ -178,6 +178,8 @@ install_service() {
         # restart, not start: an update must replace the running program. A first start
         # can fail (no screen yet, a desktop holding it): everything is installed by
         # then, and systemd keeps trying, so say where to look instead of stopping here.
+        say "starting $SERVICE: it takes the screen and its console (tty1), ending a login"
+        say "  there, this installer's too if it runs there (use SSH, or Ctrl+Alt+F2)"
         run systemctl restart "$SERVICE" ||
             warn "installed, but $SERVICE did not start yet; see: journalctl -u $SERVICE -b"
     fi
@@ -197,7 +199,9 @@ install_program
 write_config
 create_data_dirs
 warn_about_desktop
-install_service
+# Before the start: run from the Pi's own console (tty1), this script is hung up there
+# when the booth takes that console (TTYVHangup=), and prints nothing after it.
 warn_without_pin
+install_service
 
 say "done. Logs: journalctl -u $APP -f   Settings: $CONFIG   Status: systemctl status $APP"

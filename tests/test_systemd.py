@@ -237,6 +237,19 @@ def test_the_desktop_warning_comes_before_the_service_starts(tmp_path):
     assert len(order) == 2 and "desktop is running" in order[0], order
 
 
+def test_everything_the_operator_must_read_comes_before_the_booth_takes_tty1(tmp_path):
+    """The unit hangs up tty1 (TTYVHangup=): run from the Pi's own console, the installer
+    was hung up by the start, and its PIN warning, printed after it, never showed."""
+    result = run_with_stubs(tmp_path, {}, merged=True)
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    start = lines.index("+ systemctl restart memoji-booth.service")
+    before = "\n".join(lines[:start])
+    assert "no operator PIN" in before
+    assert "tty1" in lines[start - 2] and "SSH" in lines[start - 1]
+    assert [line for line in lines[start + 1:] if line.startswith("warning")] == []
+
+
 def test_install_keeps_an_existing_config(tmp_path):
     config = tmp_path / "etc" / "memoji-booth" / "config.toml"
     config.parent.mkdir(parents=True)
