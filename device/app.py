@@ -211,6 +211,7 @@ class Booth:
         self._countdown_end: float | None = None
         self._saving = False
         self._saving_label = "neutral"
+        self._saving_memoji: tuple[Any, int] = (None, 0)  # its picture, in the look saved
         self._banner: _Banner | None = None
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memoji-save")
         self._save_failures = RecurringFault()
@@ -471,6 +472,8 @@ class Booth:
             log.info("a capture saved nothing: no face was in front of the camera")
             return
         look = self.avatars.look or self._look
+        # as the countdown showed it, in the look saved: not one chosen on a phone meanwhile
+        self._saving_memoji = self._memoji(expression.label)
         photo = None
         if self.config.booth.save_photo and self._last_frame is not None:
             photo = self._last_frame.image.copy()  # the source may reuse its buffer
@@ -525,7 +528,7 @@ class Booth:
         self._saving = False
         self._led(True)  # ready for the next press
         url = self._web_url(f"/gallery/{entry.name}") if self.config.web.enabled else ""
-        scene = screens.SavedScene(url, entry.expression, *self._memoji(entry.expression))
+        scene = screens.SavedScene(url, entry.expression, *self._saving_memoji)
         self._banner = _Banner(scene, now + SAVED_SCENE_S)
 
     def _on_save_failed(self, error: Exception, now: float) -> None:
@@ -569,8 +572,7 @@ class Booth:
             return screens.CountdownScene(math.ceil(self._countdown_end - now), label,
                                           *self._memoji(label)), "countdown"
         if self._saving:
-            label = self._saving_label
-            return screens.SavingScene(label, *self._memoji(label)), "saving"
+            return screens.SavingScene(self._saving_label, *self._saving_memoji), "saving"
         sleep_after_s = 60 * self.config.display.sleep_after_min
         asleep = bool(sleep_after_s) and now - self._active_at > sleep_after_s and not face_fresh
         problem = self._problem_scene(now, url)

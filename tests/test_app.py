@@ -566,6 +566,59 @@ def test_the_saving_screen_shows_the_expression_being_saved(tmp_path, monkeypatc
     assert booth.gallery.entries()[0].expression == "happy"
 
 
+class OneColourAvatars:
+    """Memojis drawn at once, each look's in a colour of its own: the red channel tells
+    which look a scene's memoji is in."""
+
+    def __init__(self):
+        self.look, self.version, self.red = None, 0, {}
+
+    def set_look(self, look):
+        self.look, self.version = look, self.version + 1
+        self.red.setdefault(look, 40 * len(self.red))
+
+    def get(self, expression):
+        image = np.zeros((8, 8, 4), np.uint8)
+        image[..., 0], image[..., 3] = self.red[self.look], 255
+        return image
+
+    def close(self):
+        pass
+
+
+def test_a_look_chosen_while_the_memoji_is_saved_is_not_shown_as_the_saved_one(
+        tmp_path, monkeypatch):
+    """A phone saves a new look while the guest's memoji is written: "Saved!" (and its QR
+    code) is of the memoji in the look the countdown showed, which is the one saved."""
+    from device.avatar import DEFAULT_LOOK, PRESETS
+
+    release = hold_saves(monkeypatch)
+    avatars = OneColourAvatars()
+
+    def on_scene(scene):
+        if len(booth.display.scenes) == 2:
+            booth.request_capture()
+        saving = booth.display.kinds().count("SavingScene")
+        if isinstance(scene, screens.SavingScene) and saving == 2:
+            booth.apply_look(PRESETS["female"])  # drawn at once, by the fake
+        if isinstance(scene, screens.SavingScene) and saving == 5:
+            release.set()
+        if isinstance(scene, screens.SavedScene):
+            booth.stop()
+
+    booth = make_booth(make_config(tmp_path), avatars=avatars, source=ScriptedSource([FACE]),
+                       display=RecordingDisplay(on_scene))
+    booth.run(frames=3000)
+    release.set()
+    assert booth.gallery.entries()[0].look == DEFAULT_LOOK.to_dict()
+    assert avatars.look == PRESETS["female"]  # the new look is drawn by now
+    old = avatars.red[DEFAULT_LOOK]
+    shown = [s for s in booth.display.scenes
+             if isinstance(s, screens.SavingScene | screens.SavedScene)]
+    assert shown and isinstance(shown[-1], screens.SavedScene)
+    assert {int(s.avatar[0, 0, 0]) for s in shown} == {old}
+
+
 def test_a_booth_without_a_camera_sleeps_too_and_says_why(tmp_path):
     """The no-camera screen (a QR code) and the error screens are still pictures too: they
     sleep like the waiting one, naming the problem in small letters."""
