@@ -355,7 +355,8 @@ class Booth:
         if not self._ready_sent:
             self._ready_sent = True
             self.notifier.ready()
-            self._led(True)  # button.led_pin: lit while the booth is ready for a press
+            # button.led_pin: lit while the booth is ready for a press (never without a model)
+            self._led(self.analyser is not None)
             self._saver.submit(prepare_renderer)  # now, not in the first capture's save
         self._ping_watchdog(now)
         return 1

@@ -676,6 +676,19 @@ def test_the_led_is_lit_while_the_booth_is_ready_and_off_when_it_stops(tmp_path,
     assert not mock_pins.pin(22).state  # the booth stopped: dark
 
 
+def test_the_led_stays_dark_on_a_booth_without_its_model(tmp_path, mock_pins):
+    """No expression model: a press can never capture, so the LED must not invite one."""
+    config = make_config(tmp_path, model__path=str(tmp_path / "missing.tflite"),
+                         button__enabled=True, button__pin=17, button__led_pin=22)
+    lit: list[bool] = []
+    booth = Booth(config, display=RecordingDisplay(lambda scene: lit.append(
+        bool(mock_pins.pin(22).state))), source=ScriptedSource([FACE]),
+        notifier=FakeNotifier(), clock=FakeClock())
+    assert booth.analyser is None and booth.button.enabled
+    booth.run(frames=5)
+    assert booth.display.kinds()[-1] == "ErrorScene" and lit == [False] * 5
+
+
 class StartedPage:
     """Stands in for the page's server: the booth advertises only a page that started."""
 
