@@ -257,10 +257,10 @@ class Booth:
         False when it cannot start now: a countdown or a save is under way, or
         there is no expression model.
         """
-        if self._countdown_end is not None or self._saving or self.analyser is None:
+        if self._countdown_end is not None or self._saving:
             return False
-        self._events.put((Event.CAPTURE, None))
-        return True
+        self._events.put((Event.CAPTURE, None))  # without a model it only wakes the screen
+        return self.analyser is not None
 
     def apply_look(self, look: Any) -> None:
         """Use this look from now on (the web page saved it already); returns at once."""

@@ -633,6 +633,29 @@ def test_a_booth_without_a_camera_sleeps_too_and_says_why(tmp_path):
     assert booth.status()["state"] == "asleep"
 
 
+def test_a_press_wakes_a_booth_without_its_model_and_is_still_refused(tmp_path, mock_pins):
+    """The operator comes to a dark screen whose small note says "Model missing": the
+    button wakes it, as the README says a press does, though it captures nothing."""
+    config = make_config(tmp_path, model__path=str(tmp_path / "missing.tflite"),
+                         button__enabled=True, button__pin=17, display__sleep_after_min=1)
+    answers: list[bool] = []
+
+    def on_scene(scene):
+        kinds = booth.display.kinds()
+        if kinds.count("SleepScene") == 1 and kinds[-1] == "SleepScene":
+            answers.append(booth.request_capture())  # as the GPIO thread does
+        if "SleepScene" in kinds and kinds[-1] == "ErrorScene":
+            booth.stop()
+
+    booth = Booth(config, display=RecordingDisplay(on_scene), source=ScriptedSource([NO_FACE]),
+                  notifier=FakeNotifier(), clock=FakeClock(step=5.0))
+    booth.run(frames=100)
+    kinds = booth.display.kinds()
+    assert answers == [False]  # no countdown: the page still says why (model_error)
+    assert kinds[kinds.index("SleepScene") + 1] == "ErrorScene"  # awake, saying what is wrong
+    assert "CountdownScene" not in kinds and not booth.gallery.entries()
+
+
 def test_a_look_saved_by_the_separate_web_process_wakes_the_screen(tmp_path):
     from device.avatar import PRESETS
 
