@@ -462,10 +462,14 @@ class Booth:
     def _finish_countdown(self, now: float) -> None:
         if self._countdown_end is None or now < self._countdown_end:
             return
+        # saving before the countdown ends: request_capture, on another thread, must never
+        # find neither under way and answer True to a press that the save then swallows
+        self._saving = True
         self._countdown_end = None
         self._led(False)  # busy saving
         expression = self._expression
         if expression is None or now - self._face_seen > CAPTURE_FACE_MAX_AGE_S:
+            self._saving = False
             self._led(True)
             self._banner = _Banner(screens.ErrorScene(
                 "No face to save", "Stand in front of the camera and try again.",
@@ -478,7 +482,6 @@ class Booth:
         photo = None
         if self.config.booth.save_photo and self._last_frame is not None:
             photo = self._last_frame.image.copy()  # the source may reuse its buffer
-        self._saving = True
         self._saving_label = expression.label  # what is saved, shown until "Saved!"
         self._saver.submit(self._save, look, expression.label, float(expression.score), photo)
 

@@ -465,6 +465,51 @@ def test_the_led_goes_dark_when_the_countdown_ends_while_the_memoji_is_saved(tmp
     assert seen[-1][:2] == ("SavedScene", True)  # saved: lit for the next guest
 
 
+class PressedAsTheCountdownEnds:
+    """A button pressed (the page's capture, the GPIO thread) just as the countdown ends:
+    while the loop switches its LED off there. Keeps each answer request_capture gave."""
+
+    enabled = True
+
+    def __init__(self):
+        self.on_press, self.answers, self.countdowns = None, [], 0
+
+    def blink(self):
+        self.countdowns += 1
+
+    def led_off(self):
+        if self.countdowns and not self.answers:
+            self.answers.append(self.on_press())
+
+    def led_on(self):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("face", [True, False], ids=["saved", "no face"])
+def test_a_press_as_the_countdown_ends_is_refused_or_counted_never_lost(tmp_path, face):
+    """A press that request_capture answers True for (the page then says "Countdown
+    started") must start a countdown; with a memoji to save it is refused instead."""
+    button = PressedAsTheCountdownEnds()
+
+    def on_scene(scene):
+        if len(booth.display.scenes) == 2:
+            booth.request_capture()
+        kinds = booth.display.kinds()
+        if kinds[-1] in ("SavedScene", "ErrorScene") and len(kinds) > 40:
+            booth.stop()
+
+    booth = make_booth(make_config(tmp_path, booth__countdown_s=1), button=button,
+                       source=ScriptedSource([FACE if face else NO_FACE]),
+                       display=RecordingDisplay(on_scene))
+    booth.run(frames=3000)
+    assert len(button.answers) == 1
+    assert button.countdowns == 1 + button.answers.count(True)
+    assert len(booth.gallery.entries()) == (1 if face else 0)
+
+
 def test_the_live_hint_names_a_way_to_save_that_this_booth_has(tmp_path, mock_pins, monkeypatch):
     """Without a GPIO button (off a Pi, or button.enabled = false) the screen told guests to
     press one. The ways this booth has: the button, a tap (a touchscreen, fullscreen), else
