@@ -153,18 +153,22 @@ def cmd_render(args: argparse.Namespace) -> int:
         look = Look.from_dict(data)
     png = render_png(look, args.expression, size=args.size)
     out = Path(args.out)
-    # A link (/dev/stdout), device (/dev/null) or pipe is written into: replacing it, as a
-    # plain file is, would put a file in its place (in /dev, for root).
-    into = out.is_symlink() or (out.exists() and not out.is_file())
     try:
-        if into:
+        # A device (/dev/null), a pipe or stdout (/dev/stdout) is written into: replacing it,
+        # as a file is, would put a plain file in its place (in /dev, for root). A file, or
+        # the file a link names, is replaced whole, so a failed write leaves it as it was.
+        target = out.resolve()
+        stream = (out.absolute().parts[1:2] in (("dev",), ("proc",))
+                  or (target.exists() and not target.is_file()))
+        if stream:
             out.write_bytes(png)
         else:
-            atomic_write_bytes(out, png)
-    except OSError as error:
-        print(f"memoji-booth: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+            atomic_write_bytes(target, png)
+    except (OSError, RuntimeError) as error:  # RuntimeError: a link that loops (Python 3.11)
+        reason = getattr(error, "strerror", None) or error
+        print(f"memoji-booth: cannot write {args.out}: {reason}", file=sys.stderr)
         return EXIT_USAGE
-    if not into:  # where the PNG went; not after it, into a pipe that is stdout
+    if not stream:  # where the PNG went; never after it, into stdout
         print(args.out)
     return EXIT_OK
 

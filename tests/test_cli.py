@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import subprocess
@@ -182,7 +183,8 @@ def test_render_into_a_missing_folder_exits_2_naming_the_file(tmp_path, capsys):
     assert error.startswith(f"memoji-booth: cannot write {out}: ") and "Traceback" not in error
 
 
-def test_render_writes_into_a_pipe_or_a_link_and_never_replaces_it(tmp_path, capsys):
+def test_render_writes_into_a_pipe_and_through_a_link_and_never_replaces_either(tmp_path,
+                                                                              capsys):
     """`--out /dev/stdout` (a link to a pipe) or `--out /dev/null`: replacing the path, as a
     plain file is, would put a file where the link or device was (for root, in /dev)."""
     import os
@@ -194,6 +196,7 @@ def test_render_writes_into_a_pipe_or_a_link_and_never_replaces_it(tmp_path, cap
     link.symlink_to(real.name)
     assert main(["render", "--expression", "happy", "--size", "64", "--out", str(link)]) == 0
     assert link.is_symlink() and real.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert capsys.readouterr().out == f"{link}\n"  # where it went
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a 64-pixel memoji fits a pipe's buffer
@@ -203,6 +206,36 @@ def test_render_writes_into_a_pipe_or_a_link_and_never_replaces_it(tmp_path, cap
         assert os.read(reader, 1 << 16).startswith(b"\x89PNG\r\n\x1a\n")
     finally:
         os.close(reader)
+    assert capsys.readouterr().out == ""  # nothing after the PNG, were the pipe stdout
+
+
+def test_render_through_a_link_to_a_file_replaces_that_file_whole(tmp_path, monkeypatch,
+                                                                    capsys):
+    """Written in place through the link, a write cut short (a full card) left the file the
+    link names cut short too; replaced whole, it stays as it was."""
+    from device import storage
+
+    real = tmp_path / "real.png"
+    real.write_bytes(b"an earlier memoji")
+    link = tmp_path / "link.png"
+    link.symlink_to(real.name)
+
+    def full(path, data, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(storage, "atomic_write_bytes", full)
+    assert main(["render", "--expression", "happy", "--size", "64", "--out", str(link)]) == 2
+    assert real.read_bytes() == b"an earlier memoji" and link.is_symlink()
+    assert capsys.readouterr().err == (
+        f"memoji-booth: cannot write {link}: No space left on device\n")
+
+
+def test_render_to_a_path_it_cannot_look_at_is_one_line(tmp_path, capsys):
+    """Looking at the path (is it a link?) raised outside the write's error handling: a
+    name too long, or a folder the user may not read, printed a traceback."""
+    out = tmp_path / ("a" * 300 + ".png")
+    assert main(["render", "--expression", "happy", "--size", "64", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"memoji-booth: cannot write {out}: File name too long\n"
 
 
 def run_five_frames(tmp_path, images, settings: str) -> int:
