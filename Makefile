@@ -50,7 +50,8 @@ help:
 # A venv outlives the Python that made it: after an upgrade (Bookworm to Trixie: 3.11 to
 # 3.13) its bin/python runs the new Python, which sees none of the packages, pip included,
 # and every stamp below still says all is installed. Such a venv, or one whose making was
-# cut short, is made again from scratch (--clear: its stamps go too).
+# cut short, is made again from scratch (--clear: its stamps go too, and the venvs kept
+# inside it, bookworm and peer-cv4, which `make test` then makes again).
 VENV_STALE := $(shell [ -f $(VENV)/pyvenv.cfg ] && ! $(BIN)/python -c 'import pip' >/dev/null 2>&1 && echo yes)
 ifeq ($(VENV_STALE),yes)
 .PHONY: $(BIN)/python
