@@ -200,7 +200,7 @@ def train(
         # would replace its best.keras and history after one epoch. (A run killed in its
         # first epoch has no run.json yet, and starts afresh.)
         raise SystemExit(
-            f"{out} holds a trained run ({state_path.name}, {best_path.name}) without "
+            f"{out} holds a trained run ({state_path.name}) without "
             f"{last_path.name} to resume from; training here would replace it: use another "
             "--out, or move that run's files away to train afresh here"
         )
