@@ -196,17 +196,23 @@ def _has_console_screen() -> bool:
 
 def resolve_mode(mode: str, environ: Mapping[str, str] | None = None,
                  console_screen: bool | None = None) -> str:
-    """``auto`` -> window on a desktop, fullscreen on a console, none without a display."""
+    """``auto`` -> window on a desktop, fullscreen on a console, none without a display.
+
+    A video driver named in the environment (the systemd unit names kmsdrm) asks for a
+    screen: fullscreen even before the kernel has made its device (/dev/dri/card*), so a
+    screen not up yet fails the start and systemd retries, rather than a booth that runs
+    headless for good."""
     if mode not in MODES:
         raise DisplayError(f"display mode must be one of {', '.join(MODES)}, not {mode!r}")
     if mode != "auto":
         return mode
     environ = os.environ if environ is None else environ
-    if environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+    driver = environ.get("SDL_VIDEODRIVER")
+    if driver in _HEADLESS_DRIVERS:
         return "none"
     if _has_desktop(environ):
         return "window"
-    if _has_console_screen() if console_screen is None else console_screen:
+    if driver or (_has_console_screen() if console_screen is None else console_screen):
         return "fullscreen"
     return "none"
 

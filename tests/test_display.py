@@ -411,6 +411,9 @@ def test_auto_mode_picks_window_fullscreen_or_none():
     assert screens.resolve_mode("auto", {}, console_screen=True) == "fullscreen"
     assert screens.resolve_mode("auto", {}, console_screen=False) == "none"
     assert screens.resolve_mode("window", {}, console_screen=False) == "window"
+    # systemd names kmsdrm: a screen whose device the kernel has not made yet is still asked for
+    assert screens.resolve_mode("auto", {"SDL_VIDEODRIVER": "kmsdrm"}, False) == "fullscreen"
+    assert screens.resolve_mode("auto", {"SDL_VIDEODRIVER": "dummy"}, True) == "none"
     with pytest.raises(screens.DisplayError):
         screens.resolve_mode("hologram")
 
@@ -507,6 +510,10 @@ def test_auto_with_a_screen_that_will_not_open_fails_only_when_a_driver_was_name
     with pytest.raises(screens.DisplayError, match='display.mode = "none"'):
         screens.Display("auto")
     assert os.environ["SDL_VIDEODRIVER"] == "kmsdrm"
+    # ... and one whose device (/dev/dri/card*) is not there yet, at boot: not headless for good
+    monkeypatch.setattr(screens, "_has_console_screen", lambda: False)
+    with pytest.raises(screens.DisplayError, match='display.mode = "none"'):
+        screens.Display("auto")
 
 
 def test_a_no_break_space_keeps_a_number_with_its_unit():
