@@ -93,7 +93,7 @@ class LanAddress:
 
     @property
     def current(self) -> str:
-        """The newest address found, or "" before any; returns at once."""
+        """The newest address found, or "" before any or while none is usable; returns at once."""
         return self._current
 
     def wait(self, timeout: float | None = None) -> str:
@@ -109,8 +109,11 @@ class LanAddress:
             except Exception:  # keep the last address; try again next period
                 log.warning("looking up the LAN address failed", exc_info=True)
             else:
+                # A loopback address (no route: no network yet, or only the Pi's own hotspot,
+                # and the hostname is 127.0.1.1) reaches no phone: no URL rather than that one.
+                address = address if _usable(address) else ""
                 if address != self._current:
-                    log.info("LAN address: %s", address)
+                    log.info("LAN address: %s", address or "none (no route to a network)")
                 self._current = address
                 self._looked_up.set()
             self._stop.wait(self.refresh_s)

@@ -194,3 +194,18 @@ def test_lan_address_watcher_survives_a_failing_lookup():
         assert watcher.wait(timeout=10) == "192.168.1.20"
     finally:
         watcher.close()
+
+
+def test_lan_address_watcher_shows_no_loopback_address(fake_socket, monkeypatch):
+    """No route (no network yet, or only the Pi's own hotspot) and the hostname at
+    127.0.1.1, as Raspberry Pi OS's /etc/hosts has it: the screen shows no URL, not
+    http://127.0.0.1:..., which no phone can open."""
+    fake_socket.fail_connect = True
+    monkeypatch.setattr(netinfo.socket, "gethostname", lambda: "raspberrypi")
+    monkeypatch.setattr(netinfo.socket, "gethostbyname", lambda name: "127.0.1.1")
+    watcher = netinfo.LanAddress(refresh_s=3600)
+    try:
+        assert watcher.wait(timeout=10) == ""
+        assert watcher.current == ""
+    finally:
+        watcher.close()
