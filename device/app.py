@@ -221,7 +221,7 @@ class Booth:
         self._lan: LanAddress | None = None  # started on first use, when web.host is a wildcard
         self._ready_sent = False
         self._last_ping = -math.inf
-        self._restart_asked = False  # logged once: the watchdog is left to restart us
+        self._restart_asked = False  # logged once a loss: the watchdog is left to restart us
         self._idle_ticks = 0
         self._quit = False
         self.button = self._build_button(config, button)  # last: a press may come at once
@@ -670,6 +670,8 @@ class Booth:
         lost_for = self._camera.lost_for(now)
         lost_too_long = lost_for is not None and lost_for > LOST_RESTART_S
         handling = self._camera.down and not reopen_stuck and not lost_too_long
+        if fresh:
+            self._restart_asked = False  # back before systemd restarted us: tell the next loss too
         if fresh or handling:
             self._last_ping = now
             self.notifier.watchdog()

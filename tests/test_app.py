@@ -1223,6 +1223,32 @@ def test_a_camera_lost_for_minutes_stops_the_pings_so_systemd_restarts_us(
         next(r.message for r in caplog.records if "lost for" in r.message)) == 1
 
 
+def test_a_camera_back_before_systemd_restarted_us_is_told_again_when_lost_again(
+        tmp_path, monkeypatch, caplog):
+    """The pings stopped, but the camera came back before WatchdogSec ran out (a reopen
+    is tried every 30 s): no restart came. The next loss as long is logged again, not
+    left to systemd's watchdog in silence."""
+    monkeypatch.setattr(app, "LOST_RESTART_S", 12.0)
+    clock = FakeClock()
+    notifier = watched_by_systemd(clock)
+    # Lost twice: reopens 1, 3 and 7 s later fail; the one 15 s later works the first time.
+    flowing_then_lost = [FACE] * 600 + [CameraLost("picamera2 delivered no frame")]
+    opener = ScriptedOpener(clock, flowing_then_lost, BUSY, BUSY, BUSY, flowing_then_lost, BUSY)
+    opened = opener.opened
+
+    def on_scene(scene):
+        if len(opened) >= 8 and clock.t - booth._camera._lost_since > 14:
+            booth.stop()
+
+    booth = make_booth(make_config(tmp_path), source=opener, notifier=notifier, clock=clock,
+                       display=RecordingDisplay(on_scene))
+    with caplog.at_level(logging.ERROR, logger="device.app"):
+        booth.run(frames=20000)
+    pings = [t for name, t in notifier.calls if name == "watchdog"]
+    assert any(opened[4] < t < opened[5] for t in pings)  # back: pinged again in between
+    assert sum("has been lost for" in r.message for r in caplog.records) == 2
+
+
 def test_a_camera_back_within_the_limit_keeps_the_pings(tmp_path, monkeypatch):
     """Each loss is timed from its own start: two losses far apart never add up."""
     monkeypatch.setattr(app, "LOST_RESTART_S", 12.0)
