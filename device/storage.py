@@ -89,7 +89,9 @@ def ensure_writable_folder(folder: str | os.PathLike[str]) -> None:
 def remove_stale_temp_files(folder: str | os.PathLike[str], older_than_s: float = STALE_TEMP_S) -> int:
     """Remove the temp files of writes that never finished (the power cut, or a kill -9, came
     between the write and the rename), each logged. Only ones older than `older_than_s`: a
-    younger one may be another process's write still going on. Returns how many."""
+    younger one may be another process's write still going on. 0 (no write is under way):
+    every one, even one dated after the clock, which a Pi's may be after a power cut.
+    Returns how many."""
     removed = 0
     try:
         entries = list(os.scandir(folder))
@@ -99,7 +101,7 @@ def remove_stale_temp_files(folder: str | os.PathLike[str], older_than_s: float 
     for entry in entries:
         try:
             if _TEMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) \
-                    and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    and (older_than_s <= 0 or entry.stat(follow_symlinks=False).st_mtime < cutoff):
                 os.unlink(entry.path)
                 log.info("removed %s, left by a write that never finished", entry.path)
                 removed += 1

@@ -759,6 +759,17 @@ def test_erase_removes_every_memoji_with_its_photo_and_thumbnail_and_what_was_le
     assert after.name > saved[-1].name  # no name is given twice
 
 
+def test_erase_removes_an_unfinished_write_dated_after_the_clock(tmp_path):
+    """A power cut during a camera photo's write, and the Pi starts behind (its saved time):
+    the half-written photo is dated after the clock. Erase removes it all the same."""
+    from tests.test_storage import _unfinished_write
+
+    gallery, saved = erase_fixture(tmp_path)
+    ahead = _unfinished_write(tmp_path, saved[1].photo_name, age_s=-3600)  # an hour ahead
+    gallery.erase()
+    assert not ahead.exists()
+
+
 def test_erase_through_a_memoji_keeps_those_saved_after_it(tmp_path):
     """The operator erases what they saw (and downloaded): a guest's memoji saved meanwhile
     is not theirs to lose."""
