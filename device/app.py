@@ -219,7 +219,8 @@ class Booth:
         self._web = None
         self._web_retry_at: float | None = None  # set while a failed page start waits to be retried
         self._lan: LanAddress | None = None  # started on first use, when web.host is a wildcard
-        self._ready_sent = False
+        self._ready_sent = False  # READY=1 reached systemd (or there is none to tell)
+        self._started = False  # the first frame is shown
         self._last_ping = -math.inf
         self._restart_asked = False  # logged once a loss: the watchdog is left to restart us
         self._idle_ticks = 0
@@ -353,8 +354,11 @@ class Booth:
         self._record("render", rendered - timer)
         self._record("draw", time.perf_counter() - rendered)
         if not self._ready_sent:
-            self._ready_sent = True
-            self.notifier.ready()
+            # Until it reaches systemd, or systemd stops the unit (TimeoutStartSec) and starts
+            # it again: a send that failed (its queue full for a moment) goes again next frame.
+            self._ready_sent = self.notifier.ready() or not getattr(self.notifier, "enabled", False)
+        if not self._started:
+            self._started = True
             # button.led_pin: lit while the booth is ready for a press (never without a model)
             self._led(self.analyser is not None)
             self._saver.submit(prepare_renderer)  # now, not in the first capture's save

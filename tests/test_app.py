@@ -1182,6 +1182,23 @@ def test_watchdog_pings_stop_when_the_camera_hangs(tmp_path):
     assert pings[-1] - last_frame_time <= 5.2  # ... and the pings stopped within 5 s
 
 
+def test_a_ready_that_did_not_reach_systemd_is_sent_again(tmp_path):
+    """systemd stops a unit whose READY=1 never came (TimeoutStartSec) and starts it again:
+    a send that failed (its queue full for a moment) is tried again at the next frame."""
+
+    class LosesTheFirstReady(FakeNotifier):
+        enabled = True
+
+        def ready(self):
+            super().ready()
+            return self.names().count("ready") > 1
+
+    notifier = LosesTheFirstReady()
+    booth = make_booth(make_config(tmp_path), source=ScriptedSource([FACE]), notifier=notifier)
+    booth.run(frames=5)
+    assert notifier.names().count("ready") == 2
+
+
 def watched_by_systemd(clock: FakeClock) -> FakeNotifier:
     """A notifier as under the unit's WatchdogSec=30, stamping each call with the fake time."""
     notifier = FakeNotifier()
