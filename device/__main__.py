@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from device.labels import EXPRESSIONS
+from device.words import how_many
 
 if TYPE_CHECKING:  # imported when erase runs: the gallery needs OpenCV
     from device.gallery import ToErase
@@ -252,9 +253,9 @@ def cmd_erase(args: argparse.Namespace) -> int:
             erased = gallery.erase(through=doomed.through)
         except OSError as error:
             return _cannot_erase(folder, error)
-    kept = f"; kept {_how_many(erased.kept, 'memoji')} saved since" if erased.kept else ""
-    print(f"erased {_how_many(erased.memojis, 'memoji')} and "
-          f"{_how_many(erased.photos, 'camera photo')} from {folder}, with their thumbnails; "
+    kept = f"; kept {how_many(erased.kept, 'memoji')} saved since" if erased.kept else ""
+    print(f"erased {how_many(erased.memojis, 'memoji')} and "
+          f"{how_many(erased.photos, 'camera photo')} from {folder}, with their thumbnails; "
           f"the look and the settings are kept{kept}")
     for failure in erased.failed:
         _print_error(f"could not remove {failure}")
@@ -284,18 +285,14 @@ def _confirmed_erase(folder: Path, doomed: ToErase) -> bool:
         return False
     damaged = (f" ({doomed.damaged} of them damaged: the gallery cannot show "
                f"{'it' if doomed.damaged == 1 else 'them'})" if doomed.damaged else "")
-    kept = f", with their {_how_many(doomed.photos, 'camera photo')}" if doomed.photos else ""
-    print(f"This deletes the {_how_many(count, 'memoji')} in {folder}{damaged}{kept} and their "
+    kept = f", with their {how_many(doomed.photos, 'camera photo')}" if doomed.photos else ""
+    print(f"This deletes the {how_many(count, 'memoji')} in {folder}{damaged}{kept} and their "
           "thumbnails, for good. The look and the settings stay.")
     try:
         typed = input(f"Type {count} to delete them: ")
     except EOFError:
         return False
     return typed.strip() == str(count)
-
-
-def _how_many(count: int, thing: str) -> str:
-    return f"{count} {thing}{'' if count == 1 else 's'}"
 
 
 def _config_or_defaults(path: str | None) -> Any:

@@ -42,6 +42,7 @@ from device.storage import (
     atomic_write_text,
     remove_stale_temp_files,
 )
+from device.words import how_many
 
 __all__ = ["SAVED_PX", "THUMB_PX", "Entry", "Erased", "Gallery", "LookStore", "StorageFullError",
            "ToErase", "add_png_text", "read_png_text"]
@@ -451,9 +452,10 @@ class Gallery:
         erased = Erased(memojis=len(doomed) - len(stuck), photos=photos, kept=len(names) - len(doomed),
                         failed=tuple(f"{path.name}: {error.strerror or error}" for path, error in failed),
                         error=failed[0][1] if failed else None)
-        log.info("erased %d memojis and %d camera photos from %s%s%s", erased.memojis, erased.photos,
-                 self.folder, f"; kept {erased.kept} saved since" if erased.kept else "",
-                 f"; {len(failed)} files could not be removed" if failed else "")
+        log.info("erased %s and %s from %s%s%s", how_many(erased.memojis, "memoji"),
+                 how_many(erased.photos, "camera photo"), self.folder,
+                 f"; kept {erased.kept} saved since" if erased.kept else "",
+                 f"; {how_many(len(failed), 'file')} could not be removed" if failed else "")
         return erased
 
     def _photo_count(self) -> int:

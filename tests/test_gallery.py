@@ -770,6 +770,15 @@ def test_erase_removes_an_unfinished_write_dated_after_the_clock(tmp_path):
     assert not ahead.exists()
 
 
+def test_the_journal_counts_one_erased_memoji_in_the_singular(tmp_path, caplog):
+    """It said "erased 1 memojis and 1 camera photos"."""
+    gallery = Gallery(tmp_path, keep=10)
+    save(gallery, photo=np.zeros((8, 8, 3), np.uint8))
+    with caplog.at_level(logging.INFO, logger="device.gallery"):
+        gallery.erase()
+    assert f"erased 1 memoji and 1 camera photo from {tmp_path}" in caplog.text
+
+
 def test_erase_through_a_memoji_keeps_those_saved_after_it(tmp_path):
     """The operator erases what they saw (and downloaded): a guest's memoji saved meanwhile
     is not theirs to lose."""

@@ -1037,6 +1037,29 @@ def test_delete_all_on_a_card_that_refuses_says_so_and_the_gallery_still_works(m
     assert script.get(listed[0]["thumb"]).status_code == 200
 
 
+def test_delete_all_that_deleted_one_memoji_says_one(make_app, monkeypatch):
+    """It said "Deleted 1 memojis"."""
+    from pathlib import Path
+
+    app = make_app(pin=PIN)
+    entry = app.extensions["kiosk"].gallery.save(
+        render_png(DEFAULT_LOOK, "sad", 128), expression="sad", score=0.5,
+        look=DEFAULT_LOOK.to_dict(), photo=np.zeros((48, 64, 3), np.uint8))
+    real = Path.unlink
+
+    def unlink(path, missing_ok=False):
+        if path.name == entry.photo_name:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    script = app.test_client(use_cookies=False)
+    response = script.delete(f"/api/gallery?through={entry.name}", headers={"X-Booth-Pin": PIN})
+    assert response.status_code == 503
+    assert response.get_json()["error"].startswith(
+        "Deleted 1 memoji, but 1 file could not be removed (Read-only file system)")
+
+
 def test_the_journal_never_names_a_phone_s_address_or_its_photo_s_file(make_app, caplog):
     """What the README's "Privacy" says of the log: guests' phones and photos are not in it,
     whatever they do (a photo, a bad one, a wrong address, PINs guessed until locked out),

@@ -45,6 +45,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from device.storage import atomic_write_bytes
 from device.webui.sessions import SteadySessionInterface
+from device.words import how_many
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +275,7 @@ class PinLockout:
 def wait_in_words(seconds: float) -> str:
     """How long someone must wait, rounded up: "5 minutes", "1 minute", "40 seconds"."""
     count, unit = (math.ceil(seconds / 60), "minute") if seconds >= 60 else (math.ceil(seconds), "second")
-    return f"{count} {unit}{'' if count == 1 else 's'}"
+    return how_many(count, unit)
 
 
 def photo_slot_or_429() -> Callable[[], None]:

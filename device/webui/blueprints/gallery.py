@@ -32,6 +32,7 @@ from device.webui.security import (
     operator_required,
     pin_configured,
 )
+from device.words import how_many
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +81,11 @@ def erase_memojis(through: str) -> Erased:
     gallery = kiosk().gallery
     erased = gallery.erase(through)
     if erased.error is not None:
-        files = f"{len(erased.failed)} file{'' if len(erased.failed) == 1 else 's'}"
+        files = how_many(len(erased.failed), "file")
         log_card_fault("unwritable", "Delete all left %s (%s): %s cannot be used (%s). %s", files,
                        "; ".join(erased.failed[:3]), *card_fault_where(erased.error, gallery.folder),
                        CARD_ADVICE)
-        abort(503, description=f"Deleted {erased.memojis} memojis, but {files} could not be removed "
+        abort(503, description=f"Deleted {how_many(erased.memojis, 'memoji')}, but {files} could not be removed "
                                f"({erased.error.strerror or erased.error}). The memory card may be "
                                "read-only or failing: see the booth's log.")
     log_card_written("unwritable")
