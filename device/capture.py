@@ -179,26 +179,48 @@ def _with_reason(error: BaseException) -> str:
     return str(error) if root is error else f"{error} ({root})"
 
 
-def _close_half_open(error: BaseException, picamera2_class: Any) -> None:
-    """Close the notification pipe of a Picamera2 whose constructor failed (`error`).
+# Half-open cameras whose pipe was left open because picamera2's camera manager held them
+# (picamera2 before 2026 registers a camera before it opens it): closed once a later open
+# has taken its place there, so at most one stays open.
+_half_open_held: list[Any] = []
+_half_open_lock = threading.Lock()
+
+
+def _close_half_open(picamera2_class: Any, error: BaseException | None = None) -> None:
+    """Close the notification pipe of a Picamera2 whose constructor failed (`error`), and
+    of those left before that its camera manager has since let go.
 
     picamera2 makes the pipe before it opens the camera and closes it only in close() of
     an open camera: every failed open (the camera busy in another program, or still held
     by a hung earlier open) kept a descriptor, and the booth tries again every few seconds
-    until the process has none left. Left alone where picamera2 closed it itself, or where
-    its camera manager still holds the half-open camera (picamera2 before 2026 registers
-    it before opening): the manager's event thread may write to the pipe.
+    until the process has none left. Left alone where picamera2 closed it itself, and while
+    its camera manager holds the half-open camera: its event thread may write to the pipe.
     """
-    tb, camera = error.__traceback__, None
-    while tb is not None and camera is None:  # the constructor's frame holds it as `self`
+    held = list((getattr(getattr(picamera2_class, "_cm", None), "cameras", None) or {}).values())
+    camera = _constructed(error, picamera2_class) if error is not None else None
+    with _half_open_lock:
+        let_go = [c for c in _half_open_held if not any(c is h for h in held)]
+        _half_open_held[:] = [c for c in _half_open_held if any(c is h for h in held)]
+        if camera is not None:
+            (_half_open_held if any(camera is h for h in held) else let_go).append(camera)
+    for half_open in let_go:
+        _close_pipe(half_open)
+
+
+def _constructed(error: BaseException, picamera2_class: Any) -> Any:
+    """The Picamera2 that `error` stopped in its constructor, whose frame holds it as `self`."""
+    tb = error.__traceback__
+    while tb is not None:
         candidate = tb.tb_frame.f_locals.get("self")
-        camera = candidate if isinstance(candidate, picamera2_class) else None
+        if isinstance(candidate, picamera2_class):
+            return candidate
         tb = tb.tb_next
+    return None
+
+
+def _close_pipe(camera: Any) -> None:
     reader, writer = getattr(camera, "notifymeread", None), getattr(camera, "notifyme_w", None)
     if reader is None or getattr(reader, "closed", True) or not isinstance(writer, int):
-        return
-    held = getattr(getattr(picamera2_class, "_cm", None), "cameras", None) or {}
-    if any(other is camera for other in list(held.values())):
         return
     try:  # the number still names that pipe's write end, not a file opened since
         write_end, read_end = os.fstat(writer), os.fstat(reader.fileno())
@@ -277,9 +299,10 @@ class PiCameraSource(FrameSource):
         try:
             camera = picamera2_class(pi_cameras[camera_num])  # an index into that list
         except Exception as error:  # libcamera reports busy/broken cameras as RuntimeError
-            _close_half_open(error, picamera2_class)
+            _close_half_open(picamera2_class, error)
             raise CameraError(f"{self.name}: cannot open the camera: "
                               f"{_with_reason(error)}") from error
+        _close_half_open(picamera2_class)  # this one took the place of any left before
         if not _wait_takes_timeout(camera):
             camera.close()
             raise CameraError(f"{self.name}: this picamera2 is too old (its wait() takes no "
