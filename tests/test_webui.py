@@ -1828,6 +1828,26 @@ def test_a_login_still_ends_twelve_hours_after_its_last_use(make_app):
     assert "Operator log in" in client.get("/look").get_data(as_text=True)
 
 
+def test_a_login_that_ended_under_an_open_page_asks_to_log_in_again(make_app):
+    """The login's cookie ends after 12 hours and takes the session's CSRF token with it: the
+    page opened before then must be told to log in (401: the editor keeps the edits for after
+    it), not that its form "came from another site"."""
+    app = make_app(pin=PIN)
+    operator = app.test_client()
+    token = log_in(operator)
+    name = saved_gallery(app, 1)[0]
+    operator.delete_cookie("session")  # the phone dropped it at its Max-Age
+    headers = {"X-CSRF-Token": token, "Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+    look = operator.put("/api/look", json={"hair_color": "RED"}, headers=headers)
+    assert look.status_code == 401 and "log in" in look.get_json()["error"]
+    assert operator.delete(f"/api/gallery/{name}", headers=headers).status_code == 401
+    form = operator.post("/look", data={"hair_color": "RED", "csrf_token": token},
+                         headers={"Referer": "http://localhost/look"})
+    assert form.status_code == 302 and form.headers["Location"] == "/login?next=/look"
+    assert (app.config["GALLERY_DIR"] / name).is_file()
+    assert operator.post("/api/photo", headers=headers).status_code == 403  # a guest's form: expired
+
+
 def test_a_new_pin_ends_the_logins_made_with_the_old_one(make_app):
     """The operator's way to shut out a phone that learned the PIN (or a copied cookie):
     set a new PIN and restart."""

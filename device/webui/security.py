@@ -14,7 +14,9 @@
   `X-CSRF-Token`, forms as the field `csrf_token`). A script on the LAN
   (curl, no cookie, no `Origin`) may call the API without one: a cross-site
   page cannot forge such a request, because browsers always send `Origin`
-  with a cross-site POST, PUT or DELETE.
+  with a cross-site POST, PUT or DELETE. An operator-only request from
+  someone not logged in gets the login's answer (401, the login page) first:
+  a login that ended took the session's token with it.
 - Host: the page answers to IP addresses, localhost, this machine's hostname
   (and `<hostname>.local`) and the host of `web.public_url`, and refuses any
   other name, so a web page on a DNS name rebound to the booth cannot use it.
@@ -138,6 +140,8 @@ def check_csrf() -> None:
     if _same(token, session.get("csrf")):
         return
     if _is_script_call():
+        return
+    if _refused_to_guests():  # a lapsed login took the page's token with it: say to log in
         return
     abort(403, description="This form has expired or came from another site (missing or wrong CSRF "
                            "token). Reload the page and try again.")
@@ -364,7 +368,18 @@ def operator_required(view: Callable[..., Any]) -> Callable[..., Any]:
                                    f"{PIN_HEADER} header.")
         return redirect(url_for("auth.login", next=_come_back_to()))
 
+    guarded.operator_only = True  # type: ignore[attr-defined]
     return guarded
+
+
+def _refused_to_guests() -> bool:
+    """Is this request for a view that refuses it anyway, as not the operator's? When the
+    operator's login ends (its cookie's 12 hours), the session's CSRF token goes with it:
+    the view's own answer (log in, then come back; the look editor keeps the edits) is the
+    one to give, not "this form has expired or came from another site". The view does
+    nothing but that, so no check is skipped for anything it would do."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "operator_only", False) and not is_operator()
 
 
 def _come_back_to() -> str:
