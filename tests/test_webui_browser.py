@@ -887,6 +887,44 @@ def test_the_operator_deletes_every_memoji_at_the_end_of_an_event(open_phone, pr
         handle.close()
 
 
+# Stands in for the booth at work on the first tap: counts the forms the page lets go, and
+# keeps the page where it is (the last listener, after the page's own).
+HOLD_SENT_FORMS = """() => {
+  window.sentForms = 0;
+  window.addEventListener("submit", (event) => { window.sentForms += 1; event.preventDefault(); });
+}"""
+
+
+def test_a_second_tap_on_delete_all_while_the_booth_works_sends_nothing(open_phone, tmp_path):
+    """A second tap sent the form again; the browser showed that second answer: "Deleted 0
+    memojis", after the first had deleted them all. Back on the page as the browser kept it
+    (the back-forward cache, which Playwright's Chromium leaves off: its pageshow), the
+    button works again."""
+    from device.avatar import DEFAULT_LOOK, render_png
+    from device.gallery import Gallery
+
+    data = tmp_path / "data"
+    Gallery(data / "gallery", keep=100).save(render_png(DEFAULT_LOOK, "sad", 128), expression="sad",
+                                             score=0.7, look=DEFAULT_LOOK)
+    handle = _serve(data, web_pin=PIN)
+    page = open_phone(handle)
+    try:
+        log_in(page)
+        page.goto("/gallery/delete-all")
+        page.get_by_label("To confirm, type the number of memojis: 1").fill("1")
+        page.evaluate(HOLD_SENT_FORMS)
+        button = page.get_by_role("button", name="Delete all 1")
+        button.click()
+        button.click(force=True)  # a finger taps what Playwright would wait on
+        assert page.evaluate("window.sentForms") == 1
+        assert button.get_attribute("aria-disabled") == "true"
+        page.evaluate("window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))")
+        assert button.get_attribute("aria-disabled") is None
+    finally:
+        page.close()
+        handle.close()
+
+
 def test_edits_survive_the_login_that_saving_them_asks_for(browser, pin_server):
     context = browser.new_context(base_url=pin_server.url, **PHONE)
     context.set_default_timeout(TIMEOUT_MS)

@@ -105,6 +105,21 @@ document.addEventListener("submit", (event) => {
   }
 }, true);
 
+// A form that leaves the page (Delete all, log in) is sent once: a second tap while the booth
+// worked sent it again, the browser showed that second answer, and "Delete all" said
+// "Deleted 0 memojis" after deleting them all. A script's own form prevents the default and
+// keeps its button itself. Back on the page from the browser's cache, the button works again.
+const sentWith = new Set();
+document.addEventListener("submit", (event) => {
+  if (event.defaultPrevented || !event.submitter) return;
+  Booth.setAvailable(event.submitter, false);
+  sentWith.add(event.submitter);
+});
+window.addEventListener("pageshow", () => {
+  sentWith.forEach((button) => Booth.setAvailable(button, true));
+  sentWith.clear();
+});
+
 // A download from a booth that cannot be reached fails without a word on many phones: ask
 // the booth first (HEAD, a few ms on its network) and say what is wrong, else download as
 // usual, still within the tap's user activation.
