@@ -196,9 +196,10 @@ def _close_half_open(picamera2_class: Any, error: BaseException | None = None) -
     until the process has none left. Left alone where picamera2 closed it itself, and while
     its camera manager holds the half-open camera: its event thread may write to the pipe.
     """
-    held = list((getattr(getattr(picamera2_class, "_cm", None), "cameras", None) or {}).values())
     camera = _constructed(error, picamera2_class) if error is not None else None
+    manager = getattr(picamera2_class, "_cm", None)
     with _half_open_lock:
+        held = list((getattr(manager, "cameras", None) or {}).values())
         let_go = [c for c in _half_open_held if not any(c is h for h in held)]
         _half_open_held[:] = [c for c in _half_open_held if any(c is h for h in held)]
         if camera is not None:
@@ -219,8 +220,11 @@ def _constructed(error: BaseException, picamera2_class: Any) -> Any:
 
 
 def _close_pipe(camera: Any) -> None:
+    """Close a half-open camera's pipe, unless picamera2 will: its close() (and __del__)
+    closes it once the camera was acquired (`is_open`), though the constructor failed after."""
     reader, writer = getattr(camera, "notifymeread", None), getattr(camera, "notifyme_w", None)
-    if reader is None or getattr(reader, "closed", True) or not isinstance(writer, int):
+    if (getattr(camera, "is_open", False) or reader is None or getattr(reader, "closed", True)
+            or not isinstance(writer, int)):
         return
     try:  # the number still names that pipe's write end, not a file opened since
         write_end, read_end = os.fstat(writer), os.fstat(reader.fileno())

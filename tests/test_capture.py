@@ -86,6 +86,7 @@ class FakePicamera2:
     unstall = threading.Event()  # set to let a blocked stop() return
     pipes: list[int] = []  # the inode of each notification pipe made
     registers_early = False
+    fails_after_open = False
     _cm = types.SimpleNamespace(cameras={})  # picamera2's CameraManager: index -> camera
 
     def __init__(self, camera_num=0):
@@ -105,6 +106,9 @@ class FakePicamera2:
             if any(not other.closed and other.camera_num == camera_num
                    for other in FakePicamera2.instances):
                 raise RuntimeError("Failed to acquire camera: Device or resource busy")
+            if FakePicamera2.fails_after_open:  # acquired, then a later step of __init__ failed
+                self.closed = False
+                raise RuntimeError("sensor modes could not be read")
         except Exception:  # picamera2 hides every reason behind this one line
             raise RuntimeError("Camera __init__ sequence did not complete.")  # noqa: B904
         self.camera_num = camera_num
@@ -116,6 +120,12 @@ class FakePicamera2:
         self._jobs: list[Future] = []
         self._jobs_lock = threading.Condition()
         FakePicamera2.instances.append(self)
+
+    @property
+    def is_open(self):
+        """picamera2's: True from when the camera is acquired; its close() then closes the
+        pipe too (and __del__ calls close())."""
+        return not self.closed
 
     @staticmethod
     def global_camera_info():
@@ -238,7 +248,9 @@ def fake_picamera2(monkeypatch):
     FakePicamera2.unstall = threading.Event()
     FakePicamera2.pipes = []
     FakePicamera2.registers_early = False
+    FakePicamera2.fails_after_open = False
     FakePicamera2._cm = types.SimpleNamespace(cameras={})
+    monkeypatch.setattr(capture, "_half_open_held", [])  # none left by another test
     monkeypatch.setattr(capture, "_import_picamera2", lambda: FakePicamera2)
     # picamera2's own libcamera bindings (python3-libcamera), as far as the booth uses them
     af_modes = types.SimpleNamespace(Manual=0, Auto=1, Continuous=AF_MODE_CONTINUOUS)
@@ -464,6 +476,17 @@ def test_picamera2_busy_camera_tried_again_and_again_leaves_no_pipe_open(fake_pi
         assert source.read().image.shape == (480, 640, 3)
         assert fake_picamera2.pipes[-1] in open_pipes()
         assert not set(failed) & open_pipes()  # the last half-open one's too, let go now
+
+
+def test_picamera2_that_failed_after_acquiring_the_camera_keeps_its_pipe_for_its_own_close(
+        fake_picamera2):
+    """A constructor that failed after it acquired the camera (`is_open`) leaves picamera2's
+    close(), run by __del__, to close the pipe: closed by the booth first, that second close
+    could shut whatever file had been given its number since."""
+    fake_picamera2.fails_after_open = True
+    with pytest.raises(CameraError, match="did not complete"):
+        PiCameraSource(0)
+    assert fake_picamera2.pipes[-1] in open_pipes()
 
 
 def test_picamera2_close_gives_up_on_a_driver_that_blocks_stop(fake_picamera2):
