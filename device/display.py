@@ -198,21 +198,23 @@ def resolve_mode(mode: str, environ: Mapping[str, str] | None = None,
                  console_screen: bool | None = None) -> str:
     """``auto`` -> window on a desktop, fullscreen on a console, none without a display.
 
-    A video driver named in the environment (the systemd unit names kmsdrm) asks for a
-    screen: fullscreen even before the kernel has made its device (/dev/dri/card*), so a
-    screen not up yet fails the start and systemd retries, rather than a booth that runs
-    headless for good."""
+    kmsdrm named in the environment (as the systemd unit does) asks for the console's screen:
+    fullscreen even before the kernel has made its device (/dev/dri/card*), so a screen not
+    up yet fails the start and systemd retries, rather than a booth that runs headless for
+    good. Another driver named there (a container's x11 with no display) is left to the
+    checks below, as before."""
     if mode not in MODES:
         raise DisplayError(f"display mode must be one of {', '.join(MODES)}, not {mode!r}")
     if mode != "auto":
         return mode
     environ = os.environ if environ is None else environ
-    driver = environ.get("SDL_VIDEODRIVER")
-    if driver in _HEADLESS_DRIVERS:
+    # SDL takes a list ("dummy,offscreen"), tried in order, in any case
+    drivers = [d.strip().lower() for d in environ.get("SDL_VIDEODRIVER", "").split(",") if d.strip()]
+    if drivers and all(driver in _HEADLESS_DRIVERS for driver in drivers):
         return "none"
     if _has_desktop(environ):
         return "window"
-    if driver or (_has_console_screen() if console_screen is None else console_screen):
+    if "kmsdrm" in drivers or (_has_console_screen() if console_screen is None else console_screen):
         return "fullscreen"
     return "none"
 

@@ -414,6 +414,9 @@ def test_auto_mode_picks_window_fullscreen_or_none():
     # systemd names kmsdrm: a screen whose device the kernel has not made yet is still asked for
     assert screens.resolve_mode("auto", {"SDL_VIDEODRIVER": "kmsdrm"}, False) == "fullscreen"
     assert screens.resolve_mode("auto", {"SDL_VIDEODRIVER": "dummy"}, True) == "none"
+    assert screens.resolve_mode("auto", {"SDL_VIDEODRIVER": "Dummy, offscreen"}, True) == "none"
+    # another driver named with no display and no screen (a container, CI): headless as before
+    assert screens.resolve_mode("auto", {"SDL_VIDEODRIVER": "x11"}, False) == "none"
     with pytest.raises(screens.DisplayError):
         screens.resolve_mode("hologram")
 
