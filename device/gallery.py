@@ -207,8 +207,8 @@ class Gallery:
         for where in (self.folder, self.folder / _THUMBS):  # a power cut mid-save leaves these
             remove_stale_temp_files(where)
         if left := self._remove_orphans():  # a read-only card: one line, not one a file
-            log.warning("gallery: %d files whose memoji is gone cannot be removed (%s: %s)",
-                        len(left), *left[0])
+            log.warning("gallery: %s whose memoji is gone cannot be removed (%s: %s)",
+                        how_many(len(left), "file"), *left[0])
 
     # -- writing
 

@@ -69,10 +69,12 @@ def create_app(config: Any, booth: Any = None, *, test_config: Mapping[str, Any]
     from device.labels import EXPRESSION_TITLES, expression_title
     from device.webui.blueprints import api, auth, gallery, live, look, photo
     from device.webui.blueprints._common import health_notices, local_time
+    from device.words import how_many
 
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(expression_title, "expression_title")
     app.add_template_global(EXPRESSION_TITLES, "expression_titles")
+    app.add_template_global(how_many, "how_many")
     app.add_template_global(health_notices, "health_notices")
 
     for blueprint in (look.bp, live.bp, gallery.bp, photo.bp, api.bp, auth.bp):

@@ -85,7 +85,8 @@ def erase_memojis(through: str) -> Erased:
         log_card_fault("unwritable", "Delete all left %s (%s): %s cannot be used (%s). %s", files,
                        "; ".join(erased.failed[:3]), *card_fault_where(erased.error, gallery.folder),
                        CARD_ADVICE)
-        abort(503, description=f"Deleted {how_many(erased.memojis, 'memoji')}, but {files} could not be removed "
+        deleted = how_many(erased.memojis, "memoji")
+        abort(503, description=f"Deleted {deleted}, but {files} could not be removed "
                                f"({erased.error.strerror or erased.error}). The memory card may be "
                                "read-only or failing: see the booth's log.")
     log_card_written("unwritable")
