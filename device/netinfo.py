@@ -113,7 +113,8 @@ class LanAddress:
                 # and the hostname is 127.0.1.1) reaches no phone: no URL rather than that one.
                 address = address if _usable(address) else ""
                 if address != self._current:
-                    log.info("LAN address: %s", address or "none (no route to a network)")
+                    log.info("LAN address: %s", address or "none found (no route to a network; "
+                             "a Pi that is its own hotspot: set web.public_url)")
                 self._current = address
                 self._looked_up.set()
             self._stop.wait(self.refresh_s)
