@@ -537,12 +537,13 @@ class Booth:
         self._led(True)  # ready for the next press
         url = self._web_url(f"/gallery/{entry.name}") if self.config.web.enabled else ""
         scene = screens.SavedScene(url, entry.expression, *self._saving_memoji)
+        self._saving_memoji = (None, 0)  # the banner has it now
         self._banner = _Banner(scene, now + SAVED_SCENE_S)
 
     def _on_save_failed(self, error: Exception, now: float) -> None:
         """What the guest reads: a card fault as one (the operator can mend it); a bug only
         as a failure, since its words mean nothing to a guest and the journal has them."""
-        self._saving = False
+        self._saving, self._saving_memoji = False, (None, 0)
         self._led(True)
         if isinstance(error, StorageFullError):
             title = "Storage full"
