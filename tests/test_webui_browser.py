@@ -899,7 +899,8 @@ def test_a_second_tap_on_delete_all_while_the_booth_works_sends_nothing(open_pho
     """A second tap sent the form again; the browser showed that second answer: "Deleted 0
     memojis", after the first had deleted them all. Back on the page as the browser kept it
     (the back-forward cache, which Playwright's Chromium leaves off: its pageshow), the
-    button works again."""
+    button works again; and on a page that stayed (the form held here, as when the operator
+    answers "stay" to "leave site?"), after the booth's request time, not never."""
     from device.avatar import DEFAULT_LOOK, render_png
     from device.gallery import Gallery
 
@@ -910,6 +911,7 @@ def test_a_second_tap_on_delete_all_while_the_booth_works_sends_nothing(open_pho
     page = open_phone(handle)
     try:
         log_in(page)
+        page.clock.install()
         page.goto("/gallery/delete-all")
         page.get_by_label("To confirm, type the number of memojis: 1").fill("1")
         page.evaluate(HOLD_SENT_FORMS)
@@ -920,6 +922,15 @@ def test_a_second_tap_on_delete_all_while_the_booth_works_sends_nothing(open_pho
         assert button.get_attribute("aria-disabled") == "true"
         page.evaluate("window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))")
         assert button.get_attribute("aria-disabled") is None
+        button.click()  # held again, and the page stays: it is not dead for good
+        assert page.evaluate("window.sentForms") == 2
+        assert button.get_attribute("aria-disabled") == "true"
+        page.clock.run_for(page.evaluate("Booth.TIMEOUT_MS") - 1000)
+        assert button.get_attribute("aria-disabled") == "true"
+        page.clock.run_for(1000)
+        assert button.get_attribute("aria-disabled") is None
+        button.click()
+        assert page.evaluate("window.sentForms") == 3
     finally:
         page.close()
         handle.close()

@@ -85,7 +85,7 @@ const Booth = (() => {
   }
 
   return {
-    request, toast, readData, csrf, toLogin, setAvailable, isAvailable, expressionTitle,
+    request, toast, readData, csrf, toLogin, setAvailable, isAvailable, expressionTitle, TIMEOUT_MS,
   };
 })();
 
@@ -108,15 +108,25 @@ document.addEventListener("submit", (event) => {
 // A form that leaves the page (Delete all, log in) is sent once: a second tap while the booth
 // worked sent it again, the browser showed that second answer, and "Delete all" said
 // "Deleted 0 memojis" after deleting them all. A script's own form prevents the default and
-// keeps its button itself. Back on the page from the browser's cache, the button works again.
-const sentWith = new Set();
+// keeps its button itself. The page may stay all the same (asked "leave site?", the operator
+// stayed; the load was stopped): the button works again after as long as the booth's own
+// requests are given, or at once when the browser brings the page back from its cache.
+const sentWith = new Map();  // button -> the timer that makes it available again
 document.addEventListener("submit", (event) => {
   if (event.defaultPrevented || !event.submitter) return;
-  Booth.setAvailable(event.submitter, false);
-  sentWith.add(event.submitter);
+  const button = event.submitter;
+  Booth.setAvailable(button, false);
+  clearTimeout(sentWith.get(button));
+  sentWith.set(button, setTimeout(() => {
+    sentWith.delete(button);
+    Booth.setAvailable(button, true);
+  }, Booth.TIMEOUT_MS));
 });
 window.addEventListener("pageshow", () => {
-  sentWith.forEach((button) => Booth.setAvailable(button, true));
+  sentWith.forEach((timer, button) => {
+    clearTimeout(timer);
+    Booth.setAvailable(button, true);
+  });
   sentWith.clear();
 });
 
