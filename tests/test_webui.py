@@ -1848,6 +1848,34 @@ def test_a_login_that_ended_under_an_open_page_asks_to_log_in_again(make_app):
     assert operator.post("/api/photo", headers=headers).status_code == 403  # a guest's form: expired
 
 
+def test_a_wrapper_put_around_an_operator_only_view_is_not_let_past_the_csrf_check(make_app):
+    """The mark that lets a guest's request reach an operator-only view (to be told to log in)
+    was copied by functools.wraps to any wrapper around it, whose own code then ran on a
+    request with no CSRF token."""
+    import functools
+
+    from device.webui.security import operator_required
+
+    app = make_app(pin=PIN)
+    ran = []
+
+    def counted(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            ran.append(view.__name__)
+            return view(*args, **kwargs)
+        return wrapper
+
+    app.add_url_rule("/wrapped", "wrapped", counted(operator_required(lambda: "changed")),
+                     methods=["POST"])
+    app.add_url_rule("/bare", "bare", operator_required(lambda: "changed"), methods=["POST"])
+    guest = app.test_client()
+    headers = {"Origin": "http://localhost"}
+    assert guest.post("/wrapped", headers=headers).status_code == 403 and ran == []
+    bare = guest.post("/bare", headers=headers)  # the guard's own answer: log in
+    assert bare.status_code == 302 and bare.headers["Location"].startswith("/login")
+
+
 def test_a_new_pin_ends_the_logins_made_with_the_old_one(make_app):
     """The operator's way to shut out a phone that learned the PIN (or a copied cookie):
     set a new PIN and restart."""

@@ -368,7 +368,9 @@ def operator_required(view: Callable[..., Any]) -> Callable[..., Any]:
                                    f"{PIN_HEADER} header.")
         return redirect(url_for("auth.login", next=_come_back_to()))
 
-    guarded.operator_only = True  # type: ignore[attr-defined]
+    # Itself, not True: functools.wraps copies it to a wrapper put around this one later,
+    # whose own code would then run on a request the CSRF check let through.
+    guarded.operator_only = guarded  # type: ignore[attr-defined]
     return guarded
 
 
@@ -379,7 +381,7 @@ def _refused_to_guests() -> bool:
     one to give, not "this form has expired or came from another site". The view does
     nothing but that, so no check is skipped for anything it would do."""
     view = current_app.view_functions.get(request.endpoint or "")
-    return getattr(view, "operator_only", False) and not is_operator()
+    return view is not None and getattr(view, "operator_only", None) is view and not is_operator()
 
 
 def _come_back_to() -> str:
