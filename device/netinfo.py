@@ -112,7 +112,7 @@ class LanAddress:
                 # A loopback address (no route: no network yet, or only the Pi's own hotspot,
                 # and the hostname is 127.0.1.1) reaches no phone: no URL rather than that one.
                 address = address if _usable(address) else ""
-                if address != self._current:
+                if address != self._current or not (address or self._looked_up.is_set()):
                     log.info("LAN address: %s", address or "none found (no route to a network; "
                              "a Pi that is its own hotspot: set web.public_url)")
                 self._current = address

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import threading
 
@@ -196,16 +197,21 @@ def test_lan_address_watcher_survives_a_failing_lookup():
         watcher.close()
 
 
-def test_lan_address_watcher_shows_no_loopback_address(fake_socket, monkeypatch):
+def test_lan_address_watcher_shows_no_loopback_address(fake_socket, monkeypatch, caplog):
     """No route (no network yet, or only the Pi's own hotspot) and the hostname at
     127.0.1.1, as Raspberry Pi OS's /etc/hosts has it: the screen shows no URL, not
-    http://127.0.0.1:..., which no phone can open."""
+    http://127.0.0.1:..., which no phone can open; and the journal says what to do, once,
+    though the address was "" from the start too."""
     fake_socket.fail_connect = True
     monkeypatch.setattr(netinfo.socket, "gethostname", lambda: "raspberrypi")
     monkeypatch.setattr(netinfo.socket, "gethostbyname", lambda name: "127.0.1.1")
-    watcher = netinfo.LanAddress(refresh_s=3600)
-    try:
-        assert watcher.wait(timeout=10) == ""
-        assert watcher.current == ""
-    finally:
-        watcher.close()
+    with caplog.at_level(logging.INFO, logger="device.netinfo"):
+        watcher = netinfo.LanAddress(refresh_s=3600)
+        try:
+            assert watcher.wait(timeout=10) == ""
+            assert watcher.current == ""
+        finally:
+            watcher.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "device.netinfo"]
+    assert lines == ["LAN address: none found (no route to a network; a Pi that is its own "
+                     "hotspot: set web.public_url)"]
