@@ -660,17 +660,15 @@ class LookStore:
         try:
             fields = json.loads(data.decode("utf-8"))
         except ValueError as error:  # JSONDecodeError and UnicodeError are ValueErrors
-            bad = self._set_aside()
-            log.warning("saved look %s is damaged (%s); moved it to %s and using the default "
-                        "look", self.path, error, bad)
+            log.warning("saved look %s is damaged (%s); %s and using the default look",
+                        self.path, error, self._set_aside())
             return DEFAULT_LOOK
         try:
             return Look.from_dict(fields)
         except LookError:
             look, dropped = Look.salvage(fields)
-        bad = self._set_aside()
         log.warning("saved look %s has fields this version cannot use (%s); kept the rest, "
-                    "moved the file to %s", self.path, "; ".join(dropped), bad)
+                    "%s", self.path, "; ".join(dropped), self._set_aside())
         if look != DEFAULT_LOOK:  # something was saved: keep it for the next start
             try:
                 self.save(look)
@@ -678,8 +676,9 @@ class LookStore:
                 log.warning("could not save the salvaged look to %s: %s", self.path, error)
         return look
 
-    def _set_aside(self) -> Path | None:
-        """Move the damaged file out of the way under a name no earlier one has."""
+    def _set_aside(self) -> str:
+        """Move the damaged file out of the way under a name no earlier one has; says where
+        it went, for the journal (a read-only card keeps it in place)."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         bad = self.path.with_name(f"{self.path.name}.bad-{stamp}")
         count = 1
@@ -690,8 +689,8 @@ class LookStore:
             os.replace(self.path, bad)
         except OSError as error:
             log.warning("could not move %s aside: %s", self.path, error)
-            return None
-        return bad
+            return "left it where it is"
+        return f"moved it to {bad}"
 
     def save(self, look: Look) -> None:
         """Write atomically; concurrent savers are serialised, the last one wins."""

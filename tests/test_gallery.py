@@ -624,6 +624,23 @@ def test_damaged_look_is_set_aside_and_default_used(tmp_path, caplog, content):
     assert bad.name in caplog.text
 
 
+@pytest.mark.parametrize("content", ["{not json", '{"hair_type": "TOUPEE"}'])
+def test_a_damaged_look_on_a_read_only_card_is_said_to_stay_where_it_is(
+        tmp_path, caplog, monkeypatch, content):
+    """The journal said "moved it to None" of a file it could not move."""
+    path = tmp_path / "look.json"
+    path.write_text(content)
+
+    def read_only(source, target):
+        raise OSError(errno.EROFS, "Read-only file system", str(source))
+
+    monkeypatch.setattr("device.gallery.os.replace", read_only)
+    with caplog.at_level(logging.WARNING, logger="device.gallery"):
+        assert LookStore(path).load() == DEFAULT_LOOK
+    assert path.read_text() == content
+    assert "None" not in caplog.text and "left it where it is" in caplog.text
+
+
 def test_a_look_with_one_bad_field_keeps_the_others(tmp_path, caplog):
     """An unknown key or a choice a newer python-avatars renamed costs that field only."""
     path = tmp_path / "look.json"
