@@ -515,7 +515,10 @@ class Gallery:
                 self._damaged.add(name)
             if name not in self._skipped:
                 self._skipped.add(name)
-                log.warning("gallery: skipping %s: not a readable memoji (%s)", path, error)
+                # A KeyError says only "'look'": the text a memoji carries was stripped (an
+                # image tool rewrote it, say) or never there
+                reason = f"no {error} in its PNG text" if isinstance(error, KeyError) else error
+                log.warning("gallery: skipping %s: not a readable memoji (%s)", path, reason)
             return None
         self._cache[name] = entry
         self._damaged.discard(name)  # written again since (a copy put back by hand, say)

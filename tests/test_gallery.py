@@ -448,6 +448,7 @@ def test_foreign_and_damaged_files_are_skipped(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="device.gallery"):
         assert [e.name for e in Gallery(gallery.folder, 100).entries()] == [good.name]
     assert caplog.text.count("skipping") == 2
+    assert "no 'look' in its PNG text" in caplog.text  # not just "('look')"
 
 
 def _bytes_read_by_this_process():
