@@ -40,6 +40,7 @@ from device.storage import (
     StorageFullError,
     atomic_write_bytes,
     atomic_write_text,
+    fsync_folder,
     remove_stale_temp_files,
 )
 from device.words import how_many
@@ -414,6 +415,13 @@ class Gallery:
             if not (self.folder / name).is_file():
                 raise KeyError(name)
             self._remove(name)
+            self._sync_removals()
+
+    def _sync_removals(self) -> None:
+        """A memoji deleted is gone for good: a power cut seconds later (before the kernel
+        writes the folder back) must not bring a guest's picture, or their photo, back."""
+        fsync_folder(self.folder)
+        fsync_folder(self.folder / _THUMBS)
 
     def _remove(self, name: str) -> None:
         (self.folder / name).unlink(missing_ok=True)
@@ -448,6 +456,7 @@ class Gallery:
             failed = stuck + self._remove_orphans()
             for where in (self.folder, self.folder / _THUMBS):  # no write of ours is under way
                 remove_stale_temp_files(where, older_than_s=0.0)
+            self._sync_removals()
             photos = photos_before - self._photo_count()
         erased = Erased(memojis=len(doomed) - len(stuck), photos=photos, kept=len(names) - len(doomed),
                         failed=tuple(f"{path.name}: {error.strerror or error}" for path, error in failed),

@@ -24,7 +24,7 @@ from pathlib import Path
 
 __all__ = ["CARD_ADVICE", "FULL_CARD_ADVICE", "DataFolderError", "StorageFullError",
            "atomic_write_bytes", "atomic_write_text", "card_fault_where", "ensure_writable_folder",
-           "is_card_fault", "remove_stale_temp_files"]
+           "fsync_folder", "is_card_fault", "remove_stale_temp_files"]
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o
         except FileNotFoundError:
             pass
         raise
-    _fsync_directory(path.parent)
+    fsync_folder(path.parent)
 
 
 class DataFolderError(Exception):
@@ -162,8 +162,9 @@ def _create_temp_beside(path: Path, mode: int = 0o644) -> tuple[int, str]:
             continue
 
 
-def _fsync_directory(folder: Path) -> None:
-    """Make a rename durable; some file systems (and Windows) cannot open a folder, which is fine."""
+def fsync_folder(folder: str | os.PathLike[str]) -> None:
+    """Make a rename or a removal in ``folder`` durable (a power cut does not undo it); some
+    file systems (and Windows) cannot open a folder, which is fine."""
     try:
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:

@@ -797,6 +797,26 @@ def test_the_journal_counts_one_erased_memoji_in_the_singular(tmp_path, caplog):
     assert f"erased 1 memoji and 1 camera photo from {tmp_path}" in caplog.text
 
 
+def test_a_deletion_is_made_durable_before_it_returns(tmp_path, monkeypatch):
+    """A memoji deleted (or erased) and a power cut seconds later: with the folder not yet
+    written back, the guest's picture and photo could come back at the next start."""
+    from device import gallery as gallery_module
+
+    gallery = Gallery(tmp_path, keep=10)
+    first, second = (save(gallery, photo=np.zeros((8, 8, 3), np.uint8)) for _ in range(2))
+    for entry in (first, second):
+        gallery.thumb_of(entry.name)
+    synced = []  # (folder, the files in it then)
+    monkeypatch.setattr(gallery_module, "fsync_folder", lambda folder: synced.append(
+        (Path(folder), sorted(p.name for p in Path(folder).iterdir() if p.is_file()))))
+    gallery.delete(first.name)
+    assert synced == [(tmp_path, sorted([second.name, second.photo_name])),
+                      (tmp_path / ".thumbs", [second.name])]
+    synced.clear()
+    gallery.erase()
+    assert (tmp_path, []) in synced
+
+
 def test_erase_through_a_memoji_keeps_those_saved_after_it(tmp_path):
     """The operator erases what they saw (and downloaded): a guest's memoji saved meanwhile
     is not theirs to lose."""
