@@ -221,9 +221,15 @@ def _soak(source: Path, data_dir: Path, minutes: float, every: float, capture_ev
     timer.start()
     guests.start()
     booth.run()  # on this (main) thread, as under systemd
+    # the timer sets `done` before it stops the booth: unset, the booth stopped on Ctrl+C or
+    # SIGTERM, which its loop takes as its stop, and a report would pass for a whole run
+    stopped_early = not done.is_set()
     done.set()
     for thread in (sampler, timer, guests):
         thread.join(timeout=30)
+    if stopped_early:
+        raise KeyboardInterrupt(f"stopped after {time.monotonic() - started:.0f} of "
+                                f"{minutes * 60:.0f} seconds")
 
     at = next((i for i, s in enumerate(samples) if s["t_s"] >= warmup_s), 0)
     settled, last = samples[at], samples[-1]
@@ -262,7 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--source {args.source}: no such file or folder (make bench writes runs/bench-replay)")
     if args.minutes <= 0 or args.every <= 0 or args.capture_every <= 0:
         parser.error("--minutes, --every and --capture-every must be greater than 0")
-    report = soak(args.source, args.minutes, args.every, args.capture_every, args.warmup)
+    try:
+        report = soak(args.source, args.minutes, args.every, args.capture_every, args.warmup)
+    except KeyboardInterrupt as interrupt:
+        print(f"soak: interrupted, no report{': ' if str(interrupt) else ''}{interrupt}",
+              file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(report))
     else:

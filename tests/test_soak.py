@@ -100,3 +100,30 @@ def test_bad_arguments_are_refused(tmp_path, capsys):
     assert exit_.value.code == 2 and "no such file or folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         soak.main(["--source", str(tmp_path), "--minutes", "0"])
+
+
+def test_ctrl_c_gives_no_report_and_exit_130(replay_dir, tmp_path, monkeypatch, capsys):
+    """The booth's loop takes Ctrl+C (and SIGTERM) as its stop; the soak used to go on to
+    a report of the minutes it was asked for, its last sample from a stopped booth, and
+    exit 0, so `--json > docs/soak-60min.json` kept a cut-short run as a whole one."""
+    from device.app import Booth
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    real_step = Booth.step
+    steps = []
+
+    def step_then_interrupt(self):
+        steps.append(1)
+        if len(steps) == 50:
+            raise KeyboardInterrupt
+        return real_step(self)
+
+    monkeypatch.setattr(Booth, "step", step_then_interrupt)
+    assert soak.main(["--source", str(replay_dir), "--minutes", "5", "--json"]) == 130
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "interrupted, no report: stopped after" in captured.err
+    assert "of 300 seconds" in captured.err
+    assert list(temp.iterdir()) == []
