@@ -178,6 +178,27 @@ def medians(runs: list[dict]) -> dict:
     return found
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _time_starts(args: argparse.Namespace, checkouts: list[Path],
+                 runs: dict[Path, list[dict]]) -> None:
+    with tempfile.TemporaryDirectory(prefix="memoji-startup-") as temp:
+        data_dir = Path(temp)
+        if args.gallery:
+            fill_gallery(data_dir, args.gallery)
+        for _ in range(args.runs):
+            for checkout in checkouts:
+                if args.draw_memojis:
+                    forget_drawn_memojis(data_dir)
+                run = time_one_start(args.source.resolve(), data_dir, checkout)
+                runs[checkout].append(run)
+                if "log" in run:
+                    print(f"{checkout}: a start did not get through:\n{run['log']}",
+                          file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, required=True,
@@ -197,19 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--runs must be at least 1 and --gallery at least 0")
     checkouts = [REPO, *(path.resolve() for path in args.checkout)]
     runs: dict[Path, list[dict]] = {checkout: [] for checkout in checkouts}
-    with tempfile.TemporaryDirectory(prefix="memoji-startup-") as temp:
-        data_dir = Path(temp)
-        if args.gallery:
-            fill_gallery(data_dir, args.gallery)
-        for _ in range(args.runs):
-            for checkout in checkouts:
-                if args.draw_memojis:
-                    forget_drawn_memojis(data_dir)
-                run = time_one_start(args.source.resolve(), data_dir, checkout)
-                runs[checkout].append(run)
-                if "log" in run:
-                    print(f"{checkout}: a start did not get through:\n{run['log']}",
-                          file=sys.stderr)
+    # SIGTERM as Ctrl+C: killed outright, it left the booth it had started running, and the
+    # temporary data folder behind
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        _time_starts(args, checkouts, runs)
+    except KeyboardInterrupt:
+        print("startup_time: interrupted, no report", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     report = {str(checkout): {"median_s": medians(found), "runs": found}
               for checkout, found in runs.items()}
     if args.json:

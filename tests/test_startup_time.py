@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import tempfile
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +59,39 @@ def test_a_missing_source_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         startup_time.main(["--source", str(tmp_path / "nowhere")])
     assert exit_.value.code == 2 and "no such file or folder" in capsys.readouterr().err
+
+
+def test_sigterm_stops_the_booth_it_started_and_removes_its_folder(one_frame, tmp_path,
+                                                                    monkeypatch, capsys):
+    """Killed by SIGTERM (a `timeout`, a closed session), the script used to die at once,
+    leaving the booth it had started running and the temporary data folder behind."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    booths = []
+    real_popen, real_urlopen = subprocess.Popen, urllib.request.urlopen
+
+    def popen(*args, **kwargs):
+        booths.append(real_popen(*args, **kwargs))
+        return booths[-1]
+
+    def urlopen(*args, **kwargs):  # the booth is started: SIGTERM the script now
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_urlopen(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    ignore = signal.signal(signal.SIGTERM, lambda *_: None)  # unfixed, not pytest's death
+    try:
+        code = startup_time.main(["--source", str(one_frame), "--runs", "1"])
+        left_running = [booth for booth in booths if booth.poll() is None]
+    finally:
+        handler = signal.signal(signal.SIGTERM, ignore)
+        for booth in booths:
+            if booth.poll() is None:
+                booth.kill()
+                booth.wait()
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    assert len(booths) == 1 and left_running == []
+    assert list(temp.iterdir()) == []
+    assert handler is not startup_time._interrupt  # the one it found, put back
