@@ -268,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--source {args.source}: no such file or folder (make bench writes runs/bench-replay)")
     if args.minutes <= 0 or args.every <= 0 or args.capture_every <= 0:
         parser.error("--minutes, --every and --capture-every must be greater than 0")
+    if args.minutes * 60 <= args.warmup:  # else growth is measured from the sample at 0 s
+        parser.error(f"--minutes {args.minutes:g} ends before the {args.warmup:g} s warm-up "
+                     "that growth is measured from: run longer, or pass a shorter --warmup")
     try:
         report = soak(args.source, args.minutes, args.every, args.capture_every, args.warmup)
     except KeyboardInterrupt as interrupt:
