@@ -92,7 +92,7 @@ class BenchReport:
         for stage, values in self.stages.items():
             lines.append(f"{stage:<10}{values['median_ms']:>11.2f}{values['p95_ms']:>9.2f}")
         lines += [f"loop: {self.fps:.1f} frames per second",
-                  f"peak RSS: {self.peak_rss_mb:.1f} MB",
+                  f"peak RSS: {self.peak_rss_mb:.1f} MiB",
                   f"look change (7 memojis re-rendered): {self.look_change_s:.2f} s"]
         return "\n".join(lines)
 
@@ -111,7 +111,8 @@ def _summary(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """Peak resident set size of this process in MiB (ru_maxrss is KiB on Linux, bytes on
+    macOS); the JSON's `peak_rss_mb` keeps its name."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 

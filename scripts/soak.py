@@ -41,7 +41,8 @@ WARMUP_S = 60.0  # models loaded, caches filled, first memojis saved: growth is 
 
 
 def resources() -> dict[str, float]:
-    """Resident memory (MB), threads and open file descriptors of this process (Linux)."""
+    """Resident memory (MiB, as `rss_mb`), threads and open file descriptors of this process
+    (Linux)."""
     rss_kb = 0
     with open("/proc/self/status") as status:
         for line in status:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 from device.__main__ import main
@@ -32,6 +33,7 @@ def test_bench_text_report(replay_dir, capsys):
     for stage in STAGES:
         assert f"\n{stage}" in out
     assert "frames per second" in out and "peak RSS" in out and "look change" in out
+    assert re.search(r"peak RSS: \d+\.\d MiB", out)  # ru_maxrss / 1024: MiB, not MB
 
 
 def test_percentiles():
