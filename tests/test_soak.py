@@ -100,7 +100,7 @@ def test_bad_arguments_are_refused(tmp_path, capsys):
     assert exit_.value.code == 2 and "no such file or folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         soak.main(["--source", str(tmp_path), "--minutes", "0"])
-    # growth was measured from the sample at 0 s, before the models load: 85 MB of it
+    # growth was measured from the sample at 0 s, before the models load: 85 MiB of it
     with pytest.raises(SystemExit) as exit_:
         soak.main(["--source", str(tmp_path), "--minutes", "0.5"])
     assert exit_.value.code == 2 and "ends before the 60 s warm-up" in capsys.readouterr().err
