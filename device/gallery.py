@@ -414,8 +414,10 @@ class Gallery:
         with self._lock:
             if not (self.folder / name).is_file():
                 raise KeyError(name)
-            self._remove(name)
-            self._sync_removals()
+            try:
+                self._remove(name)
+            finally:  # what went, went for good, though a later file would not go
+                self._sync_removals()
 
     def _sync_removals(self) -> None:
         """A memoji deleted is gone for good: a power cut seconds later (before the kernel

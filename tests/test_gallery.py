@@ -813,8 +813,21 @@ def test_a_deletion_is_made_durable_before_it_returns(tmp_path, monkeypatch):
     assert synced == [(tmp_path, sorted([second.name, second.photo_name])),
                       (tmp_path / ".thumbs", [second.name])]
     synced.clear()
+    real_unlink = Path.unlink
+
+    def card_fails_at_the_photo(path, missing_ok=False):
+        if path.name == second.photo_name:
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        return real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", card_fails_at_the_photo)
+    with pytest.raises(OSError):  # the memoji and its thumbnail went: that much for good
+        gallery.delete(second.name)
+    assert synced == [(tmp_path, [second.photo_name]), (tmp_path / ".thumbs", [])]
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    synced.clear()
     gallery.erase()
-    assert (tmp_path, []) in synced
+    assert synced == [(tmp_path, []), (tmp_path / ".thumbs", [])]
 
 
 def test_erase_through_a_memoji_keeps_those_saved_after_it(tmp_path):
