@@ -129,6 +129,23 @@ def load_script(name: str) -> types.ModuleType:
     return module
 
 
+def ctrl_c_in_the_booth_at_step(monkeypatch, step: int) -> None:
+    """Ctrl+C reaches the booth's loop at its `step`-th step (Booth.step raises it), as a
+    person's would while a script runs the booth."""
+    from device.app import Booth
+
+    real_step = Booth.step
+    steps = []
+
+    def step_then_interrupt(self):
+        steps.append(1)
+        if len(steps) == step:
+            raise KeyboardInterrupt
+        return real_step(self)
+
+    monkeypatch.setattr(Booth, "step", step_then_interrupt)
+
+
 def write_rgb_png(path: Path, rgb: np.ndarray) -> Path:
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {path}")

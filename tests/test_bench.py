@@ -8,6 +8,7 @@ import shutil
 
 from device.__main__ import main
 from device.bench import STAGES, _percentile, _summary
+from tests.conftest import ctrl_c_in_the_booth_at_step
 
 
 def test_bench_json_reports_every_stage(replay_dir, capsys):
@@ -60,18 +61,7 @@ def test_a_replay_named_like_a_camera_is_benched(replay_dir, tmp_path, monkeypat
 def test_ctrl_c_gives_no_report_and_exit_130(replay_dir, monkeypatch, capsys):
     """The booth's loop takes Ctrl+C as its stop; the bench used to report the frames it
     was asked for over the time it ran (30,508 frames per second) and exit 0."""
-    from device.app import Booth
-
-    real_step = Booth.step
-    steps = []
-
-    def step_then_interrupt(self):
-        steps.append(1)
-        if len(steps) == 8:
-            raise KeyboardInterrupt
-        return real_step(self)
-
-    monkeypatch.setattr(Booth, "step", step_then_interrupt)
+    ctrl_c_in_the_booth_at_step(monkeypatch, 8)
     assert main(["bench", "--source", str(replay_dir), "--frames", "200"]) == 130
     captured = capsys.readouterr()
     assert captured.out == ""

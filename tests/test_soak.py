@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from tests.conftest import load_script
+from tests.conftest import ctrl_c_in_the_booth_at_step, load_script
 
 soak = load_script("soak")
 
@@ -110,21 +110,10 @@ def test_ctrl_c_gives_no_report_and_exit_130(replay_dir, tmp_path, monkeypatch, 
     """The booth's loop takes Ctrl+C (and SIGTERM) as its stop; the soak used to go on to
     a report of the minutes it was asked for, its last sample from a stopped booth, and
     exit 0, so `--json > docs/soak-60min.json` kept a cut-short run as a whole one."""
-    from device.app import Booth
-
     temp = tmp_path / "temp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    real_step = Booth.step
-    steps = []
-
-    def step_then_interrupt(self):
-        steps.append(1)
-        if len(steps) == 50:
-            raise KeyboardInterrupt
-        return real_step(self)
-
-    monkeypatch.setattr(Booth, "step", step_then_interrupt)
+    ctrl_c_in_the_booth_at_step(monkeypatch, 50)
     assert soak.main(["--source", str(replay_dir), "--minutes", "5", "--json"]) == 130
     captured = capsys.readouterr()
     assert captured.out == ""
