@@ -199,13 +199,12 @@ def _close_half_open(picamera2_class: Any, error: BaseException | None = None) -
     camera = _constructed(error, picamera2_class) if error is not None else None
     manager = getattr(picamera2_class, "_cm", None)
     with _half_open_lock:
-        held = list((getattr(manager, "cameras", None) or {}).values())
-        let_go = [c for c in _half_open_held if not any(c is h for h in held)]
-        _half_open_held[:] = [c for c in _half_open_held if any(c is h for h in held)]
-        if camera is not None:
-            (_half_open_held if any(camera is h for h in held) else let_go).append(camera)
-    for half_open in let_go:
-        _close_pipe(half_open)
+        held = {id(c) for c in (getattr(manager, "cameras", None) or {}).values()}
+        left = _half_open_held + ([camera] if camera is not None else [])
+        _half_open_held[:] = [c for c in left if id(c) in held]
+    for half_open in left:
+        if id(half_open) not in held:
+            _close_pipe(half_open)
 
 
 def _constructed(error: BaseException, picamera2_class: Any) -> Any:
