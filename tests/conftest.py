@@ -11,11 +11,13 @@ is about the machine rather than a missing tool (a Pi, a screen) is marked skip_
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import importlib.util
 import os
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -144,6 +146,20 @@ def ctrl_c_in_the_booth_at_step(monkeypatch, step: int) -> None:
         return real_step(self)
 
     monkeypatch.setattr(Booth, "step", step_then_interrupt)
+
+
+def card_refuses_to_remove(monkeypatch, refuses: Callable[[Path], bool],
+                           code: int = errno.EROFS) -> None:
+    """Removing a file `refuses` picks fails with `code`, as on a card the kernel made
+    read-only (EROFS) or one failing (EIO); every other file goes as usual."""
+    real_unlink = Path.unlink
+
+    def unlink(path, missing_ok=False):
+        if refuses(path):
+            raise OSError(code, os.strerror(code), str(path))
+        return real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
 
 
 def write_rgb_png(path: Path, rgb: np.ndarray) -> Path:

@@ -23,6 +23,7 @@ from device.gallery import (
     add_png_text,
     read_png_text,
 )
+from tests.conftest import card_refuses_to_remove
 
 START = datetime(2026, 11, 24, 8, 15, 2, 123456, tzinfo=UTC)
 
@@ -200,14 +201,7 @@ def test_an_old_memoji_retention_cannot_remove_does_not_fail_the_new_save(tmp_pa
     save() raised, so the guest was told "not saved", and every later save too."""
     gallery = make_gallery(tmp_path, keep=2)
     saved = [save(gallery) for _ in range(2)]
-    real_unlink = Path.unlink
-
-    def unlink(path, missing_ok=False):
-        if path.name == saved[0].name:
-            raise OSError(errno.EIO, "Input/output error", str(path))
-        return real_unlink(path, missing_ok=missing_ok)
-
-    monkeypatch.setattr(Path, "unlink", unlink)
+    card_refuses_to_remove(monkeypatch, lambda path: path.name == saved[0].name, errno.EIO)
     newest = save(gallery)  # does not raise
     assert gallery.entries()[0] == newest
     assert "retention: cannot remove " + saved[0].name in caplog.text
@@ -813,18 +807,12 @@ def test_a_deletion_is_made_durable_before_it_returns(tmp_path, monkeypatch):
     assert synced == [(tmp_path, sorted([second.name, second.photo_name])),
                       (tmp_path / ".thumbs", [second.name])]
     synced.clear()
-    real_unlink = Path.unlink
-
-    def card_fails_at_the_photo(path, missing_ok=False):
-        if path.name == second.photo_name:
-            raise OSError(errno.EIO, "Input/output error", str(path))
-        return real_unlink(path, missing_ok=missing_ok)
-
-    monkeypatch.setattr(Path, "unlink", card_fails_at_the_photo)
+    refused = {second.photo_name}
+    card_refuses_to_remove(monkeypatch, lambda path: path.name in refused, errno.EIO)
     with pytest.raises(OSError):  # the memoji and its thumbnail went: that much for good
         gallery.delete(second.name)
     assert synced == [(tmp_path, [second.photo_name]), (tmp_path / ".thumbs", [])]
-    monkeypatch.setattr(Path, "unlink", real_unlink)
+    refused.clear()  # the card works again
     synced.clear()
     gallery.erase()
     assert synced == [(tmp_path, []), (tmp_path / ".thumbs", [])]
@@ -847,15 +835,8 @@ def test_erase_that_cannot_remove_a_file_says_so_and_leaves_a_working_gallery(tm
     """A card gone read-only half way: what could not go is reported, what stays is whole
     and listed (never a memoji without its PNG), and a second erase finishes the job."""
     gallery, saved = erase_fixture(tmp_path)
-    real_unlink = Path.unlink
     refused = {saved[2].name, f".thumbs/{saved[0].name}"}
-
-    def unlink(path, missing_ok=False):
-        if str(path.relative_to(tmp_path)) in refused:
-            raise OSError(errno.EROFS, "Read-only file system", str(path))
-        return real_unlink(path, missing_ok=missing_ok)
-
-    monkeypatch.setattr(Path, "unlink", unlink)
+    card_refuses_to_remove(monkeypatch, lambda path: str(path.relative_to(tmp_path)) in refused)
     erased = gallery.erase()
     assert erased.memojis == 3 and erased.error.errno == errno.EROFS
     assert sorted(erased.failed) == sorted(f"{saved[i].name}: Read-only file system" for i in (0, 2))

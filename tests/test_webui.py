@@ -31,6 +31,7 @@ from device.labels import EXPRESSIONS
 from device.webui import create_app, start_in_thread
 from device.webui.kiosk import AnalyserUnavailable
 from device.webui.photos import image_size
+from tests.conftest import card_refuses_to_remove
 from tests.webui_fakes import BrokenBooth, FakeAnalyser, FakeBooth, make_config, stepping_clock
 
 PIN = "2468"
@@ -1011,25 +1012,11 @@ def test_delete_all_needs_a_pin_to_be_set(make_app):
     assert len(gallery_files(app)) == 7
 
 
-def card_refuses_to_remove(monkeypatch, name: str) -> None:
-    """Removing the file `name` fails as on a card the kernel made read-only."""
-    from pathlib import Path
-
-    real = Path.unlink
-
-    def unlink(path, missing_ok=False):
-        if path.name == name:
-            raise OSError(errno.EROFS, "Read-only file system", str(path))
-        return real(path, missing_ok=missing_ok)
-
-    monkeypatch.setattr(Path, "unlink", unlink)
-
-
 def test_delete_all_on_a_card_that_refuses_says_so_and_the_gallery_still_works(make_app, monkeypatch,
                                                                                 caplog):
     app = make_app(pin=PIN)
     names = erase_gallery(app)
-    card_refuses_to_remove(monkeypatch, names[1])
+    card_refuses_to_remove(monkeypatch, lambda path: path.name == names[1])
     script = app.test_client(use_cookies=False)
     response = script.delete(f"/api/gallery?through={names[0]}", headers={"X-Booth-Pin": PIN})
     assert response.status_code == 503
@@ -1048,7 +1035,7 @@ def test_delete_all_that_deleted_one_memoji_says_one(make_app, monkeypatch):
     entry = app.extensions["kiosk"].gallery.save(
         render_png(DEFAULT_LOOK, "sad", 128), expression="sad", score=0.5,
         look=DEFAULT_LOOK.to_dict(), photo=np.zeros((48, 64, 3), np.uint8))
-    card_refuses_to_remove(monkeypatch, entry.photo_name)
+    card_refuses_to_remove(monkeypatch, lambda path: path.name == entry.photo_name)
     script = app.test_client(use_cookies=False)
     response = script.delete(f"/api/gallery?through={entry.name}", headers={"X-Booth-Pin": PIN})
     assert response.status_code == 503
